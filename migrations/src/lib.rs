@@ -1,0 +1,22 @@
+//! sea-orm migrations of syncgate's own system tables (every name starts with `syncgate_`).
+//!
+//! Applied at start-up and by `syncgate migrate`. Add a new `mNNNN_*.rs` file per change and list it
+//! in [`Migrator::migrations`]; never edit a migration that has shipped.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_table_registry;
+
+/// Every migration of the gateway's system tables, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_table_registry::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "syncgate_migrations".into_iden()
+    }
+}

@@ -1,0 +1,139 @@
+//! `syncgate check`: everything that would stop the gateway from starting, found at once —
+//! config, schema files, hook files, and (unless `--offline`) the database's tables.
+
+use crate::config::{self, Config};
+use crate::schema::{self, Schema};
+use crate::store;
+use std::path::Path;
+
+/// The outcome of a check: errors (each one line), notes, and a one-line summary.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub errors: Vec<String>,
+    pub notes: Vec<String>,
+    pub summary: String,
+}
+
+impl CheckReport {
+    pub fn passed(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+pub async fn run(config_path: &Path, offline: bool) -> CheckReport {
+    let mut report = CheckReport::default();
+    let config = match config::load(config_path) {
+        Ok(config) => config,
+        Err(config::ConfigError::Invalid(problems)) => {
+            report.errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("{}: {p}", config_path.display())),
+            );
+            return finish(report);
+        }
+        Err(missing) => {
+            report.errors.push(missing.to_string());
+            return finish(report);
+        }
+    };
+    let schema = match schema::load_dir(&config.paths.schemas, &config.paths.plugins) {
+        Ok(schema) => schema,
+        Err(diagnostics) => {
+            report
+                .errors
+                .extend(diagnostics.0.iter().map(ToString::to_string));
+            return finish(report);
+        }
+    };
+    let database = if offline {
+        "database not checked (--offline)".to_string()
+    } else {
+        check_database(&config, &schema, &mut report).await
+    };
+    let plugins = schema.plugin_files(&config.paths.plugins).len();
+    report.summary = format!(
+        "ok: {}; {} schema file{}, {} role{}, {} table{}, {} hook plugin{}; {database}",
+        config_path.display(),
+        schema.files.len(),
+        plural(schema.files.len()),
+        schema.roles.len(),
+        plural(schema.roles.len()),
+        schema.tables.len(),
+        plural(schema.tables.len()),
+        plugins,
+        plural(plugins),
+    );
+    finish(report)
+}
+
+/// Compares the schema with the database's tables, changing nothing.
+async fn check_database(config: &Config, schema: &Schema, report: &mut CheckReport) -> String {
+    if let Some(file) = store::sqlite_path(&config.database.url)
+        && !file.exists()
+    {
+        return format!("database {} will be created on first start", file.display());
+    }
+    let db = match store::connect(&config.database).await {
+        Ok(db) => db,
+        Err(error) => {
+            report.errors.push(format!(
+                "{error}. Run `syncgate check --offline` to check only the files"
+            ));
+            return String::new();
+        }
+    };
+    let mut pending = 0;
+    match store::pending_migrations(&db).await {
+        Ok(names) => pending = names.len(),
+        Err(error) => report.errors.push(error.to_string()),
+    }
+    let summary = match store::plan(&db, schema).await {
+        Ok(plan) => {
+            report.errors.extend(
+                plan.refusals
+                    .iter()
+                    .map(|refusal| format!("database: {refusal}")),
+            );
+            report.notes.extend(
+                plan.changes
+                    .iter()
+                    .map(|change| format!("at start: {change}")),
+            );
+            report.notes.extend(plan.undeclared.iter().map(|table| {
+                format!(
+                    "table `{table}` is in the database but not in the schema; it is left as it is"
+                )
+            }));
+            if plan.changes.is_empty() && pending == 0 {
+                "database up to date".to_string()
+            } else {
+                format!(
+                    "database: {} migration{} and {} table change{} to apply at start",
+                    pending,
+                    plural(pending),
+                    plan.changes.len(),
+                    plural(plan.changes.len())
+                )
+            }
+        }
+        Err(error) => {
+            report.errors.push(format!("database: {error}"));
+            String::new()
+        }
+    };
+    let _ = db.close().await;
+    summary
+}
+
+fn finish(mut report: CheckReport) -> CheckReport {
+    if !report.passed() {
+        let count = report.errors.len();
+        report.summary = format!("{count} error{} found", plural(count));
+    }
+    report
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 { "" } else { "s" }
+}

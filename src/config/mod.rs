@@ -1,0 +1,152 @@
+//! The gateway's configuration: what ops put in `config.toml` and `SYNCGATE_*` variables.
+//!
+//! Layers, lowest first: built-in defaults (the `Default` impls here) < the config file <
+//! `SYNCGATE_*` environment variables, `__` separating nested keys (`SYNCGATE_DATABASE__URL`).
+//! Every key is documented in the shipped `config.toml`.
+
+mod load;
+mod secret;
+mod validate;
+
+pub use load::{ConfigError, load};
+pub use secret::{Secret, redact_url};
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub paths: PathsConfig,
+    pub log: LogConfig,
+    pub jobs: JobsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// Prefix of the sync API paths; empty serves them at the root.
+    pub api_prefix: String,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// How long a shutdown waits for in-flight requests.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            api_prefix: "/api/v1".into(),
+            max_body_bytes: 10 * 1024 * 1024,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (relative paths are relative to the config file) or `postgres://…`.
+    pub url: String,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/syncgate.db".into(),
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+// The URL may carry a password: print it redacted.
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathsConfig {
+    /// Directory of the sync schema files (`*.toml`, `*.json`).
+    pub schemas: PathBuf,
+    /// Directory of the hook plugins (`NAME.rhai`).
+    pub plugins: PathBuf,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        Self {
+            schemas: "schemas".into(),
+            plugins: "plugins".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `syncgate=debug,info`; `RUST_LOG` overrides it.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    pub maintenance: MaintenanceJobConfig,
+}
+
+/// Database housekeeping: SQLite `PRAGMA optimize` and a WAL checkpoint that truncates the
+/// write-ahead log; PostgreSQL `ANALYZE` of the synced tables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceJobConfig {
+    /// Six-field cron (`sec min hour day month weekday`), UTC; empty disables the job.
+    pub schedule: String,
+}
+
+impl Default for MaintenanceJobConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "0 17 3 * * *".into(),
+        }
+    }
+}

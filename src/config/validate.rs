@@ -1,0 +1,95 @@
+//! Checks of config values that serde cannot express: URL schemes, cron expressions, the API
+//! prefix, the log filter. Each problem names the key and the value.
+
+use super::{Config, redact_url};
+
+/// Every problem found, in key order; empty when the config is usable.
+pub fn problems(config: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+
+    let prefix = &config.server.api_prefix;
+    if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.ends_with('/')) {
+        problems.push(format!(
+            "key `server.api_prefix` = `{prefix}`: must be empty or start with `/` and not end \
+             with `/`, e.g. `/api/v1`"
+        ));
+    }
+    if config.server.max_body_bytes == 0 {
+        problems.push("key `server.max_body_bytes` = `0`: must be at least 1".into());
+    }
+
+    if let Err(reason) = check_database_url(&config.database.url) {
+        problems.push(format!(
+            "key `database.url` = `{}`: {reason}",
+            redact_url(&config.database.url)
+        ));
+    }
+    if config.database.max_connections == 0 {
+        problems.push("key `database.max_connections` = `0`: must be at least 1".into());
+    }
+
+    if let Err(reason) = tracing_subscriber::EnvFilter::try_new(&config.log.level) {
+        problems.push(format!(
+            "key `log.level` = `{}`: not a tracing filter ({reason}); use e.g. `info` or \
+             `syncgate=debug,info`",
+            config.log.level
+        ));
+    }
+
+    for (key, schedule) in [(
+        "jobs.maintenance.schedule",
+        &config.jobs.maintenance.schedule,
+    )] {
+        if let Err(reason) = crate::jobs::parse_schedule(schedule) {
+            problems.push(format!("key `{key}` = `{schedule}`: {reason}"));
+        }
+    }
+    problems
+}
+
+fn check_database_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|error| {
+        format!("not a URL ({error}); use `sqlite://data/syncgate.db` or `postgres://user:password@host/db`")
+    })?;
+    match parsed.scheme() {
+        "sqlite" => {
+            if crate::store::sqlite_path(url).is_none() {
+                return Err("names no file; use e.g. `sqlite://data/syncgate.db`".into());
+            }
+            Ok(())
+        }
+        "postgres" | "postgresql" => {
+            if parsed.host_str().is_none_or(str::is_empty) {
+                return Err("names no host; use `postgres://user:password@host/db`".into());
+            }
+            Ok(())
+        }
+        other => Err(format!(
+            "unsupported scheme `{other}`; syncgate stores data in `sqlite` or `postgres`"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_defaults() {
+        assert!(problems(&Config::default()).is_empty());
+    }
+
+    #[test]
+    fn names_key_and_value_of_each_problem() {
+        let mut config = Config::default();
+        config.server.api_prefix = "api/".into();
+        config.database.url = "mysql://root:pw@localhost/db".into();
+        config.jobs.maintenance.schedule = "every day".into();
+        let found = problems(&config);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found[0].contains("`server.api_prefix` = `api/`"));
+        assert!(found[1].contains("`database.url` = `mysql://root:***@localhost/db`"));
+        assert!(found[1].contains("unsupported scheme `mysql`"));
+        assert!(found[2].contains("`jobs.maintenance.schedule` = `every day`"));
+    }
+}

@@ -1,0 +1,73 @@
+//! The declarative sync schema: its file format ([`model`]), loading and merging the files
+//! ([`load`]), the checks behind `syncgate check` ([`validate`]), value checks ([`values`]) and
+//! the JSON Schema for editors ([`json_schema`]).
+
+mod diagnostic;
+pub mod json_schema;
+mod load;
+pub mod model;
+mod permissions;
+mod validate;
+pub mod values;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use load::load_dir;
+pub use permissions::Permissions;
+
+use indexmap::IndexMap;
+use model::{Role, Table};
+use std::path::{Path, PathBuf};
+
+/// Name of the committed JSON Schema file, which sits beside the schema files and is skipped when
+/// they are loaded.
+pub const JSON_SCHEMA_FILE: &str = "sync-schema.json";
+
+/// A checked schema, merged from every file in the schema directory.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    pub files: Vec<PathBuf>,
+    pub roles: IndexMap<String, RoleDef>,
+    pub tables: IndexMap<String, TableDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RoleDef {
+    pub file: PathBuf,
+    pub spec: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub name: String,
+    pub file: PathBuf,
+    pub spec: Table,
+    /// Parsed from `spec.permissions`; roles not listed have none.
+    pub permissions: IndexMap<String, Permissions>,
+}
+
+impl TableDef {
+    pub fn permissions_for(&self, role: &str) -> Permissions {
+        self.permissions.get(role).copied().unwrap_or_default()
+    }
+}
+
+impl Schema {
+    pub fn table(&self, name: &str) -> Option<&TableDef> {
+        self.tables.get(name)
+    }
+
+    /// The hook plugin files the schema refers to, each once.
+    pub fn plugin_files(&self, plugins_dir: &Path) -> Vec<PathBuf> {
+        let mut names: Vec<&str> = self
+            .tables
+            .values()
+            .flat_map(|table| table.spec.hooks.iter().map(String::as_str))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| plugins_dir.join(format!("{name}.rhai")))
+            .collect()
+    }
+}

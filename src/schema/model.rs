@@ -1,0 +1,255 @@
+//! The sync schema as users write it in `schemas/*.toml` or `*.json`.
+//!
+//! These types both parse the files and generate `schemas/sync-schema.json` (`syncgate
+//! json-schema`), so the editor schema can never disagree with the parser. Doc comments become the
+//! descriptions editors show.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// One schema file: roles and tables. Several files in `schemas/` are merged; a role or a table
+/// declared in two files is an error.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "syncgate sync schema")]
+pub struct SchemaFile {
+    /// Path or URL of this JSON Schema, for editors. Ignored by the gateway.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<String>,
+    /// Roles by name, as carried in the `role` claim of a caller's token.
+    #[serde(default)]
+    pub roles: IndexMap<String, Role>,
+    /// Synced tables by name (lowercase letters, digits and `_`).
+    #[serde(default)]
+    pub tables: IndexMap<String, Table>,
+}
+
+/// A role and the rows it may reach.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    pub scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Which rows a role reaches: `all`; `branch` (the table's `branch_column` equals the caller's
+/// `branch` claim); `owner` (the table's `owner_column` equals the caller's subject); or a rule
+/// `{ column = "...", claim = "..." }` (that column equals that claim).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scope {
+    Named(NamedScope),
+    Claim(ClaimRule),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NamedScope {
+    /// Every row of every branch and owner.
+    All,
+    /// Rows whose `branch_column` equals the caller's `branch` claim.
+    Branch,
+    /// Rows whose `owner_column` equals the caller's subject (`sub` claim).
+    Owner,
+}
+
+/// Rows whose `column` equals the caller's claim `claim`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    /// Column compared, in every table the role may use.
+    pub column: String,
+    /// Name of the token claim it must equal, e.g. `region` or `sub`.
+    pub claim: String,
+}
+
+// Hand-written so that a typo gets "unknown scope `branc`" rather than serde's "data did not
+// match any variant of untagged enum".
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let value = serde_json::Value::deserialize(deserializer)?;
+        match value {
+            serde_json::Value::String(name) => match name.as_str() {
+                "all" => Ok(Scope::Named(NamedScope::All)),
+                "branch" => Ok(Scope::Named(NamedScope::Branch)),
+                "owner" => Ok(Scope::Named(NamedScope::Owner)),
+                _ => Err(D::Error::unknown_variant(
+                    &name,
+                    &["all", "branch", "owner"],
+                )),
+            },
+            serde_json::Value::Object(_) => serde_json::from_value(value)
+                .map(Scope::Claim)
+                .map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "scope must be `all`, `branch`, `owner` or {{ column = \"…\", claim = \"…\" }}, \
+                 not {other}"
+            ))),
+        }
+    }
+}
+
+/// A synced table.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// Column that identifies a row; its type must be `text`, `integer` or `uuid`.
+    #[serde(default = "default_primary_key")]
+    pub primary_key: String,
+    /// Column holding the row's branch, for roles scoped by `branch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_column: Option<String>,
+    /// Column holding the subject (user id) that owns the row, for roles scoped by `owner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_column: Option<String>,
+    /// A reference table every permitted role reads and writes whole, whatever its scope
+    /// (e.g. a price list shared by all branches). Without it, a scoped role may only use a
+    /// table that has its scope column.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub shared: bool,
+    /// Operations per role: a string of the letters `c` (create), `r` (read), `u` (update),
+    /// `d` (delete), e.g. `{ ADMIN = "crud", CAJERO = "r" }`. A role not listed has none.
+    #[serde(default)]
+    pub permissions: IndexMap<String, String>,
+    /// What happens when a write is based on an outdated version of the row.
+    #[serde(default)]
+    pub conflict: ConflictStrategy,
+    /// How an outdated write is recognised.
+    #[serde(default)]
+    pub conflict_detection: ConflictDetection,
+    /// Timestamp column used by `conflict_detection = "updated_at"` and `last_write_wins`.
+    #[serde(default = "default_updated_at_column")]
+    pub updated_at_column: String,
+    /// Hook plugins run on this table's writes, in order: `NAME` is `plugins/NAME.rhai`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The table's columns by name (lowercase letters, digits and `_`).
+    pub columns: IndexMap<String, Column>,
+}
+
+fn default_primary_key() -> String {
+    "id".into()
+}
+
+fn default_updated_at_column() -> String {
+    "updated_at".into()
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictStrategy {
+    /// Keep the server's row and report the conflict with it.
+    #[default]
+    ServerWins,
+    /// Apply the client's row.
+    ClientWins,
+    /// The row with the newer `updated_at_column` wins; ties keep the server's row.
+    LastWriteWins,
+    /// The client's fields override; fields the client did not send are kept.
+    Merge,
+    /// Apply nothing and queue the conflict for a person to resolve through the API.
+    Manual,
+    /// A hook plugin's `on_conflict` decides.
+    Hook,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictDetection {
+    /// The write's `base_version` is older than the row's server-assigned version.
+    #[default]
+    Version,
+    /// The write's `updated_at_column` is older than the stored one.
+    UpdatedAt,
+}
+
+/// A column and the values it accepts.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    #[serde(rename = "type")]
+    pub kind: ColumnType,
+    /// Whether `null` is accepted. Columns are required unless nullable or defaulted.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub nullable: bool,
+    /// Value stored when a write leaves the column out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    /// Smallest accepted value (`integer`, `real`, `decimal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Largest accepted value (`integer`, `real`, `decimal`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Fewest characters accepted (`text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u32>,
+    /// Most characters accepted (`text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u32>,
+    /// The accepted values of an `enum` column.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    /// A string.
+    Text,
+    /// A 64-bit signed integer.
+    Integer,
+    /// A 64-bit float.
+    Real,
+    /// An exact decimal number, sent as a string or a number (e.g. `"19.99"`).
+    Decimal,
+    Boolean,
+    /// An RFC 3339 date and time, e.g. `2026-11-22T10:00:00Z`.
+    Timestamp,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A UUID string.
+    Uuid,
+    /// Any JSON value.
+    Json,
+    /// One of the column's `values`.
+    Enum,
+    /// A reference to an uploaded file.
+    File,
+}
+
+impl ColumnType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::Text => "text",
+            ColumnType::Integer => "integer",
+            ColumnType::Real => "real",
+            ColumnType::Decimal => "decimal",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Timestamp => "timestamp",
+            ColumnType::Date => "date",
+            ColumnType::Uuid => "uuid",
+            ColumnType::Json => "json",
+            ColumnType::Enum => "enum",
+            ColumnType::File => "file",
+        }
+    }
+
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            ColumnType::Integer | ColumnType::Real | ColumnType::Decimal
+        )
+    }
+}

@@ -1,0 +1,367 @@
+//! The checks a parsed schema must pass before it serves: names, column constraints, keys,
+//! permissions against roles and scopes, conflict settings, and hook files.
+
+use super::model::{ColumnType, ConflictDetection, ConflictStrategy, NamedScope, Scope};
+use super::{Diagnostic, Permissions, Schema, TableDef, values};
+use std::path::Path;
+
+/// Longest table or column name: PostgreSQL truncates identifiers beyond 63 bytes.
+const MAX_NAME_LENGTH: usize = 63;
+
+/// Appends every mistake in `schema` to `diagnostics`, and parses the tables' permissions.
+pub fn check(schema: &mut Schema, plugins_dir: &Path, diagnostics: &mut Vec<Diagnostic>) {
+    for (name, role) in &schema.roles {
+        let located = || Diagnostic::in_file(&role.file, "").role(name);
+        if !is_role_name(name) {
+            diagnostics.push(Diagnostic {
+                message:
+                    "a role name may hold letters, digits, `_` and `-`, and starts with a letter"
+                        .into(),
+                ..located()
+            });
+        }
+        if let Scope::Claim(rule) = &role.spec.scope
+            && (rule.claim.is_empty() || rule.column.is_empty())
+        {
+            diagnostics.push(Diagnostic {
+                message: "a scope rule needs both `column` and `claim`".into(),
+                ..located()
+            });
+        }
+    }
+    let role_names: Vec<String> = schema.roles.keys().cloned().collect();
+    for table in schema.tables.values_mut() {
+        check_table(table, diagnostics);
+        table.permissions = parse_permissions(table, &role_names, diagnostics);
+        check_scopes(table, &schema.roles, diagnostics);
+        check_hooks(table, plugins_dir, diagnostics);
+    }
+}
+
+fn check_table(table: &TableDef, diagnostics: &mut Vec<Diagnostic>) {
+    let spec = &table.spec;
+    let at = || Diagnostic::in_file(&table.file, "").table(&table.name);
+    let say = |diagnostic: Diagnostic, message: String| Diagnostic {
+        message,
+        ..diagnostic
+    };
+
+    if let Err(reason) = check_name(&table.name) {
+        diagnostics.push(say(at(), format!("invalid table name: {reason}")));
+    }
+    if spec.columns.is_empty() {
+        diagnostics.push(say(at(), "the table has no columns".into()));
+    }
+    let column_names: Vec<&str> = spec.columns.keys().map(String::as_str).collect();
+
+    for (name, column) in &spec.columns {
+        let at_column = || at().column(name);
+        if let Err(reason) = check_name(name) {
+            diagnostics.push(say(at_column(), format!("invalid column name: {reason}")));
+        }
+        let numeric = column.kind.is_numeric();
+        if !numeric && (column.min.is_some() || column.max.is_some()) {
+            diagnostics.push(say(
+                at_column(),
+                format!(
+                    "`min` and `max` apply to integer, real and decimal columns, not {}",
+                    column.kind.name()
+                ),
+            ));
+        }
+        if let (Some(min), Some(max)) = (column.min, column.max)
+            && min > max
+        {
+            diagnostics.push(say(
+                at_column(),
+                format!("`min` ({min}) is greater than `max` ({max})"),
+            ));
+        }
+        if column.kind != ColumnType::Text
+            && (column.min_length.is_some() || column.max_length.is_some())
+        {
+            diagnostics.push(say(
+                at_column(),
+                format!(
+                    "`min_length` and `max_length` apply to text columns, not {}",
+                    column.kind.name()
+                ),
+            ));
+        }
+        if let (Some(min), Some(max)) = (column.min_length, column.max_length)
+            && min > max
+        {
+            diagnostics.push(say(
+                at_column(),
+                format!("`min_length` ({min}) is greater than `max_length` ({max})"),
+            ));
+        }
+        match (column.kind, column.values.is_empty()) {
+            (ColumnType::Enum, true) => diagnostics.push(
+                say(at_column(), "an enum column needs its `values`".into())
+                    .help("e.g. `values = [\"open\", \"closed\"]`"),
+            ),
+            (ColumnType::Enum, false) => {
+                let mut seen = std::collections::HashSet::new();
+                for value in &column.values {
+                    if !seen.insert(value) {
+                        diagnostics.push(say(
+                            at_column(),
+                            format!("enum value \"{value}\" is listed twice"),
+                        ));
+                    }
+                }
+            }
+            (other, false) => diagnostics.push(
+                say(
+                    at_column(),
+                    format!("`values` applies to enum columns, not {}", other.name()),
+                )
+                .help("set `type = \"enum\"`"),
+            ),
+            _ => {}
+        }
+        if let Some(default) = &column.default
+            && let Err(reason) = values::check_value(column, default)
+        {
+            diagnostics.push(say(
+                at_column(),
+                format!("the default {default} does not fit the column: {reason}"),
+            ));
+        }
+    }
+
+    match spec.columns.get(&spec.primary_key) {
+        None => diagnostics.push(
+            say(
+                at(),
+                format!("primary key `{}` is not a column", spec.primary_key),
+            )
+            .suggest(&spec.primary_key, column_names.iter().copied()),
+        ),
+        Some(column) => {
+            if !matches!(
+                column.kind,
+                ColumnType::Text | ColumnType::Integer | ColumnType::Uuid
+            ) {
+                diagnostics.push(say(
+                    at().column(&spec.primary_key),
+                    format!(
+                        "a primary key must be text, integer or uuid, not {}",
+                        column.kind.name()
+                    ),
+                ));
+            }
+            if column.nullable {
+                diagnostics.push(say(
+                    at().column(&spec.primary_key),
+                    "a primary key cannot be nullable".into(),
+                ));
+            }
+        }
+    }
+
+    for (key, named) in [
+        ("branch_column", &spec.branch_column),
+        ("owner_column", &spec.owner_column),
+    ] {
+        if let Some(name) = named
+            && !spec.columns.contains_key(name)
+        {
+            diagnostics.push(
+                say(
+                    at(),
+                    format!("`{key}` names `{name}`, which is not a column"),
+                )
+                .suggest(name, column_names.iter().copied()),
+            );
+        }
+    }
+
+    let needs_updated_at = spec.conflict_detection == ConflictDetection::UpdatedAt
+        || spec.conflict == ConflictStrategy::LastWriteWins;
+    if needs_updated_at {
+        let why = if spec.conflict == ConflictStrategy::LastWriteWins {
+            "`conflict = \"last_write_wins\"`"
+        } else {
+            "`conflict_detection = \"updated_at\"`"
+        };
+        match spec.columns.get(&spec.updated_at_column) {
+            None => diagnostics.push(
+                say(
+                    at(),
+                    format!("{why} needs a timestamp column `{}`, which the table does not have", spec.updated_at_column),
+                )
+                .suggest(&spec.updated_at_column, column_names.iter().copied())
+                .help_if_none(format!(
+                    "add `{} = {{ type = \"timestamp\" }}` to the columns, or name another with `updated_at_column`",
+                    spec.updated_at_column
+                )),
+            ),
+            Some(column) if column.kind != ColumnType::Timestamp => diagnostics.push(say(
+                at().column(&spec.updated_at_column),
+                format!("{why} needs a timestamp column, not {}", column.kind.name()),
+            )),
+            Some(_) => {}
+        }
+    }
+    if spec.conflict == ConflictStrategy::Hook {
+        diagnostics.push(
+            say(at(), "`conflict = \"hook\"` is not available yet: hook plugins do not decide conflicts in this version".into())
+                .help("choose server_wins, client_wins, last_write_wins, merge or manual"),
+        );
+    }
+}
+
+fn parse_permissions(
+    table: &TableDef,
+    roles: &[String],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> indexmap::IndexMap<String, Permissions> {
+    let mut parsed = indexmap::IndexMap::new();
+    for (role, letters) in &table.spec.permissions {
+        let at = Diagnostic::in_file(&table.file, "").table(&table.name);
+        if !roles.contains(role) {
+            diagnostics.push(
+                Diagnostic {
+                    message: format!("`permissions` names role `{role}`, which is not declared"),
+                    ..at
+                }
+                .suggest(role, roles.iter().map(String::as_str))
+                .help_if_none(format!("declare it with `[roles.{role}]` and a `scope`")),
+            );
+            continue;
+        }
+        match Permissions::parse(letters) {
+            Ok(permissions) => {
+                parsed.insert(role.clone(), permissions);
+            }
+            Err(reason) => diagnostics.push(Diagnostic {
+                message: format!("permissions of role `{role}`: {reason}"),
+                ..at
+            }),
+        }
+    }
+    parsed
+}
+
+/// A scoped role may only use a table that has the column its scope compares, unless the table
+/// is declared `shared`: otherwise it would see every branch's rows.
+fn check_scopes(
+    table: &TableDef,
+    roles: &indexmap::IndexMap<String, super::RoleDef>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let spec = &table.spec;
+    if spec.shared {
+        return;
+    }
+    for (role, permissions) in &table.permissions {
+        if !permissions.any() {
+            continue;
+        }
+        let missing = match roles.get(role).map(|role| &role.spec.scope) {
+            Some(Scope::Named(NamedScope::Branch)) if spec.branch_column.is_none() => {
+                Some(("branch", "`branch_column`".to_string()))
+            }
+            Some(Scope::Named(NamedScope::Owner)) if spec.owner_column.is_none() => {
+                Some(("owner", "`owner_column`".to_string()))
+            }
+            Some(Scope::Claim(rule)) if !spec.columns.contains_key(&rule.column) => {
+                Some(("claim rule", format!("a column `{}`", rule.column)))
+            }
+            _ => None,
+        };
+        if let Some((scope, needed)) = missing {
+            diagnostics.push(
+                Diagnostic::in_file(&table.file, format!(
+                    "role `{role}` is scoped by {scope} but the table has no {needed} to scope its rows by"
+                ))
+                .table(&table.name)
+                .help(format!(
+                    "declare {needed} on the table, or `shared = true` if every permitted role may use all its rows"
+                )),
+            );
+        }
+    }
+}
+
+fn check_hooks(table: &TableDef, plugins_dir: &Path, diagnostics: &mut Vec<Diagnostic>) {
+    for hook in &table.spec.hooks {
+        let at = Diagnostic::in_file(&table.file, "").table(&table.name);
+        if check_name(hook).is_err() {
+            diagnostics.push(Diagnostic {
+                message: format!("hook name `{hook}` must be lowercase letters, digits and `_`"),
+                ..at
+            });
+            continue;
+        }
+        let script = plugins_dir.join(format!("{hook}.rhai"));
+        if !script.is_file() {
+            let available = available_hooks(plugins_dir);
+            diagnostics.push(
+                Diagnostic {
+                    message: format!(
+                        "hook `{hook}` has no script: {} does not exist",
+                        script.display()
+                    ),
+                    ..at
+                }
+                .suggest(hook, available.iter().map(String::as_str))
+                .help_if_none(format!(
+                    "create {} or remove `{hook}` from `hooks`",
+                    script.display()
+                )),
+            );
+        }
+    }
+}
+
+fn available_hooks(plugins_dir: &Path) -> Vec<String> {
+    std::fs::read_dir(plugins_dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| {
+                    let path = entry.path();
+                    (path.extension()? == "rhai")
+                        .then(|| path.file_stem()?.to_str().map(String::from))?
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Table, column and hook names: lowercase ASCII, so they are the same identifier in SQL, URLs
+/// and file names on every platform.
+fn check_name(name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let starts_well = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    if !starts_well
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        return Err(format!(
+            "`{name}` must start with a lowercase letter and hold only lowercase letters, digits and `_`"
+        ));
+    }
+    if name.len() > MAX_NAME_LENGTH {
+        return Err(format!(
+            "`{name}` is longer than {MAX_NAME_LENGTH} characters"
+        ));
+    }
+    if name.starts_with("syncgate_") {
+        return Err(format!(
+            "`{name}` uses a prefix reserved for syncgate's own tables and columns"
+        ));
+    }
+    Ok(())
+}
+
+fn is_role_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

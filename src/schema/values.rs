@@ -1,0 +1,205 @@
+//! Whether a JSON value fits a declared column: type, null, bounds, length, enum values.
+//!
+//! Used for declared defaults when the schema loads, and for every value a client writes.
+
+use super::model::{Column, ColumnType};
+use serde_json::Value;
+
+/// Why `value` does not fit `column`, in words a client can act on.
+pub fn check_value(column: &Column, value: &Value) -> Result<(), String> {
+    if value.is_null() {
+        return if column.nullable {
+            Ok(())
+        } else {
+            Err("null is not allowed: the column is not nullable".into())
+        };
+    }
+    match column.kind {
+        ColumnType::Text => {
+            let text = expect_string(value, "a string")?;
+            check_length(column, text)
+        }
+        ColumnType::Integer => {
+            let number = value
+                .as_i64()
+                .ok_or_else(|| format!("expected an integer, got {}", describe(value)))?;
+            check_bounds(column, number as f64, &number.to_string())
+        }
+        ColumnType::Real => {
+            let number = value
+                .as_f64()
+                .filter(|_| value.is_number())
+                .ok_or_else(|| format!("expected a number, got {}", describe(value)))?;
+            check_bounds(column, number, &value.to_string())
+        }
+        ColumnType::Decimal => {
+            let text = match value {
+                Value::Number(number) => number.to_string(),
+                Value::String(text) if is_decimal(text) => text.clone(),
+                _ => {
+                    return Err(format!(
+                        "expected a decimal number such as 19.99 or \"19.99\", got {}",
+                        describe(value)
+                    ));
+                }
+            };
+            let number: f64 = text
+                .parse()
+                .map_err(|_| "not a decimal number".to_string())?;
+            check_bounds(column, number, &text)
+        }
+        ColumnType::Boolean => value
+            .as_bool()
+            .map(|_| ())
+            .ok_or_else(|| format!("expected true or false, got {}", describe(value))),
+        ColumnType::Timestamp => {
+            let text = expect_string(value, "an RFC 3339 timestamp string")?;
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|_| ())
+                .map_err(|_| {
+                    format!("expected an RFC 3339 timestamp such as 2026-11-22T10:00:00Z, got \"{text}\"")
+                })
+        }
+        ColumnType::Date => {
+            let text = expect_string(value, "a date string")?;
+            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|_| ())
+                .map_err(|_| format!("expected a date such as 2026-11-22, got \"{text}\""))
+        }
+        ColumnType::Uuid => {
+            let text = expect_string(value, "a UUID string")?;
+            uuid::Uuid::try_parse(text)
+                .map(|_| ())
+                .map_err(|_| format!("expected a UUID, got \"{text}\""))
+        }
+        ColumnType::Json => Ok(()),
+        ColumnType::Enum => {
+            let text = expect_string(value, "a string")?;
+            if column.values.iter().any(|allowed| allowed == text) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "\"{text}\" is not one of {}",
+                    column
+                        .values
+                        .iter()
+                        .map(|allowed| format!("\"{allowed}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        }
+        ColumnType::File => {
+            let text = expect_string(value, "a file reference string")?;
+            if text.is_empty() {
+                Err("a file reference cannot be empty".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+fn expect_string<'v>(value: &'v Value, expected: &str) -> Result<&'v str, String> {
+    value
+        .as_str()
+        .ok_or_else(|| format!("expected {expected}, got {}", describe(value)))
+}
+
+fn check_length(column: &Column, text: &str) -> Result<(), String> {
+    let length = text.chars().count();
+    if let Some(max) = column.max_length
+        && length > max as usize
+    {
+        return Err(format!(
+            "{length} characters is longer than the maximum of {max}"
+        ));
+    }
+    if let Some(min) = column.min_length
+        && length < min as usize
+    {
+        return Err(format!(
+            "{length} characters is shorter than the minimum of {min}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_bounds(column: &Column, number: f64, shown: &str) -> Result<(), String> {
+    if let Some(min) = column.min
+        && number < min
+    {
+        return Err(format!("{shown} is below the minimum of {min}"));
+    }
+    if let Some(max) = column.max
+        && number > max
+    {
+        return Err(format!("{shown} is above the maximum of {max}"));
+    }
+    Ok(())
+}
+
+fn is_decimal(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    !whole.is_empty()
+        && !fraction.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn column(toml: &str) -> Column {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn checks_each_type() {
+        let cases = [
+            ("type = 'text', max_length = 3", json!("abc"), json!("abcd")),
+            ("type = 'integer', min = 0", json!(0), json!(-1)),
+            ("type = 'integer'", json!(7), json!(7.5)),
+            ("type = 'real', max = 1.5", json!(1.5), json!(1.6)),
+            ("type = 'decimal'", json!("19.99"), json!("19,99")),
+            ("type = 'boolean'", json!(true), json!("true")),
+            (
+                "type = 'timestamp'",
+                json!("2026-11-22T10:00:00Z"),
+                json!("yesterday"),
+            ),
+            ("type = 'date'", json!("2026-11-22"), json!("22/11/2026")),
+            (
+                "type = 'uuid'",
+                json!("5f0c8e4e-7d7a-4b43-9a57-1b1d2f7c9e10"),
+                json!("42"),
+            ),
+            ("type = 'enum', values = ['a', 'b']", json!("a"), json!("c")),
+            ("type = 'file'", json!("files/1.png"), json!("")),
+            ("type = 'text'", json!("x"), json!(null)),
+        ];
+        for (declared, good, bad) in cases {
+            let column = column(declared);
+            assert_eq!(check_value(&column, &good), Ok(()), "{declared} {good}");
+            assert!(check_value(&column, &bad).is_err(), "{declared} {bad}");
+        }
+        assert_eq!(
+            check_value(&column("type = 'text'\nnullable = true"), &json!(null)),
+            Ok(())
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! The one error body every endpoint answers with: `{"error": {"code", "message", "details"}}`.
+
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::Object;
+use serde_json::{Value, json};
+
+/// An error answer, as documented in the OpenAPI document.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Object)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code, e.g. `not_found`, `validation_failed`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Structured context (the field, the operation, the allowed values…); `{}` when none.
+    pub details: Value,
+}
+
+impl ErrorBody {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+                details: json!({}),
+            },
+        }
+    }
+}
+
+/// A plain poem response carrying the error body.
+pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({"error": {"code": code, "message": message.into(), "details": {}}});
+    poem::web::Json(body).with_status(status).into_response()
+}
+
+/// Maps errors raised by poem itself (unknown route, body too large, bad method…) to the error
+/// body, so clients never see a plain-text error.
+pub async fn render_poem_error(error: poem::Error) -> Response {
+    let status = error.status();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_string()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this endpoint does not accept that method".into(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is larger than the configured `server.max_body_bytes`".into(),
+        ),
+        status if status.is_server_error() => {
+            tracing::error!(%error, "request failed");
+            (
+                "internal",
+                "internal error; the gateway log has the details".into(),
+            )
+        }
+        _ => ("bad_request", error.to_string()),
+    };
+    error_response(status, code, message)
+}
