@@ -104,3 +104,9 @@ impl Diagnostic {
         }
     }
 }
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(diagnostic: Diagnostic) -> Self {
+        Diagnostics(vec![diagnostic])
+    }
+}

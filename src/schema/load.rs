@@ -5,22 +5,25 @@ use super::model::{Column, Role, SchemaFile, Table};
 use super::{Diagnostic, Diagnostics, JSON_SCHEMA_FILE, RoleDef, Schema, TableDef, validate};
 use indexmap::IndexMap;
 use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+
+/// Columns that failed to parse, by table. They are already reported; the other checks treat
+/// them as present so that one typo does not cascade into "not a column" errors.
+pub type UnparsedColumns = HashMap<String, HashSet<String>>;
 
 /// Loads, merges and checks every schema file in `dir`; hooks are looked up in `plugins_dir`.
 /// Returns every mistake at once.
 pub fn load_dir(dir: &Path, plugins_dir: &Path) -> Result<Schema, Diagnostics> {
     let mut diagnostics = Vec::new();
-    let files = match schema_files(dir) {
-        Ok(files) => files,
-        Err(diagnostic) => return Err(Diagnostics(vec![diagnostic])),
-    };
+    let files = schema_files(dir)?;
     let mut schema = Schema {
         files: files.clone(),
         ..Schema::default()
     };
+    let mut unparsed = UnparsedColumns::new();
     for file in &files {
-        if let Some(parsed) = parse_file(file, &mut diagnostics) {
+        if let Some(parsed) = parse_file(file, &mut diagnostics, &mut unparsed) {
             merge(&mut schema, file, parsed, &mut diagnostics);
         }
     }
@@ -30,7 +33,7 @@ pub fn load_dir(dir: &Path, plugins_dir: &Path) -> Result<Schema, Diagnostics> {
                 .help("add a `[tables.NAME]` section with its `columns`"),
         );
     }
-    validate::check(&mut schema, plugins_dir, &mut diagnostics);
+    validate::check(&mut schema, plugins_dir, &unparsed, &mut diagnostics);
     if diagnostics.is_empty() {
         Ok(schema)
     } else {
@@ -38,7 +41,7 @@ pub fn load_dir(dir: &Path, plugins_dir: &Path) -> Result<Schema, Diagnostics> {
     }
 }
 
-fn schema_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+fn schema_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostics> {
     let entries = std::fs::read_dir(dir).map_err(|error| {
         Diagnostic::in_file(dir, format!("cannot read the schema directory: {error}"))
             .help("set `paths.schemas` in the config to the directory that holds your schema files")
@@ -61,14 +64,19 @@ fn schema_files(dir: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
             dir,
             "no schema files (*.toml or *.json) in this directory",
         )
-        .help("add a schema file, e.g. the `schemas/shop.toml` shipped with syncgate"));
+        .help("add a schema file, e.g. the `schemas/shop.toml` shipped with syncgate")
+        .into());
     }
     Ok(files)
 }
 
 /// Parses one file, reporting each role, table and column that does not parse, and returns what
 /// did parse.
-fn parse_file(file: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<SchemaFile> {
+fn parse_file(
+    file: &Path,
+    diagnostics: &mut Vec<Diagnostic>,
+    unparsed: &mut UnparsedColumns,
+) -> Option<SchemaFile> {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text,
         Err(error) => {
@@ -115,7 +123,7 @@ fn parse_file(file: &Path, diagnostics: &mut Vec<Diagnostic>) -> Option<SchemaFi
     }
     if let Some(tables) = top.remove("tables") {
         for (name, value) in entries(file, "tables", tables, diagnostics) {
-            if let Some(table) = parse_table(file, &name, value, diagnostics) {
+            if let Some(table) = parse_table(file, &name, value, diagnostics, unparsed) {
                 parsed.tables.insert(name, table);
             }
         }
@@ -157,6 +165,7 @@ fn parse_table(
     name: &str,
     value: Value,
     diagnostics: &mut Vec<Diagnostic>,
+    unparsed: &mut UnparsedColumns,
 ) -> Option<Table> {
     let Value::Object(mut fields) = value else {
         diagnostics
@@ -164,7 +173,6 @@ fn parse_table(
         return None;
     };
     let mut columns = IndexMap::new();
-    let mut columns_ok = true;
     match fields.remove("columns") {
         None => {
             diagnostics.push(
@@ -172,7 +180,7 @@ fn parse_table(
                     "declare them under `[tables.{name}.columns]`, e.g. `id = {{ type = \"uuid\" }}`"
                 )),
             );
-            columns_ok = false;
+            return None;
         }
         Some(value) => {
             for (column, spec) in entries(file, "columns", value, diagnostics) {
@@ -181,7 +189,10 @@ fn parse_table(
                         columns.insert(column, parsed);
                     }
                     Err(error) => {
-                        columns_ok = false;
+                        unparsed
+                            .entry(name.to_string())
+                            .or_default()
+                            .insert(column.clone());
                         diagnostics.push(serde_diagnostic(
                             Diagnostic::in_file(file, "").table(name).column(&column),
                             &error,
@@ -193,11 +204,10 @@ fn parse_table(
     }
     fields.insert("columns".into(), Value::Object(Default::default()));
     match serde_json::from_value::<Table>(Value::Object(fields)) {
-        Ok(mut table) if columns_ok => {
+        Ok(mut table) => {
             table.columns = columns;
             Some(table)
         }
-        Ok(_) => None,
         Err(error) => {
             diagnostics.push(serde_diagnostic(
                 Diagnostic::in_file(file, "").table(name),

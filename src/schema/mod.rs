@@ -4,7 +4,7 @@
 
 mod diagnostic;
 pub mod json_schema;
-mod load;
+pub(crate) mod load;
 pub mod model;
 mod permissions;
 mod validate;

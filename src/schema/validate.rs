@@ -1,15 +1,22 @@
 //! The checks a parsed schema must pass before it serves: names, column constraints, keys,
 //! permissions against roles and scopes, conflict settings, and hook files.
 
+use super::load::UnparsedColumns;
 use super::model::{ColumnType, ConflictDetection, ConflictStrategy, NamedScope, Scope};
 use super::{Diagnostic, Permissions, Schema, TableDef, values};
+use std::collections::HashSet;
 use std::path::Path;
 
 /// Longest table or column name: PostgreSQL truncates identifiers beyond 63 bytes.
 const MAX_NAME_LENGTH: usize = 63;
 
 /// Appends every mistake in `schema` to `diagnostics`, and parses the tables' permissions.
-pub fn check(schema: &mut Schema, plugins_dir: &Path, diagnostics: &mut Vec<Diagnostic>) {
+pub fn check(
+    schema: &mut Schema,
+    plugins_dir: &Path,
+    unparsed: &UnparsedColumns,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     for (name, role) in &schema.roles {
         let located = || Diagnostic::in_file(&role.file, "").role(name);
         if !is_role_name(name) {
@@ -30,15 +37,17 @@ pub fn check(schema: &mut Schema, plugins_dir: &Path, diagnostics: &mut Vec<Diag
         }
     }
     let role_names: Vec<String> = schema.roles.keys().cloned().collect();
+    let none = HashSet::new();
     for table in schema.tables.values_mut() {
-        check_table(table, diagnostics);
+        let unparsed = unparsed.get(&table.name).unwrap_or(&none);
+        check_table(table, unparsed, diagnostics);
         table.permissions = parse_permissions(table, &role_names, diagnostics);
-        check_scopes(table, &schema.roles, diagnostics);
+        check_scopes(table, &schema.roles, unparsed, diagnostics);
         check_hooks(table, plugins_dir, diagnostics);
     }
 }
 
-fn check_table(table: &TableDef, diagnostics: &mut Vec<Diagnostic>) {
+fn check_table(table: &TableDef, unparsed: &HashSet<String>, diagnostics: &mut Vec<Diagnostic>) {
     let spec = &table.spec;
     let at = || Diagnostic::in_file(&table.file, "").table(&table.name);
     let say = |diagnostic: Diagnostic, message: String| Diagnostic {
@@ -49,7 +58,7 @@ fn check_table(table: &TableDef, diagnostics: &mut Vec<Diagnostic>) {
     if let Err(reason) = check_name(&table.name) {
         diagnostics.push(say(at(), format!("invalid table name: {reason}")));
     }
-    if spec.columns.is_empty() {
+    if spec.columns.is_empty() && unparsed.is_empty() {
         diagnostics.push(say(at(), "the table has no columns".into()));
     }
     let column_names: Vec<&str> = spec.columns.keys().map(String::as_str).collect();
@@ -132,6 +141,7 @@ fn check_table(table: &TableDef, diagnostics: &mut Vec<Diagnostic>) {
     }
 
     match spec.columns.get(&spec.primary_key) {
+        None if unparsed.contains(&spec.primary_key) => {}
         None => diagnostics.push(
             say(
                 at(),
@@ -167,6 +177,7 @@ fn check_table(table: &TableDef, diagnostics: &mut Vec<Diagnostic>) {
     ] {
         if let Some(name) = named
             && !spec.columns.contains_key(name)
+            && !unparsed.contains(name)
         {
             diagnostics.push(
                 say(
@@ -187,6 +198,7 @@ fn check_table(table: &TableDef, diagnostics: &mut Vec<Diagnostic>) {
             "`conflict_detection = \"updated_at\"`"
         };
         match spec.columns.get(&spec.updated_at_column) {
+            None if unparsed.contains(&spec.updated_at_column) => {}
             None => diagnostics.push(
                 say(
                     at(),
@@ -250,6 +262,7 @@ fn parse_permissions(
 fn check_scopes(
     table: &TableDef,
     roles: &indexmap::IndexMap<String, super::RoleDef>,
+    unparsed: &HashSet<String>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let spec = &table.spec;
@@ -267,8 +280,10 @@ fn check_scopes(
             Some(Scope::Named(NamedScope::Owner)) if spec.owner_column.is_none() => {
                 Some(("owner", "`owner_column`".to_string()))
             }
-            Some(Scope::Claim(rule)) if !spec.columns.contains_key(&rule.column) => {
-                Some(("claim rule", format!("a column `{}`", rule.column)))
+            Some(Scope::Claim(rule))
+                if !spec.columns.contains_key(&rule.column) && !unparsed.contains(&rule.column) =>
+            {
+                Some(("claim rule", format!("column `{}`", rule.column)))
             }
             _ => None,
         };

@@ -31,7 +31,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, Stor
         .max_connections(config.max_connections)
         .min_connections(0)
         .connect_timeout(config.connect_timeout)
-        .acquire_timeout(config.connect_timeout.max(Duration::from_secs(1)) * 6)
+        .acquire_timeout(config.connect_timeout.max(Duration::from_secs(1)) * 2)
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|options| {
             options
