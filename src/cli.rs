@@ -52,6 +52,30 @@ pub enum Command {
     },
     /// Apply the system table migrations and the schema's tables, then exit.
     Migrate,
+    /// Write the OpenAPI document of the configured schema (without starting the server).
+    Openapi {
+        /// Where to write it; `-` for standard output.
+        #[arg(long, default_value = "openapi/openapi.json")]
+        output: PathBuf,
+    },
+    /// Print a signed JWT for local use and tests (needs `auth.jwt_secret`).
+    Token {
+        /// The subject (user id), claim `sub`.
+        #[arg(long)]
+        sub: String,
+        /// The role, as declared in the schema.
+        #[arg(long)]
+        role: String,
+        /// The branch, claim `branch` (a number stays a number).
+        #[arg(long)]
+        branch: Option<String>,
+        /// Lifetime, e.g. 15m, 1h, 7d (default `auth.token_ttl`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<std::time::Duration>,
+        /// Another claim for scope rules, as NAME=VALUE; repeatable.
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+    },
     /// Write the JSON Schema of the schema files (for editors).
     JsonSchema {
         /// Where to write it; `-` for standard output.
@@ -68,6 +92,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.server.listen = listen;
             }
             logging::init(&config.log.level, log_format.unwrap_or(config.log.format));
+            warn_about_weak_secret(&config);
             let address = config.server.listen;
             let listener = tokio::net::TcpListener::bind(address)
                 .await
@@ -108,15 +133,45 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::JsonSchema { output } => {
-            let text = schema::json_schema::render();
-            if output.as_os_str() == "-" {
-                print!("{text}");
-            } else {
-                std::fs::write(&output, text)
-                    .with_context(|| format!("cannot write {}", output.display()))?;
-                println!("wrote {}", output.display());
+        Command::Openapi { output } => {
+            let config = config::load(&cli.config)?;
+            let schema = schema::load_dir(&config.paths.schemas, &config.paths.plugins)?;
+            let built = crate::api::build(std::sync::Arc::new(schema), &config.server.api_prefix);
+            write_output(&output, &built.spec)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token {
+            sub,
+            role,
+            branch,
+            ttl,
+            claims,
+        } => {
+            let config = config::load(&cli.config)?;
+            let authenticator = crate::auth::Authenticator::from_config(&config.auth)
+                .map_err(anyhow::Error::msg)?;
+            let ttl = ttl.unwrap_or(config.auth.token_ttl);
+            let mut other = serde_json::Map::new();
+            for claim in claims {
+                let (name, value) = claim
+                    .split_once('=')
+                    .with_context(|| format!("--claim `{claim}` is not NAME=VALUE"))?;
+                other.insert(name.to_string(), claim_value(value));
             }
+            let token = authenticator
+                .mint(&crate::auth::Claims {
+                    sub,
+                    role,
+                    branch: branch.as_deref().map(claim_value),
+                    exp: chrono::Utc::now().timestamp() + ttl.as_secs() as i64,
+                    other,
+                })
+                .map_err(anyhow::Error::msg)?;
+            println!("{token}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::JsonSchema { output } => {
+            write_output(&output, &schema::json_schema::render())?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -139,3 +194,38 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
     tracing::info!("shutting down: finishing in-flight requests");
 }
+
+/// Writes a generated file, or prints it when `output` is `-`.
+fn write_output(output: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    if output.as_os_str() == "-" {
+        print!("{text}");
+        return Ok(());
+    }
+    if let Some(dir) = output.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(output, text).with_context(|| format!("cannot write {}", output.display()))?;
+    println!("wrote {}", output.display());
+    Ok(())
+}
+
+/// A claim value from the command line: numbers stay numbers, anything else is a string.
+fn claim_value(text: &str) -> serde_json::Value {
+    text.parse::<i64>()
+        .map(serde_json::Value::from)
+        .unwrap_or_else(|_| serde_json::Value::String(text.to_string()))
+}
+
+fn warn_about_weak_secret(config: &config::Config) {
+    if let Some(secret) = &config.auth.jwt_secret
+        && (secret.expose().len() < 32 || secret.expose() == EXAMPLE_SECRET)
+    {
+        tracing::warn!(
+            "auth.jwt_secret is the example value or shorter than 32 bytes: anyone who guesses it \
+             can sign tokens for any role. Set a long random secret (SYNCGATE_AUTH__JWT_SECRET)"
+        );
+    }
+}
+
+/// The secret in the shipped config.toml.
+const EXAMPLE_SECRET: &str = "change-me-this-is-the-example-secret";

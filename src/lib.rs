@@ -3,6 +3,8 @@
 //! Layout: [`config`] (figment layers), [`schema`] (the declarative model), [`store`] (sea-orm,
 //! system tables, schema tables), [`jobs`] (scheduler), [`server`] (HTTP), [`check`] and [`cli`].
 
+pub mod api;
+pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;
@@ -12,3 +14,4 @@ pub mod schema;
 pub mod server;
 pub mod store;
 pub mod suggest;
+pub mod sync;

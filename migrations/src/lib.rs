@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m0001_table_registry;
+mod m0002_sync_core;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -13,7 +14,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_table_registry::Migration)]
+        vec![
+            Box::new(m0001_table_registry::Migration),
+            Box::new(m0002_sync_core::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 pub const ENV_PREFIX: &str = "SYNCGATE_";
 
 /// Keys whose values are never printed, even in an error message.
-const SECRET_KEYS: &[&str] = &[];
+const SECRET_KEYS: &[&str] = &["auth.jwt_secret"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -48,16 +48,16 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let mut config: Config = figment
         .extract()
         .map_err(|error| ConfigError::Invalid(describe_figment_error(&figment, error)))?;
-    let problems = validate::problems(&config);
-    if !problems.is_empty() {
-        return Err(ConfigError::Invalid(problems));
-    }
     let base = path
         .parent()
         .filter(|dir| !dir.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     if base != Path::new(".") {
         resolve_relative_paths(&mut config, base);
+    }
+    let problems = validate::problems(&config);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
     }
     Ok(config)
 }
@@ -67,6 +67,11 @@ fn resolve_relative_paths(config: &mut Config, base: &Path) {
         if dir.is_relative() {
             *dir = base.join(&*dir);
         }
+    }
+    if let Some(key) = &mut config.auth.jwt_public_key
+        && key.is_relative()
+    {
+        *key = base.join(&*key);
     }
     if let Some(file) = crate::store::sqlite_path(&config.database.url)
         && file.is_relative()

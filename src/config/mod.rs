@@ -24,6 +24,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub paths: PathsConfig,
     pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub sync: SyncConfig,
     pub jobs: JobsConfig,
 }
 
@@ -147,6 +149,67 @@ impl Default for MaintenanceJobConfig {
     fn default() -> Self {
         Self {
             schedule: "0 17 3 * * *".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Shared secret of HS256 tokens.
+    pub jwt_secret: Option<Secret>,
+    /// PEM file of the public key of RS256 or ES256 tokens.
+    pub jwt_public_key: Option<PathBuf>,
+    /// Algorithm of `jwt_public_key`.
+    pub jwt_public_key_algorithm: KeyAlgorithm,
+    /// Lifetime of tokens minted by `syncgate token` unless `--ttl` is given.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// Clock skew tolerated when checking `exp`.
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_public_key_algorithm: KeyAlgorithm::Rs256,
+            token_ttl: Duration::from_secs(3600),
+            leeway: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum KeyAlgorithm {
+    #[serde(rename = "RS256")]
+    Rs256,
+    #[serde(rename = "ES256")]
+    Es256,
+}
+
+/// Limits of the sync endpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Most operations accepted in one push.
+    pub max_batch: usize,
+    /// Longest long-poll (`wait=`) of the changes feed.
+    #[serde(with = "humantime_serde")]
+    pub max_wait: Duration,
+    /// How often a waiting changes request looks for writes made by other replicas.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 5000,
+            max_wait: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
         }
     }
 }

@@ -36,6 +36,16 @@ pub fn problems(config: &Config) -> Vec<String> {
         ));
     }
 
+    if let Err(reason) = crate::auth::Authenticator::from_config(&config.auth) {
+        problems.push(reason);
+    }
+    if config.sync.max_batch == 0 {
+        problems.push("key `sync.max_batch` = `0`: must be at least 1".into());
+    }
+    if config.sync.poll_interval.is_zero() {
+        problems.push("key `sync.poll_interval` = `0s`: must be longer than zero".into());
+    }
+
     for (key, schedule) in [(
         "jobs.maintenance.schedule",
         &config.jobs.maintenance.schedule,
@@ -75,13 +85,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accepts_the_defaults() {
-        assert!(problems(&Config::default()).is_empty());
+    fn accepts_the_defaults_with_a_key() {
+        let mut config = Config::default();
+        assert_eq!(problems(&config).len(), 1, "no key to verify tokens with");
+        config.auth.jwt_secret = Some(crate::config::Secret::new("a-test-secret-of-32-bytes-or-more"));
+        assert!(problems(&config).is_empty());
     }
 
     #[test]
     fn names_key_and_value_of_each_problem() {
         let mut config = Config::default();
+        config.auth.jwt_secret = Some(crate::config::Secret::new("a-test-secret-of-32-bytes-or-more"));
         config.server.api_prefix = "api/".into();
         config.database.url = "mysql://root:pw@localhost/db".into();
         config.jobs.maintenance.schedule = "every day".into();

@@ -100,6 +100,27 @@ pub fn check_value(column: &Column, value: &Value) -> Result<(), String> {
     }
 }
 
+/// The stored form of a value that passed [`check_value`]: timestamps in UTC as
+/// `2026-11-22T10:00:00Z` (fractions kept), UUIDs lowercase and hyphenated, decimals as strings.
+/// Both backends then return exactly what was stored.
+pub fn normalize(column: &Column, value: Value) -> Value {
+    match (column.kind, &value) {
+        (ColumnType::Timestamp, Value::String(text)) => chrono::DateTime::parse_from_rfc3339(text)
+            .map(|time| Value::String(format_timestamp(time.with_timezone(&chrono::Utc))))
+            .unwrap_or(value),
+        (ColumnType::Uuid, Value::String(text)) => uuid::Uuid::try_parse(text)
+            .map(|id| Value::String(id.hyphenated().to_string()))
+            .unwrap_or(value),
+        (ColumnType::Decimal, Value::Number(number)) => Value::String(number.to_string()),
+        _ => value,
+    }
+}
+
+/// RFC 3339 in UTC with `Z`, with as many fraction digits as needed.
+pub fn format_timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
 fn expect_string<'v>(value: &'v Value, expected: &str) -> Result<&'v str, String> {
     value
         .as_str()

@@ -2,20 +2,18 @@
 //! graceful shutdown that lets in-flight requests finish.
 
 mod body_limit;
-mod error_body;
-mod health;
 mod state;
 
-pub use error_body::{ErrorBody, ErrorDetail};
 pub use state::AppState;
 
+use crate::api;
 use crate::config::Config;
+use crate::sync::notify::FeedWatch;
 use crate::jobs::{self, JobsStatus};
 use crate::schema::{self, Diagnostics, Schema};
 use crate::store::{self, StoreError};
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, Server};
-use poem_openapi::OpenApiService;
 use sea_orm::DatabaseConnection;
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +29,8 @@ pub enum StartError {
     Jobs(#[from] tokio_cron_scheduler::JobSchedulerError),
     #[error("the HTTP server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Loads the schema, connects, applies migrations and brings the schema's tables up to date.
@@ -72,40 +72,47 @@ pub async fn launch(
         "syncgate listening"
     );
     let shutdown_timeout = config.server.shutdown_timeout;
+    let authenticator =
+        crate::auth::Authenticator::from_config(&config.auth).map_err(StartError::Config)?;
+    let feed = FeedWatch::new(store::feed::head(&db).await.map_err(StoreError::from)?);
+    let poller = feed.spawn_poller(db.clone(), config.sync.poll_interval);
     let state = Arc::new(AppState {
         config,
         db: db.clone(),
         schema: Arc::new(schema),
         jobs: jobs_status,
+        authenticator,
+        feed,
     });
     let app = routes(state);
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(shutdown_timeout))
         .await;
+    poller.abort();
     let _ = scheduler.shutdown().await;
     let _ = db.close().await;
     tracing::info!("syncgate stopped");
     result.map_err(StartError::Io)
 }
 
-/// The OpenAPI service of every documented endpoint.
-pub fn api_service() -> OpenApiService<health::HealthApi, ()> {
-    OpenApiService::new(health::HealthApi, "syncgate", env!("CARGO_PKG_VERSION"))
-        .description("Sync gateway for offline-first applications.")
-}
-
 fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let max_body = state.config.server.max_body_bytes;
-    let service = api_service();
-    let spec = service.spec_endpoint();
-    let docs = service.scalar();
+    let built = api::build(state.schema(), &state.config.server.api_prefix);
+    let spec = built.spec;
     Route::new()
-        .at("/openapi.json", spec)
-        .nest("/docs", docs)
-        .nest("/", service)
+        .at(
+            "/openapi.json",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(spec.clone())
+            })),
+        )
+        .nest("/docs", built.docs)
+        .nest("/", built.endpoint)
         .around(move |next, request| async move {
             body_limit::limit_body(&next, request, max_body).await
         })
         .data(state)
-        .catch_all_error(error_body::render_poem_error)
+        .catch_all_error(api::error_body::render_poem_error)
 }

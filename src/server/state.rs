@@ -1,8 +1,10 @@
 //! What every request handler shares.
 
+use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::jobs::JobsStatus;
 use crate::schema::Schema;
+use crate::sync::notify::FeedWatch;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
@@ -11,4 +13,14 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: Arc<Schema>,
     pub jobs: JobsStatus,
+    pub authenticator: Authenticator,
+    /// Wakes long-polling changes requests.
+    pub feed: FeedWatch,
+}
+
+impl AppState {
+    /// The schema being served.
+    pub fn schema(&self) -> Arc<Schema> {
+        self.schema.clone()
+    }
 }

@@ -2,11 +2,16 @@
 //! (migrations), and the physical tables behind the sync schema.
 
 mod connect;
+pub mod conflicts;
 mod ddl;
 mod error;
+pub mod feed;
 mod introspect;
 mod migrate;
+pub mod ops;
 mod reconcile;
+pub mod rows;
+mod sql;
 
 pub use connect::{connect, sqlite_path};
 pub use error::StoreError;

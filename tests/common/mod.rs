@@ -5,10 +5,41 @@
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use syncgate::config::Config;
+use serde_json::{Value, json};
+use syncgate::auth::{Authenticator, Claims};
+use syncgate::config::{Config, Secret};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// The HS256 secret of every test server.
+pub const TEST_SECRET: &str = "test-secret-that-is-long-enough-32b";
+
+/// A token for `sub` with `role` and an optional branch, valid for an hour.
+pub fn token(sub: &str, role: &str, branch: Option<Value>) -> String {
+    token_with(sub, role, branch, serde_json::Map::new(), 3600)
+}
+
+pub fn token_with(
+    sub: &str,
+    role: &str,
+    branch: Option<Value>,
+    other: serde_json::Map<String, Value>,
+    ttl_seconds: i64,
+) -> String {
+    let mut config = syncgate::config::AuthConfig::default();
+    config.jwt_secret = Some(Secret::new(TEST_SECRET));
+    Authenticator::from_config(&config)
+        .unwrap()
+        .mint(&Claims {
+            sub: sub.into(),
+            role: role.into(),
+            branch,
+            exp: chrono::Utc::now().timestamp() + ttl_seconds,
+            other,
+        })
+        .unwrap()
+}
 
 /// The environment variable holding an admin URL of a throwaway PostgreSQL server.
 pub const POSTGRES_ENV: &str = "SGTEST_POSTGRES_URL";
@@ -79,6 +110,7 @@ impl Sandbox {
         config.paths.plugins = self.path().join("plugins");
         config.server.shutdown_timeout = Duration::from_secs(5);
         config.jobs.maintenance.schedule = String::new();
+        config.auth.jwt_secret = Some(Secret::new(TEST_SECRET));
         config
     }
 
@@ -86,7 +118,8 @@ impl Sandbox {
     pub fn write_config(&self, extra: &str) -> PathBuf {
         let path = self.path().join("config.toml");
         let text = format!(
-            "[database]\nurl = \"{}\"\n\n[paths]\nschemas = \"schemas\"\nplugins = \"plugins\"\n\n{extra}",
+            "[database]\nurl = \"{}\"\n\n[paths]\nschemas = \"schemas\"\nplugins = \"plugins\"\n\n\
+             [auth]\njwt_secret = \"{TEST_SECRET}\"\n\n{extra}",
             self.database_url
         );
         std::fs::write(&path, text).unwrap();

@@ -2,7 +2,7 @@
 //! is applied), for load balancers and orchestrators.
 
 use super::error_body::ErrorBody;
-use super::state::AppState;
+use crate::server::AppState;
 use crate::jobs::JobStatus;
 use poem::web::Data;
 use poem_openapi::payload::Json;

@@ -42,6 +42,9 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
 /// Maps errors raised by poem itself (unknown route, body too large, bad method…) to the error
 /// body, so clients never see a plain-text error.
 pub async fn render_poem_error(error: poem::Error) -> Response {
+    if error.is::<super::error::ApiError>() {
+        return error.into_response();
+    }
     let status = error.status();
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_string()),

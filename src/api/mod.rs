@@ -1,0 +1,69 @@
+//! The HTTP API: fixed endpoints written with poem-openapi (health, sync), per-table endpoints
+//! generated from the schema, the OpenAPI document that describes them all, and the one error
+//! body they answer with.
+
+mod bearer;
+mod context;
+pub mod error;
+pub mod error_body;
+mod health;
+mod prefixed;
+pub mod sync_api;
+mod tables_api;
+pub mod tables_doc;
+
+use crate::schema::Schema;
+use context::BuildContext;
+use poem::endpoint::BoxEndpoint;
+use poem::{EndpointExt, IntoEndpoint};
+use poem_openapi::OpenApiService;
+use prefixed::Prefixed;
+use std::sync::Arc;
+use sync_api::SyncApi;
+use tables_api::TablesApi;
+
+/// The API built for one schema: its routes, its OpenAPI document and the docs page.
+pub struct BuiltApi {
+    pub endpoint: BoxEndpoint<'static>,
+    pub docs: BoxEndpoint<'static>,
+    /// The OpenAPI 3 document, pretty-printed JSON.
+    pub spec: String,
+}
+
+/// Builds the routes and the document for `schema`, with the sync API under `prefix`.
+pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
+    let _building = context::begin(BuildContext {
+        schema: schema.clone(),
+        prefix: prefix.to_string(),
+    });
+    let service = OpenApiService::new(
+        (
+            health::HealthApi,
+            Prefixed {
+                api: SyncApi,
+                prefix: prefix.to_string(),
+            },
+            TablesApi {
+                schema,
+                prefix: prefix.to_string(),
+            },
+        ),
+        "syncgate",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Sync gateway for offline-first applications. Devices push batches of changes and read \
+         what changed elsewhere through a cursor. Every endpoint but `/health`, `/ready`, \
+         `/openapi.json` and `/docs` needs `Authorization: Bearer <JWT>`. Errors share one body: \
+         `{\"error\": {\"code\", \"message\", \"details\"}}`.",
+    );
+    let mut spec = service.spec();
+    spec.push('\n');
+    let docs = service.scalar().map_to_response().boxed();
+    let endpoint = service.into_endpoint().map_to_response().boxed();
+    BuiltApi {
+        endpoint,
+        docs,
+        spec,
+    }
+}

@@ -1,0 +1,232 @@
+//! Reading and writing the rows of schema tables. Values travel as JSON in the form
+//! `schema::values::normalize` gives them, and are bound with the casts PostgreSQL's typed
+//! columns need; reads map every column type explicitly.
+
+use super::ddl::{bind_value, quote};
+use super::sql::SqlBuilder;
+use crate::auth::RowScope;
+use crate::schema::TableDef;
+use crate::schema::model::ColumnType;
+use crate::schema::values::format_timestamp;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult};
+use serde_json::{Map, Value};
+
+/// A row as stored: its declared columns and its system columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    pub values: Map<String, Value>,
+    pub version: i64,
+    pub seq: i64,
+    pub deleted: bool,
+}
+
+impl StoredRow {
+    /// The row as clients see it: its columns and `_version`.
+    pub fn to_client(&self) -> Map<String, Value> {
+        let mut row = self.values.clone();
+        row.insert("_version".into(), Value::from(self.version));
+        row
+    }
+}
+
+/// Which rows a scan returns.
+pub struct Scan<'a> {
+    pub scope: &'a RowScope,
+    pub after_seq: i64,
+    pub include_deleted: bool,
+    pub limit: u64,
+}
+
+fn select_list(backend: DbBackend, table: &TableDef) -> String {
+    let mut list: Vec<String> = table
+        .spec
+        .columns
+        .iter()
+        .map(|(name, column)| {
+            let quoted = quote(name);
+            let text_cast = backend == DbBackend::Postgres
+                && matches!(
+                    column.kind,
+                    ColumnType::Decimal | ColumnType::Date | ColumnType::Uuid | ColumnType::Json
+                );
+            if text_cast {
+                format!("CAST({quoted} AS TEXT) AS {quoted}")
+            } else {
+                quoted
+            }
+        })
+        .collect();
+    list.extend(["\"_sg_version\"", "\"_sg_seq\"", "\"_sg_deleted\""].map(String::from));
+    list.join(", ")
+}
+
+fn push_key_filter(sql: &mut SqlBuilder, table: &TableDef, key: &Value) {
+    let pk = &table.spec.primary_key;
+    let kind = table.spec.columns[pk].kind;
+    let (bound, cast) = bind_value(sql.backend, kind, key);
+    sql.push(&quote(pk)).push(" = ").bind(bound, cast);
+}
+
+fn push_scope_filter(sql: &mut SqlBuilder, table: &TableDef, scope: &RowScope) {
+    match scope {
+        RowScope::All => {
+            sql.push("1 = 1");
+        }
+        RowScope::Equals {
+            column,
+            value: Some(value),
+        } => {
+            let kind = table.spec.columns[column].kind;
+            let (bound, cast) = bind_value(sql.backend, kind, value);
+            sql.push(&quote(column)).push(" = ").bind(bound, cast);
+        }
+        RowScope::Equals { value: None, .. } => {
+            sql.push("1 = 0");
+        }
+    }
+}
+
+/// The row with primary key `key`, tombstone or not.
+pub async fn find(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    key: &Value,
+) -> Result<Option<StoredRow>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut sql = SqlBuilder::new(backend);
+    sql.push(&format!(
+        "SELECT {} FROM {} WHERE ",
+        select_list(backend, table),
+        quote(&table.name)
+    ));
+    push_key_filter(&mut sql, table, key);
+    match db.query_one_raw(sql.build()).await? {
+        Some(result) => decode(backend, table, &result).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Rows after `after_seq` in feed order, within `scope`.
+pub async fn scan(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    scan: &Scan<'_>,
+) -> Result<Vec<StoredRow>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut sql = SqlBuilder::new(backend);
+    sql.push(&format!(
+        "SELECT {} FROM {} WHERE \"_sg_seq\" > ",
+        select_list(backend, table),
+        quote(&table.name)
+    ));
+    sql.bind(sea_orm::Value::BigInt(Some(scan.after_seq)), None);
+    sql.push(" AND ");
+    push_scope_filter(&mut sql, table, scan.scope);
+    if !scan.include_deleted {
+        sql.push(" AND \"_sg_deleted\" = ").bind(sea_orm::Value::Bool(Some(false)), None);
+    }
+    sql.push(&format!(" ORDER BY \"_sg_seq\" LIMIT {}", scan.limit));
+    db.query_all_raw(sql.build())
+        .await?
+        .iter()
+        .map(|result| decode(backend, table, result))
+        .collect()
+}
+
+/// Rows in `scope` that are not deleted.
+pub async fn count(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    scope: &RowScope,
+) -> Result<i64, DbErr> {
+    let backend = db.get_database_backend();
+    let mut sql = SqlBuilder::new(backend);
+    sql.push(&format!("SELECT COUNT(*) AS n FROM {} WHERE ", quote(&table.name)));
+    push_scope_filter(&mut sql, table, scope);
+    sql.push(" AND \"_sg_deleted\" = ").bind(sea_orm::Value::Bool(Some(false)), None);
+    let row = db.query_one_raw(sql.build()).await?;
+    row.map_or(Ok(0), |row| row.try_get("", "n"))
+}
+
+/// Inserts the row, or replaces it when `exists`.
+pub async fn write(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    row: &StoredRow,
+    exists: bool,
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let mut sql = SqlBuilder::new(backend);
+    let system = [
+        ("_sg_version", sea_orm::Value::BigInt(Some(row.version))),
+        ("_sg_seq", sea_orm::Value::BigInt(Some(row.seq))),
+        ("_sg_deleted", sea_orm::Value::Bool(Some(row.deleted))),
+    ];
+    let null = Value::Null;
+    if exists {
+        sql.push(&format!("UPDATE {} SET ", quote(&table.name)));
+        for (name, column) in &table.spec.columns {
+            if *name == table.spec.primary_key {
+                continue;
+            }
+            let (bound, cast) = bind_value(backend, column.kind, row.values.get(name).unwrap_or(&null));
+            sql.push(&quote(name)).push(" = ").bind(bound, cast).push(", ");
+        }
+        for (index, (name, value)) in system.into_iter().enumerate() {
+            if index > 0 {
+                sql.push(", ");
+            }
+            sql.push(&quote(name)).push(" = ").bind(value, None);
+        }
+        sql.push(" WHERE ");
+        let key = row.values.get(&table.spec.primary_key).unwrap_or(&null);
+        push_key_filter(&mut sql, table, key);
+    } else {
+        let names: Vec<String> = table
+            .spec
+            .columns
+            .keys()
+            .map(|name| quote(name))
+            .chain(system.iter().map(|(name, _)| quote(name)))
+            .collect();
+        sql.push(&format!("INSERT INTO {} ({}) VALUES (", quote(&table.name), names.join(", ")));
+        for (name, column) in &table.spec.columns {
+            let (bound, cast) = bind_value(backend, column.kind, row.values.get(name).unwrap_or(&null));
+            sql.bind(bound, cast).push(", ");
+        }
+        for (index, (_, value)) in system.into_iter().enumerate() {
+            if index > 0 {
+                sql.push(", ");
+            }
+            sql.bind(value, None);
+        }
+        sql.push(")");
+    }
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+fn decode(backend: DbBackend, table: &TableDef, result: &QueryResult) -> Result<StoredRow, DbErr> {
+    let mut values = Map::new();
+    for (name, column) in &table.spec.columns {
+        let value = match column.kind {
+            ColumnType::Integer => result.try_get::<Option<i64>>("", name)?.map(Value::from),
+            ColumnType::Real => result.try_get::<Option<f64>>("", name)?.map(Value::from),
+            ColumnType::Boolean => result.try_get::<Option<bool>>("", name)?.map(Value::from),
+            ColumnType::Timestamp if backend == DbBackend::Postgres => result
+                .try_get::<Option<chrono::DateTime<chrono::Utc>>>("", name)?
+                .map(|time| Value::String(format_timestamp(time))),
+            ColumnType::Json => result
+                .try_get::<Option<String>>("", name)?
+                .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
+            _ => result.try_get::<Option<String>>("", name)?.map(Value::String),
+        };
+        values.insert(name.clone(), value.unwrap_or(Value::Null));
+    }
+    Ok(StoredRow {
+        values,
+        version: result.try_get("", "_sg_version")?,
+        seq: result.try_get("", "_sg_seq")?,
+        deleted: result.try_get("", "_sg_deleted")?,
+    })
+}

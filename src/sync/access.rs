@@ -1,0 +1,75 @@
+//! Which tables a caller may use, with which operations, and which of their rows.
+
+use super::SyncError;
+use crate::auth::{Caller, RowScope};
+use crate::schema::{Permissions, Schema, TableDef};
+
+/// The caller's access to one table.
+pub struct Access<'a> {
+    pub table: &'a TableDef,
+    pub permissions: Permissions,
+    pub scope: RowScope,
+}
+
+/// The caller's access to `table`. A table the caller's role has no permission on does not
+/// exist for it: the answer is the same as for a table not in the schema.
+pub fn access<'a>(schema: &'a Schema, caller: &Caller, table: &str) -> Result<Access<'a>, SyncError> {
+    let role = schema.roles.get(&caller.role).ok_or_else(|| {
+        SyncError::Forbidden(format!(
+            "the role `{}` in your token is not declared in the sync schema",
+            caller.role
+        ))
+    })?;
+    let found = schema.table(table).filter(|t| t.permissions_for(&caller.role).any());
+    let Some(table_def) = found else {
+        return Err(SyncError::UnknownTable {
+            table: table.to_string(),
+            available: usable_tables(schema, caller),
+        });
+    };
+    Ok(Access {
+        table: table_def,
+        permissions: table_def.permissions_for(&caller.role),
+        scope: caller.row_scope(&role.spec.scope, table_def),
+    })
+}
+
+/// Tables the caller's role has any permission on, in schema order.
+pub fn usable_tables(schema: &Schema, caller: &Caller) -> Vec<String> {
+    schema
+        .tables
+        .values()
+        .filter(|table| table.permissions_for(&caller.role).any())
+        .map(|table| table.name.clone())
+        .collect()
+}
+
+/// Access to every table the caller may read, or to the `requested` ones (each must be
+/// readable).
+pub fn readable<'a>(
+    schema: &'a Schema,
+    caller: &Caller,
+    requested: Option<&[String]>,
+) -> Result<Vec<Access<'a>>, SyncError> {
+    let names: Vec<String> = match requested {
+        Some(names) => names.to_vec(),
+        None => schema
+            .tables
+            .values()
+            .filter(|table| table.permissions_for(&caller.role).read)
+            .map(|table| table.name.clone())
+            .collect(),
+    };
+    let mut tables = Vec::with_capacity(names.len());
+    for name in names {
+        let access = access(schema, caller, &name)?;
+        if !access.permissions.read {
+            return Err(SyncError::Forbidden(format!(
+                "your role `{}` may not read table `{name}`",
+                caller.role
+            )));
+        }
+        tables.push(access);
+    }
+    Ok(tables)
+}

@@ -1,0 +1,81 @@
+//! Checking the `data` of an operation against the table's columns, and completing new rows.
+
+use super::SyncError;
+use crate::schema::TableDef;
+use crate::schema::values::{check_value, normalize};
+use serde_json::{Map, Value};
+
+/// The field clients may send back with a row; it is the version they based their change on.
+pub const VERSION_FIELD: &str = "_version";
+
+/// Checks every sent value and returns them normalised, without `_version`.
+pub fn check_sent(table: &TableDef, data: &Map<String, Value>) -> Result<Map<String, Value>, SyncError> {
+    let mut checked = Map::new();
+    for (name, value) in data {
+        if name == VERSION_FIELD {
+            continue;
+        }
+        let Some(column) = table.spec.columns.get(name) else {
+            let mut message = format!("unknown column `{name}` in table `{}`", table.name);
+            if let Some(best) =
+                crate::suggest::did_you_mean(name, table.spec.columns.keys().map(String::as_str))
+            {
+                message.push_str(&format!(" — did you mean `{best}`?"));
+            }
+            return Err(SyncError::invalid(name, message));
+        };
+        check_value(column, value).map_err(|reason| SyncError::invalid(name, format!("`{name}`: {reason}")))?;
+        checked.insert(name.clone(), normalize(column, value.clone()));
+    }
+    Ok(checked)
+}
+
+/// The primary key value of checked data.
+pub fn key_of(table: &TableDef, data: &Map<String, Value>) -> Result<Value, SyncError> {
+    let pk = &table.spec.primary_key;
+    match data.get(pk) {
+        Some(Value::Null) | None => Err(SyncError::invalid(
+            pk,
+            format!("the primary key `{pk}` is required in `data`"),
+        )),
+        Some(key) => Ok(key.clone()),
+    }
+}
+
+/// A whole new row: the sent values, then defaults, then null where the column allows it.
+pub fn complete_new_row(table: &TableDef, sent: &Map<String, Value>) -> Result<Map<String, Value>, SyncError> {
+    let mut row = Map::new();
+    for (name, column) in &table.spec.columns {
+        let value = match (sent.get(name), &column.default) {
+            (Some(value), _) => value.clone(),
+            (None, Some(default)) => normalize(column, default.clone()),
+            (None, None) if column.nullable => Value::Null,
+            (None, None) => {
+                return Err(SyncError::invalid(
+                    name,
+                    format!("`{name}` is required: the column is not nullable and has no default"),
+                ));
+            }
+        };
+        row.insert(name.clone(), value);
+    }
+    Ok(row)
+}
+
+/// `base` with the sent values laid over it. With `merge_json`, JSON objects are merged key by
+/// key, so keys only the server has are kept.
+pub fn overlay(base: &Map<String, Value>, sent: &Map<String, Value>, merge_json: bool) -> Map<String, Value> {
+    let mut row = base.clone();
+    for (name, value) in sent {
+        let merged = match (merge_json, row.get(name), value) {
+            (true, Some(Value::Object(server)), Value::Object(client)) => {
+                let mut combined = server.clone();
+                combined.extend(client.clone());
+                Value::Object(combined)
+            }
+            _ => value.clone(),
+        };
+        row.insert(name.clone(), merged);
+    }
+    row
+}

@@ -1,0 +1,62 @@
+//! What can go wrong in the sync core, without HTTP: the API layer maps each kind to a status.
+
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The table is not in the schema, or the caller's role has no permission on it.
+    #[error("table `{table}` does not exist; the tables you may use are: {}", list(.available))]
+    UnknownTable { table: String, available: Vec<String> },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no row with key {key} in table `{table}`")]
+    RowNotFound { table: String, key: String },
+    #[error("{message}")]
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+    #[error("{0}")]
+    KeyTaken(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+fn list(tables: &[String]) -> String {
+    if tables.is_empty() {
+        "none".into()
+    } else {
+        tables.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl SyncError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        SyncError::Invalid {
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SyncError::UnknownTable { .. } => "unknown_table",
+            SyncError::Forbidden(_) => "forbidden",
+            SyncError::RowNotFound { .. } => "row_not_found",
+            SyncError::Invalid { .. } => "validation_failed",
+            SyncError::KeyTaken(_) => "key_taken",
+            SyncError::BadRequest(_) => "bad_request",
+            SyncError::Db(_) => "internal",
+        }
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            SyncError::Invalid { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The sync core: push with conflict strategies, the changes feed, pull, and the manual
+//! conflict queue. It knows nothing of HTTP; `api` maps its results and errors.
+
+mod access;
+pub mod changes;
+pub mod conflicts;
+mod data;
+mod error;
+pub mod notify;
+pub mod pull;
+pub mod push;
+mod resolve;
+pub mod types;
+
+pub use access::{access, readable, usable_tables};
+pub use error::SyncError;

@@ -1,0 +1,46 @@
+//! `POST /sync/pull` (seed 002): the live rows of some tables, grouped by table, a page at a
+//! time through a cursor.
+
+use super::changes::{FeedQuery, read};
+use super::SyncError;
+use crate::auth::Caller;
+use crate::schema::Schema;
+use indexmap::IndexMap;
+use sea_orm::DatabaseConnection;
+use serde_json::{Map, Value};
+
+pub struct PullPage {
+    pub data: IndexMap<String, Vec<Map<String, Value>>>,
+    pub cursor: String,
+    pub has_more: bool,
+}
+
+pub async fn pull(
+    db: &DatabaseConnection,
+    schema: &Schema,
+    caller: &Caller,
+    tables: Option<Vec<String>>,
+    cursor: i64,
+    limit: u64,
+) -> Result<PullPage, SyncError> {
+    let query = FeedQuery {
+        cursor,
+        limit,
+        tables: tables.clone(),
+        include_deleted: false,
+    };
+    let (rows, cursor, has_more) = read(db, schema, caller, &query).await?;
+    let mut data: IndexMap<String, Vec<Map<String, Value>>> = IndexMap::new();
+    // Every requested table appears, even when it has no rows.
+    for access in super::access::readable(schema, caller, tables.as_deref())? {
+        data.insert(access.table.name.clone(), Vec::new());
+    }
+    for (table, row) in rows {
+        data.entry(table).or_default().push(row.to_client());
+    }
+    Ok(PullPage {
+        data,
+        cursor,
+        has_more,
+    })
+}

@@ -1,0 +1,65 @@
+//! Conflict detection and the per-table strategies.
+
+use crate::schema::TableDef;
+use crate::schema::model::{ConflictDetection, ConflictStrategy};
+use crate::store::rows::StoredRow;
+use serde_json::{Map, Value};
+
+/// What to do with a conflicting write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Apply,
+    /// Keep the server's row and report the conflict.
+    Keep,
+    /// Keep the server's row and queue the conflict for a person.
+    Queue,
+}
+
+/// Why a write to an existing live row conflicts, if it does: by row version, or by the
+/// table's `updated_at` column.
+pub fn detect(
+    table: &TableDef,
+    base_version: Option<i64>,
+    sent: &Map<String, Value>,
+    server: &StoredRow,
+) -> Option<String> {
+    match table.spec.conflict_detection {
+        ConflictDetection::Version => base_version
+            .filter(|base| *base < server.version)
+            .map(|base| format!("the row changed since version {base}; it is now at version {}", server.version)),
+        ConflictDetection::UpdatedAt => {
+            let column = &table.spec.updated_at_column;
+            let client = timestamp(sent.get(column))?;
+            let stored = timestamp(server.values.get(column))?;
+            (client < stored).then(|| {
+                format!("the server's `{column}` ({}) is newer than the client's", server.values[column])
+            })
+        }
+    }
+}
+
+/// The table's strategy applied to a conflict. `use_local` forces the client's row.
+pub fn decide(table: &TableDef, use_local: bool, sent: &Map<String, Value>, server: &StoredRow) -> Decision {
+    if use_local {
+        return Decision::Apply;
+    }
+    match table.spec.conflict {
+        ConflictStrategy::ClientWins | ConflictStrategy::Merge => Decision::Apply,
+        ConflictStrategy::LastWriteWins => {
+            let column = &table.spec.updated_at_column;
+            match (timestamp(sent.get(column)), timestamp(server.values.get(column))) {
+                // Ties keep the server's row, so every replica decides alike.
+                (Some(client), Some(stored)) if client > stored => Decision::Apply,
+                (Some(_), None) => Decision::Apply,
+                _ => Decision::Keep,
+            }
+        }
+        ConflictStrategy::Manual => Decision::Queue,
+        // `syncgate check` refuses `hook` until hook plugins decide conflicts.
+        ConflictStrategy::ServerWins | ConflictStrategy::Hook => Decision::Keep,
+    }
+}
+
+fn timestamp(value: Option<&Value>) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(value?.as_str()?).ok()
+}
