@@ -8,6 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 use syncgate::config::{ConfigError, load};
 
+const SECRET: &str = "a-jwt-secret-for-the-config-tests";
+
 fn problems(error: ConfigError) -> String {
     error.to_string()
 }
@@ -15,6 +17,7 @@ fn problems(error: ConfigError) -> String {
 #[test]
 fn environment_overrides_file_overrides_defaults() {
     Jail::expect_with(|jail| {
+        jail.set_env("SYNCGATE_AUTH__JWT_SECRET", SECRET);
         jail.create_file(
             "config.toml",
             "[server]\nlisten = \"127.0.0.1:9000\"\napi_prefix = \"/sync\"\n",
@@ -111,6 +114,7 @@ fn bad_values_are_named_with_key_and_value() {
 #[test]
 fn several_problems_are_listed_together() {
     Jail::expect_with(|jail| {
+        jail.set_env("SYNCGATE_AUTH__JWT_SECRET", SECRET);
         jail.create_file(
             "config.toml",
             "[database]\nurl = \"ftp://x\"\n[jobs.maintenance]\nschedule = \"never\"\n",
@@ -138,6 +142,7 @@ fn a_missing_file_says_what_to_do() {
 #[test]
 fn secrets_stay_out_of_debug_output_and_errors() {
     Jail::expect_with(|jail| {
+        jail.set_env("SYNCGATE_AUTH__JWT_SECRET", SECRET);
         jail.create_file(
             "config.toml",
             "[database]\nurl = \"postgres://app:hunter2@db.local/sync\"\n",
@@ -163,6 +168,7 @@ fn secrets_stay_out_of_debug_output_and_errors() {
 #[test]
 fn relative_paths_follow_the_config_file() {
     Jail::expect_with(|jail| {
+        jail.set_env("SYNCGATE_AUTH__JWT_SECRET", SECRET);
         jail.create_dir("etc")?;
         jail.create_file(
             "etc/config.toml",

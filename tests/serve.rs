@@ -235,12 +235,18 @@ fn run_serve(config_text: &str, sandbox: &Sandbox) -> (i32, String) {
 async fn start_up_failures_are_one_clear_paragraph() {
     let sandbox = Sandbox::new(Backend::Sqlite).await;
     sandbox.write_schema("shop.toml", SHOP);
-    let db = format!("[database]\nurl = \"{}\"\n", sandbox.database_url);
+    let auth = format!("[auth]\njwt_secret = \"{}\"\n", common::TEST_SECRET);
+    let db = format!("{auth}[database]\nurl = \"{}\"\n", sandbox.database_url);
     let cases = [
         (
             "unreachable database",
-            "[database]\nurl = \"postgres://app:hunter2@127.0.0.1:1/sync\"\nconnect_timeout = \"1s\"\n".to_string(),
-            vec!["cannot connect to the database at postgres://app:***@127.0.0.1:1/sync", "SYNCGATE_DATABASE__URL"],
+            format!(
+                "{auth}[database]\nurl = \"postgres://app:hunter2@127.0.0.1:1/sync\"\nconnect_timeout = \"1s\"\n"
+            ),
+            vec![
+                "cannot connect to the database at postgres://app:***@127.0.0.1:1/sync",
+                "SYNCGATE_DATABASE__URL",
+            ],
         ),
         (
             "unreadable schema directory",
@@ -252,7 +258,11 @@ async fn start_up_failures_are_one_clear_paragraph() {
             format!("{db}[paths]\nschemas = \"broken\"\n"),
             vec!["the sync schema has 1 error", "not valid TOML"],
         ),
-        ("bad config value", "[server]\nshutdown_timeout = \"soon\"\n".to_string(), vec!["key `server.shutdown_timeout` = `soon`"]),
+        (
+            "bad config value",
+            format!("{auth}[server]\nshutdown_timeout = \"soon\"\n"),
+            vec!["key `server.shutdown_timeout` = `soon`"],
+        ),
     ];
     std::fs::create_dir_all(sandbox.path().join("broken")).unwrap();
     std::fs::write(sandbox.path().join("broken/x.toml"), "[tables.x\n").unwrap();

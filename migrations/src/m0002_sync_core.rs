@@ -54,8 +54,17 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(SyncgateSequence::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(SyncgateSequence::Name).string_len(64).not_null().primary_key())
-                    .col(ColumnDef::new(SyncgateSequence::Value).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(SyncgateSequence::Name)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(SyncgateSequence::Value)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -73,12 +82,24 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(SyncgateOps::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(SyncgateOps::DeviceId).string_len(200).not_null())
+                    .col(
+                        ColumnDef::new(SyncgateOps::DeviceId)
+                            .string_len(200)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(SyncgateOps::OpId).string_len(200).not_null())
                     // JSON of the operation's first result.
                     .col(ColumnDef::new(SyncgateOps::Result).text().not_null())
-                    .col(ColumnDef::new(SyncgateOps::CreatedAt).string_len(40).not_null())
-                    .primary_key(Index::create().col(SyncgateOps::DeviceId).col(SyncgateOps::OpId))
+                    .col(
+                        ColumnDef::new(SyncgateOps::CreatedAt)
+                            .string_len(40)
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(SyncgateOps::DeviceId)
+                            .col(SyncgateOps::OpId),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -94,20 +115,52 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(SyncgateConflicts::TableName).string_len(128).not_null())
+                    .col(
+                        ColumnDef::new(SyncgateConflicts::TableName)
+                            .string_len(128)
+                            .not_null(),
+                    )
                     // JSON of the row's primary key value.
                     .col(ColumnDef::new(SyncgateConflicts::RowKey).text().not_null())
-                    .col(ColumnDef::new(SyncgateConflicts::ServerRow).text().not_null())
-                    .col(ColumnDef::new(SyncgateConflicts::ClientRow).text().not_null())
-                    .col(ColumnDef::new(SyncgateConflicts::ServerVersion).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(SyncgateConflicts::ServerRow)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SyncgateConflicts::ClientRow)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SyncgateConflicts::ServerVersion)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(SyncgateConflicts::BaseVersion).big_integer())
-                    .col(ColumnDef::new(SyncgateConflicts::DeviceId).string_len(200).not_null())
-                    .col(ColumnDef::new(SyncgateConflicts::Subject).string_len(200).not_null())
+                    .col(
+                        ColumnDef::new(SyncgateConflicts::DeviceId)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(SyncgateConflicts::Subject)
+                            .string_len(200)
+                            .not_null(),
+                    )
                     // open | resolved
-                    .col(ColumnDef::new(SyncgateConflicts::Status).string_len(16).not_null())
+                    .col(
+                        ColumnDef::new(SyncgateConflicts::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(SyncgateConflicts::Resolution).string_len(16))
                     .col(ColumnDef::new(SyncgateConflicts::ResolvedBy).string_len(200))
-                    .col(ColumnDef::new(SyncgateConflicts::CreatedAt).string_len(40).not_null())
+                    .col(
+                        ColumnDef::new(SyncgateConflicts::CreatedAt)
+                            .string_len(40)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(SyncgateConflicts::ResolvedAt).string_len(40))
                     .to_owned(),
             )

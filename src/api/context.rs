@@ -23,20 +23,29 @@ pub struct Building {
 }
 
 pub fn begin(context: BuildContext) -> Building {
-    let lock = BUILD_LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    *CURRENT.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(context);
+    let lock = BUILD_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    *CURRENT
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(context);
     Building { _lock: lock }
 }
 
 impl Drop for Building {
     fn drop(&mut self) {
-        *CURRENT.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *CURRENT
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 }
 
 /// The context of the build in progress, if any.
 pub fn current() -> Option<BuildContext> {
-    CURRENT.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    CURRENT
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
 }
 
 /// Names in the OpenAPI metadata are `&'static str`; each distinct name is leaked once, so a
@@ -44,7 +53,9 @@ pub fn current() -> Option<BuildContext> {
 pub fn intern(name: &str) -> &'static str {
     use std::collections::HashSet;
     static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
-    let mut names = NAMES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut names = NAMES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let names = names.get_or_insert_with(HashSet::new);
     if let Some(existing) = names.get(name) {
         return existing;

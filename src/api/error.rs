@@ -37,7 +37,8 @@ impl ApiError {
     }
 
     pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message).with_details(json!({"field": field}))
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+            .with_details(json!({"field": field}))
     }
 }
 
@@ -47,12 +48,16 @@ impl poem::error::ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
-        let mut response = poem::web::Json(body).with_status(self.status).into_response();
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let mut response = poem::web::Json(body)
+            .with_status(self.status)
+            .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert("WWW-Authenticate", "Bearer".parse().expect("a valid header value"));
+            response.headers_mut().insert(
+                "WWW-Authenticate",
+                "Bearer".parse().expect("a valid header value"),
+            );
         }
         response
     }
@@ -60,13 +65,34 @@ impl poem::error::ResponseError for ApiError {
 
 /// The error statuses every authenticated endpoint may answer, for the OpenAPI document.
 const DOCUMENTED: &[(u16, &str)] = &[
-    (400, "Malformed request: bad JSON (with its position), a bad parameter."),
-    (401, "Missing, malformed, expired or wrongly signed bearer token."),
-    (403, "The caller's role may not do this, or the row is outside its scope."),
-    (404, "Unknown table (the details list the tables the caller may use) or row."),
-    (409, "The key is taken by a row outside the caller's scope, or the conflict is resolved."),
-    (413, "The request body is larger than `server.max_body_bytes`."),
-    (422, "A value does not fit its column; the details name the operation and the field."),
+    (
+        400,
+        "Malformed request: bad JSON (with its position), a bad parameter.",
+    ),
+    (
+        401,
+        "Missing, malformed, expired or wrongly signed bearer token.",
+    ),
+    (
+        403,
+        "The caller's role may not do this, or the row is outside its scope.",
+    ),
+    (
+        404,
+        "Unknown table (the details list the tables the caller may use) or row.",
+    ),
+    (
+        409,
+        "The key is taken by a row outside the caller's scope, or the conflict is resolved.",
+    ),
+    (
+        413,
+        "The request body is larger than `server.max_body_bytes`.",
+    ),
+    (
+        422,
+        "A value does not fit its column; the details name the operation and the field.",
+    ),
 ];
 
 impl ApiResponse for ApiError {
@@ -93,7 +119,6 @@ impl ApiResponse for ApiError {
     }
 }
 
-
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", error.to_string())
@@ -109,14 +134,20 @@ impl From<SyncError> for ApiError {
                     .with_details(json!({"table": table, "available_tables": available}))
             }
             SyncError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
-            SyncError::RowNotFound { table, key } => ApiError::new(StatusCode::NOT_FOUND, "row_not_found", message)
-                .with_details(json!({"table": table, "key": key})),
-            SyncError::Invalid { field, .. } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", message)
-                    .with_details(json!({"field": field}))
+            SyncError::RowNotFound { table, key } => {
+                ApiError::new(StatusCode::NOT_FOUND, "row_not_found", message)
+                    .with_details(json!({"table": table, "key": key}))
             }
+            SyncError::Invalid { field, .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                message,
+            )
+            .with_details(json!({"field": field})),
             SyncError::KeyTaken(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
-            SyncError::BadRequest(_) => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message),
+            SyncError::BadRequest(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+            }
             SyncError::Db(db) => {
                 tracing::error!(error = %db, "database error");
                 ApiError::new(
@@ -138,7 +169,10 @@ impl From<PushFailure> for ApiError {
             return error;
         }
         let op = match &failure.op_id {
-            Some(op_id) => format!("operation {} (op_id `{op_id}`, table `{}`)", failure.index, failure.table),
+            Some(op_id) => format!(
+                "operation {} (op_id `{op_id}`, table `{}`)",
+                failure.index, failure.table
+            ),
             None => format!("operation {} (table `{}`)", failure.index, failure.table),
         };
         if error.status != StatusCode::INTERNAL_SERVER_ERROR {

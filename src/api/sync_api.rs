@@ -4,12 +4,12 @@
 use super::bearer::BearerAuth;
 use super::error::ApiError;
 use crate::server::AppState;
-use crate::sync::changes::{self, FeedQuery, parse_cursor};
-use crate::sync::conflicts::{self, ConflictView, ResolvedConflict, Resolution};
-use crate::sync::push::{PushBatch, push};
-use crate::sync::pull::pull;
-use crate::sync::types::{Action, ChangesPage, Operation, PushOutcome, Resolve, RowObject};
 use crate::sync::SyncError;
+use crate::sync::changes::{self, FeedQuery, parse_cursor};
+use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
+use crate::sync::pull::pull;
+use crate::sync::push::{PushBatch, push};
+use crate::sync::types::{Action, ChangesPage, Operation, PushOutcome, Resolve, RowObject};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -123,7 +123,10 @@ pub async fn run_push(
     if operations.len() > max {
         return Err(ApiError::bad_request(
             "operations",
-            format!("{} operations is more than the {max} a push may carry (`sync.max_batch`)", operations.len()),
+            format!(
+                "{} operations is more than the {max} a push may carry (`sync.max_batch`)",
+                operations.len()
+            ),
         ));
     }
     let schema = state.schema();
@@ -226,9 +229,16 @@ impl SyncApi {
         /// Seconds to wait for a change when there is none (at most 60).
         wait: Query<Option<u64>>,
     ) -> Result<Json<ChangesPage>, ApiError> {
-        run_changes(&state, &auth.0, cursor.0.as_deref(), limit.0, split_tables(tables.0), wait.0)
-            .await
-            .map(Json)
+        run_changes(
+            &state,
+            &auth.0,
+            cursor.0.as_deref(),
+            limit.0,
+            split_tables(tables.0),
+            wait.0,
+        )
+        .await
+        .map(Json)
     }
 
     /// Pull rows by table.
@@ -261,8 +271,16 @@ impl SyncApi {
     /// List open conflicts.
     ///
     /// Conflicts of `manual` tables on rows the caller may read, oldest first.
-    #[oai(path = "/sync/conflicts", method = "get", operation_id = "listConflicts")]
-    async fn conflicts(&self, state: Data<&Arc<AppState>>, auth: BearerAuth) -> Result<Json<ConflictList>, ApiError> {
+    #[oai(
+        path = "/sync/conflicts",
+        method = "get",
+        operation_id = "listConflicts"
+    )]
+    async fn conflicts(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+    ) -> Result<Json<ConflictList>, ApiError> {
         let schema = state.schema();
         let conflicts = conflicts::list(&state.db, &schema, &auth.0).await?;
         Ok(Json(ConflictList { conflicts }))
@@ -271,7 +289,11 @@ impl SyncApi {
     /// Resolve a conflict.
     ///
     /// Applies the chosen row as a new version of the row (it appears in the changes feed).
-    #[oai(path = "/sync/conflicts/:id/resolve", method = "post", operation_id = "resolveConflict")]
+    #[oai(
+        path = "/sync/conflicts/:id/resolve",
+        method = "post",
+        operation_id = "resolveConflict"
+    )]
     async fn resolve(
         &self,
         state: Data<&Arc<AppState>>,
@@ -282,13 +304,20 @@ impl SyncApi {
         let resolution = match (body.0.resolution, body.0.data) {
             (ResolutionChoice::UseLocal, _) => Resolution::UseLocal,
             (ResolutionChoice::UseServer, _) => Resolution::UseServer,
-            (ResolutionChoice::Merged, Some(data)) => Resolution::Merged(data.into_iter().collect()),
+            (ResolutionChoice::Merged, Some(data)) => {
+                Resolution::Merged(data.into_iter().collect())
+            }
             (ResolutionChoice::Merged, None) => {
-                return Err(SyncError::invalid("data", "`merged` needs the row's columns in `data`").into());
+                return Err(SyncError::invalid(
+                    "data",
+                    "`merged` needs the row's columns in `data`",
+                )
+                .into());
             }
         };
         let schema = state.schema();
-        let (resolved, position) = conflicts::resolve(&state.db, &schema, &auth.0, id.0, resolution).await?;
+        let (resolved, position) =
+            conflicts::resolve(&state.db, &schema, &auth.0, id.0, resolution).await?;
         state.feed.advance(position);
         Ok(Json(resolved))
     }

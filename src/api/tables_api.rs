@@ -8,7 +8,9 @@ use super::context::{self, intern};
 use super::error::ApiError;
 use super::error_body::ErrorBody;
 use super::sync_api::{run_changes, run_push};
-use super::tables_doc::{self, changes_page_schema, push_outcome_schema, push_request_schema, row_schema};
+use super::tables_doc::{
+    self, changes_page_schema, push_outcome_schema, push_request_schema, row_schema,
+};
 use crate::schema::model::ColumnType;
 use crate::schema::{Schema, TableDef};
 use crate::server::AppState;
@@ -19,8 +21,8 @@ use poem::http::{Method, StatusCode};
 use poem::web::Json;
 use poem::{EndpointExt, IntoResponse, Request, Response};
 use poem_openapi::registry::{
-    MetaApi, MetaMediaType, MetaOperation, MetaOperationParam, MetaParamIn, MetaPath, MetaRequest, MetaResponse,
-    MetaResponses, MetaSchema, MetaSchemaRef, MetaTag, Registry,
+    MetaApi, MetaMediaType, MetaOperation, MetaOperationParam, MetaParamIn, MetaPath, MetaRequest,
+    MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, MetaTag, Registry,
 };
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, OpenApi};
@@ -101,7 +103,10 @@ impl OpenApi for TablesApi {
     }
 }
 
-type Handler = fn(String, Request) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>>;
+type Handler = fn(
+    String,
+    Request,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>>;
 
 fn handler(table: String, run: Handler) -> BoxEndpoint<'static> {
     make(move |request: Request| {
@@ -113,19 +118,28 @@ fn handler(table: String, run: Handler) -> BoxEndpoint<'static> {
 }
 
 fn state(request: &Request) -> Result<Arc<AppState>, ApiError> {
-    request
-        .data::<Arc<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the gateway state is missing"))
+    request.data::<Arc<AppState>>().cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the gateway state is missing",
+        )
+    })
 }
 
 /// Parses a JSON body, answering 400 with the line and column of a syntax error.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|error| {
         let (code, message) = if error.is_syntax() || error.is_eof() {
-            ("malformed_json", format!("the body is not valid JSON: {error}"))
+            (
+                "malformed_json",
+                format!("the body is not valid JSON: {error}"),
+            )
         } else {
-            ("bad_request", format!("the body does not have the expected shape: {error}"))
+            (
+                "bad_request",
+                format!("the body does not have the expected shape: {error}"),
+            )
         };
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
             .with_details(serde_json::json!({"line": error.line(), "column": error.column()}))
@@ -156,15 +170,16 @@ struct TableOperation {
     resolve: Option<Resolve>,
 }
 
-fn push_handler(table: String, mut request: Request) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
+fn push_handler(
+    table: String,
+    mut request: Request,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
     Box::pin(async move {
         let state = state(&request)?;
         let caller = authenticate(&request)?;
-        let bytes = request
-            .take_body()
-            .into_vec()
-            .await
-            .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string()))?;
+        let bytes = request.take_body().into_vec().await.map_err(|error| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
+        })?;
         let body: TablePushRequest = parse_json(&bytes)?;
         let operations = body
             .operations
@@ -194,13 +209,20 @@ struct ChangesParams {
     wait: Option<u64>,
 }
 
-fn changes_handler(table: String, request: Request) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
+fn changes_handler(
+    table: String,
+    request: Request,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
     Box::pin(async move {
         let state = state(&request)?;
         let caller = authenticate(&request)?;
-        let params: ChangesParams = request
-            .params()
-            .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("bad query: {error}")))?;
+        let params: ChangesParams = request.params().map_err(|error| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("bad query: {error}"),
+            )
+        })?;
         let page = run_changes(
             &state,
             &caller,
@@ -214,17 +236,28 @@ fn changes_handler(table: String, request: Request) -> std::pin::Pin<Box<dyn Fut
     })
 }
 
-fn row_handler(table: String, request: Request) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
+fn row_handler(
+    table: String,
+    request: Request,
+) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
     Box::pin(async move {
         let state = state(&request)?;
         let caller = authenticate(&request)?;
         let raw_key = request.path_params::<String>().map_err(|_| {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "the row key is missing from the path")
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the row key is missing from the path",
+            )
         })?;
         let schema = state.schema();
         let access = access(&schema, &caller, &table)?;
         if !access.permissions.read {
-            return Err(SyncError::Forbidden(format!("your role `{}` may not read table `{table}`", caller.role)).into());
+            return Err(SyncError::Forbidden(format!(
+                "your role `{}` may not read table `{table}`",
+                caller.role
+            ))
+            .into());
         }
         let key = parse_key(access.table, &raw_key)?;
         let row = crate::store::rows::find(&state.db, access.table, &key)
@@ -313,8 +346,16 @@ fn push_operation(table: &TableDef) -> MetaOperation {
             content: json_content(MetaSchemaRef::Reference(push_request_schema(name))),
             required: true,
         }),
-        responses: responses("Every operation's result.", MetaSchemaRef::Reference(push_outcome_schema(name))),
-        ..operation(table, Method::POST, &format!("Push changes to {name}"), &format!("{name}_push"))
+        responses: responses(
+            "Every operation's result.",
+            MetaSchemaRef::Reference(push_outcome_schema(name)),
+        ),
+        ..operation(
+            table,
+            Method::POST,
+            &format!("Push changes to {name}"),
+            &format!("{name}_push"),
+        )
     }
 }
 
@@ -325,7 +366,11 @@ fn changes_operation(table: &TableDef) -> MetaOperation {
             "The changes feed of `{name}` alone; the same rules as `GET /sync/changes`."
         ))),
         params: vec![
-            query_param("cursor", MetaSchema::new("string"), "Continue after this cursor."),
+            query_param(
+                "cursor",
+                MetaSchema::new("string"),
+                "Continue after this cursor.",
+            ),
             query_param(
                 "limit",
                 MetaSchema::new_with_format("integer", "uint64"),
@@ -337,8 +382,16 @@ fn changes_operation(table: &TableDef) -> MetaOperation {
                 "Seconds to wait for a change when there is none (at most 60).",
             ),
         ],
-        responses: responses("A page of changes.", MetaSchemaRef::Reference(changes_page_schema(name))),
-        ..operation(table, Method::GET, &format!("Changes of {name}"), &format!("{name}_changes"))
+        responses: responses(
+            "A page of changes.",
+            MetaSchemaRef::Reference(changes_page_schema(name)),
+        ),
+        ..operation(
+            table,
+            Method::GET,
+            &format!("Changes of {name}"),
+            &format!("{name}_changes"),
+        )
     }
 }
 
@@ -365,6 +418,11 @@ fn row_operation(table: &TableDef) -> MetaOperation {
             style: None,
         }],
         responses: responses("The row.", MetaSchemaRef::Reference(row_schema(name))),
-        ..operation(table, Method::GET, &format!("One {name} row"), &format!("{name}_row"))
+        ..operation(
+            table,
+            Method::GET,
+            &format!("One {name} row"),
+            &format!("{name}_row"),
+        )
     }
 }

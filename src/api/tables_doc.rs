@@ -51,7 +51,12 @@ pub fn register_any_row(registry: &mut Registry) {
     }
     let any = MetaSchema {
         description: Some("A row of one of the synced tables: its columns and `_version`."),
-        one_of: context.schema.tables.keys().map(|name| reference(row_schema(name))).collect(),
+        one_of: context
+            .schema
+            .tables
+            .keys()
+            .map(|name| reference(row_schema(name)))
+            .collect(),
         ..MetaSchema::new("object")
     };
     registry.schemas.insert(ANY_ROW_SCHEMA.into(), any);
@@ -66,7 +71,13 @@ pub fn register_tables(registry: &mut Registry, schema: &Schema) {
     for table in schema.tables.values() {
         let name = &table.name;
         registry.schemas.insert(patch_schema(name), patch(table));
-        derive(registry, "PushOperation", format!("{name}_Operation"), &[("data", reference(patch_schema(name)))], &["table"]);
+        derive(
+            registry,
+            "PushOperation",
+            format!("{name}_Operation"),
+            &[("data", reference(patch_schema(name)))],
+            &["table"],
+        );
         derive(
             registry,
             "PushRequest",
@@ -74,16 +85,32 @@ pub fn register_tables(registry: &mut Registry, schema: &Schema) {
             &[("operations", reference(format!("{name}_Operation")))],
             &[],
         );
-        derive(registry, &OpResult::name(), format!("{name}_OpResult"), &[("row", reference(row_schema(name)))], &[]);
+        derive(
+            registry,
+            &OpResult::name(),
+            format!("{name}_OpResult"),
+            &[("row", reference(row_schema(name)))],
+            &[],
+        );
         let op_result = reference(format!("{name}_OpResult"));
         derive(
             registry,
             &PushOutcome::name(),
             push_outcome_schema(name),
-            &[("applied", op_result.clone()), ("conflicts", op_result.clone()), ("errors", op_result)],
+            &[
+                ("applied", op_result.clone()),
+                ("conflicts", op_result.clone()),
+                ("errors", op_result),
+            ],
             &[],
         );
-        derive(registry, "Change", format!("{name}_Change"), &[("row", reference(row_schema(name)))], &[]);
+        derive(
+            registry,
+            "Change",
+            format!("{name}_Change"),
+            &[("row", reference(row_schema(name)))],
+            &[],
+        );
         derive(
             registry,
             &ChangesPage::name(),
@@ -96,7 +123,13 @@ pub fn register_tables(registry: &mut Registry, schema: &Schema) {
 
 /// Registers `name` as a copy of the registered schema `base` whose properties `replace`
 /// point elsewhere (arrays keep being arrays) and without the properties `remove`.
-fn derive(registry: &mut Registry, base: &str, name: String, replace: &[(&str, MetaSchemaRef)], remove: &[&str]) {
+fn derive(
+    registry: &mut Registry,
+    base: &str,
+    name: String,
+    replace: &[(&str, MetaSchemaRef)],
+    remove: &[&str],
+) {
     let Some(mut schema) = registry.schemas.get(base).cloned() else {
         return;
     };
@@ -128,7 +161,9 @@ fn row(table: &TableDef) -> MetaSchema {
     schema.description = table.spec.description.as_deref().map(intern);
     for (name, column) in &table.spec.columns {
         let name = intern(name);
-        schema.properties.push((name, MetaSchemaRef::Inline(Box::new(column_schema(column)))));
+        schema
+            .properties
+            .push((name, MetaSchemaRef::Inline(Box::new(column_schema(column)))));
         schema.required.push(name);
     }
     let version = MetaSchema {
@@ -136,7 +171,9 @@ fn row(table: &TableDef) -> MetaSchema {
         read_only: true,
         ..MetaSchema::new_with_format("integer", "int64")
     };
-    schema.properties.push(("_version", MetaSchemaRef::Inline(Box::new(version))));
+    schema
+        .properties
+        .push(("_version", MetaSchemaRef::Inline(Box::new(version))));
     schema.required.push("_version");
     schema
 }
@@ -151,13 +188,18 @@ fn patch(table: &TableDef) -> MetaSchema {
         table.name
     )));
     for (name, column) in &table.spec.columns {
-        schema.properties.push((intern(name), MetaSchemaRef::Inline(Box::new(column_schema(column)))));
+        schema.properties.push((
+            intern(name),
+            MetaSchemaRef::Inline(Box::new(column_schema(column))),
+        ));
     }
     let version = MetaSchema {
         description: Some("The version this change is based on (same as `base_version`)."),
         ..MetaSchema::new_with_format("integer", "int64")
     };
-    schema.properties.push(("_version", MetaSchemaRef::Inline(Box::new(version))));
+    schema
+        .properties
+        .push(("_version", MetaSchemaRef::Inline(Box::new(version))));
     schema.required.push(pk);
     schema
 }
@@ -182,7 +224,11 @@ fn column_schema(column: &Column) -> MetaSchema {
     }
     schema.min_length = column.min_length.map(|n| n as usize);
     schema.max_length = column.max_length.map(|n| n as usize);
-    schema.enum_items = column.values.iter().map(|v| serde_json::Value::String(v.clone())).collect();
+    schema.enum_items = column
+        .values
+        .iter()
+        .map(|v| serde_json::Value::String(v.clone()))
+        .collect();
     schema.nullable = column.nullable;
     schema.default = column.default.clone();
     let mut description = column.description.clone().unwrap_or_default();
@@ -193,12 +239,15 @@ fn column_schema(column: &Column) -> MetaSchema {
             (None, Some(max)) => format!(", at most {max}"),
             (None, None) => String::new(),
         };
-        description = format!("{description} Exact decimal as a string (a number is accepted){bounds}.")
-            .trim()
-            .to_string();
+        description =
+            format!("{description} Exact decimal as a string (a number is accepted){bounds}.")
+                .trim()
+                .to_string();
     }
     if column.kind == ColumnType::File {
-        description = format!("{description} Reference to an uploaded file.").trim().to_string();
+        description = format!("{description} Reference to an uploaded file.")
+            .trim()
+            .to_string();
     }
     if !description.is_empty() {
         schema.description = Some(intern(&description));

@@ -85,9 +85,9 @@ impl RowScope {
     pub fn allows(&self, row: &Map<String, Value>) -> bool {
         match self {
             RowScope::All => true,
-            RowScope::Equals { column, value } => {
-                value.as_ref().is_some_and(|value| row.get(column) == Some(value))
-            }
+            RowScope::Equals { column, value } => value
+                .as_ref()
+                .is_some_and(|value| row.get(column) == Some(value)),
         }
     }
 }
@@ -101,7 +101,9 @@ fn claim_as_column_value(column: &Column, claim: &Value) -> Option<Value> {
         (ColumnType::Real | ColumnType::Decimal, Value::String(text)) => {
             serde_json::Number::from_f64(text.trim().parse::<f64>().ok()?).map(Value::Number)?
         }
-        (ColumnType::Text | ColumnType::Enum | ColumnType::Uuid, Value::Number(n)) => Value::String(n.to_string()),
+        (ColumnType::Text | ColumnType::Enum | ColumnType::Uuid, Value::Number(n)) => {
+            Value::String(n.to_string())
+        }
         (_, other) => other.clone(),
     };
     let lenient = Column {

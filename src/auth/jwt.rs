@@ -39,13 +39,19 @@ impl Authenticator {
     pub fn from_config(config: &AuthConfig) -> Result<Self, String> {
         let secret = config.jwt_secret.as_ref().map(|secret| {
             let bytes = secret.expose().as_bytes();
-            (DecodingKey::from_secret(bytes), EncodingKey::from_secret(bytes))
+            (
+                DecodingKey::from_secret(bytes),
+                EncodingKey::from_secret(bytes),
+            )
         });
         let public_key = match &config.jwt_public_key {
             None => None,
             Some(path) => {
                 let pem = std::fs::read(path).map_err(|error| {
-                    format!("key `auth.jwt_public_key` = `{}`: cannot read the file: {error}", path.display())
+                    format!(
+                        "key `auth.jwt_public_key` = `{}`: cannot read the file: {error}",
+                        path.display()
+                    )
                 })?;
                 let (algorithm, key) = match config.jwt_public_key_algorithm {
                     KeyAlgorithm::Rs256 => (Algorithm::RS256, DecodingKey::from_rsa_pem(&pem)),
@@ -87,8 +93,9 @@ impl Authenticator {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| AuthError::Invalid("malformed token, or an algorithm syncgate does not accept".into()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            AuthError::Invalid("malformed token, or an algorithm syncgate does not accept".into())
+        })?;
         let key = match header.alg {
             Algorithm::HS256 => self.secret.as_ref().map(|(decoding, _)| decoding),
             alg => self
@@ -97,7 +104,9 @@ impl Authenticator {
                 .filter(|(algorithm, _)| *algorithm == alg)
                 .map(|(_, key)| key),
         }
-        .ok_or_else(|| AuthError::Invalid(format!("algorithm {:?} is not accepted here", header.alg)))?;
+        .ok_or_else(|| {
+            AuthError::Invalid(format!("algorithm {:?} is not accepted here", header.alg))
+        })?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.leeway;
         validation.set_required_spec_claims(&["exp", "sub"]);

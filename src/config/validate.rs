@@ -88,14 +88,18 @@ mod tests {
     fn accepts_the_defaults_with_a_key() {
         let mut config = Config::default();
         assert_eq!(problems(&config).len(), 1, "no key to verify tokens with");
-        config.auth.jwt_secret = Some(crate::config::Secret::new("a-test-secret-of-32-bytes-or-more"));
+        config.auth.jwt_secret = Some(crate::config::Secret::new(
+            "a-test-secret-of-32-bytes-or-more",
+        ));
         assert!(problems(&config).is_empty());
     }
 
     #[test]
     fn names_key_and_value_of_each_problem() {
         let mut config = Config::default();
-        config.auth.jwt_secret = Some(crate::config::Secret::new("a-test-secret-of-32-bytes-or-more"));
+        config.auth.jwt_secret = Some(crate::config::Secret::new(
+            "a-test-secret-of-32-bytes-or-more",
+        ));
         config.server.api_prefix = "api/".into();
         config.database.url = "mysql://root:pw@localhost/db".into();
         config.jobs.maintenance.schedule = "every day".into();

@@ -8,10 +8,10 @@ pub use state::AppState;
 
 use crate::api;
 use crate::config::Config;
-use crate::sync::notify::FeedWatch;
 use crate::jobs::{self, JobsStatus};
 use crate::schema::{self, Diagnostics, Schema};
 use crate::store::{self, StoreError};
+use crate::sync::notify::FeedWatch;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, Server};
 use sea_orm::DatabaseConnection;

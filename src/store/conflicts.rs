@@ -69,12 +69,17 @@ pub async fn insert(db: &impl ConnectionTrait, conflict: NewConflict<'_>) -> Res
 }
 
 /// Open conflicts of `tables`, oldest first.
-pub async fn open(db: &impl ConnectionTrait, tables: &[&str]) -> Result<Vec<StoredConflict>, DbErr> {
+pub async fn open(
+    db: &impl ConnectionTrait,
+    tables: &[&str],
+) -> Result<Vec<StoredConflict>, DbErr> {
     if tables.is_empty() {
         return Ok(Vec::new());
     }
     let mut sql = SqlBuilder::new(db.get_database_backend());
-    sql.push(&format!("SELECT {COLUMNS} FROM syncgate_conflicts WHERE status = 'open' AND table_name IN ("));
+    sql.push(&format!(
+        "SELECT {COLUMNS} FROM syncgate_conflicts WHERE status = 'open' AND table_name IN ("
+    ));
     for (index, table) in tables.iter().enumerate() {
         if index > 0 {
             sql.push(", ");
@@ -82,14 +87,20 @@ pub async fn open(db: &impl ConnectionTrait, tables: &[&str]) -> Result<Vec<Stor
         sql.bind((*table).into(), None);
     }
     sql.push(") ORDER BY id");
-    db.query_all_raw(sql.build()).await?.iter().map(decode).collect()
+    db.query_all_raw(sql.build())
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
 }
 
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<StoredConflict>, DbErr> {
     let backend = db.get_database_backend();
     let mut sql = SqlBuilder::new(backend);
-    sql.push(&format!("SELECT {COLUMNS} FROM syncgate_conflicts WHERE id = "))
-        .bind(id.into(), None);
+    sql.push(&format!(
+        "SELECT {COLUMNS} FROM syncgate_conflicts WHERE id = "
+    ))
+    .bind(id.into(), None);
     if backend == DbBackend::Postgres {
         // Two resolutions of one conflict must not both apply.
         sql.push(" FOR UPDATE");
@@ -128,7 +139,9 @@ fn decode(row: &QueryResult) -> Result<StoredConflict, DbErr> {
     let object = |column: &str| -> Result<Map<String, Json>, DbErr> {
         match json(column)? {
             Json::Object(map) => Ok(map),
-            _ => Err(DbErr::Custom(format!("syncgate_conflicts.{column} is not an object"))),
+            _ => Err(DbErr::Custom(format!(
+                "syncgate_conflicts.{column} is not an object"
+            ))),
         }
     };
     Ok(StoredConflict {

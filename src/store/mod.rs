@@ -1,8 +1,8 @@
 //! Storage: connecting (SQLite or PostgreSQL through sea-orm), the gateway's system tables
 //! (migrations), and the physical tables behind the sync schema.
 
-mod connect;
 pub mod conflicts;
+mod connect;
 mod ddl;
 mod error;
 pub mod feed;

@@ -123,7 +123,8 @@ pub async fn scan(
     sql.push(" AND ");
     push_scope_filter(&mut sql, table, scan.scope);
     if !scan.include_deleted {
-        sql.push(" AND \"_sg_deleted\" = ").bind(sea_orm::Value::Bool(Some(false)), None);
+        sql.push(" AND \"_sg_deleted\" = ")
+            .bind(sea_orm::Value::Bool(Some(false)), None);
     }
     sql.push(&format!(" ORDER BY \"_sg_seq\" LIMIT {}", scan.limit));
     db.query_all_raw(sql.build())
@@ -141,9 +142,13 @@ pub async fn count(
 ) -> Result<i64, DbErr> {
     let backend = db.get_database_backend();
     let mut sql = SqlBuilder::new(backend);
-    sql.push(&format!("SELECT COUNT(*) AS n FROM {} WHERE ", quote(&table.name)));
+    sql.push(&format!(
+        "SELECT COUNT(*) AS n FROM {} WHERE ",
+        quote(&table.name)
+    ));
     push_scope_filter(&mut sql, table, scope);
-    sql.push(" AND \"_sg_deleted\" = ").bind(sea_orm::Value::Bool(Some(false)), None);
+    sql.push(" AND \"_sg_deleted\" = ")
+        .bind(sea_orm::Value::Bool(Some(false)), None);
     let row = db.query_one_raw(sql.build()).await?;
     row.map_or(Ok(0), |row| row.try_get("", "n"))
 }
@@ -169,8 +174,12 @@ pub async fn write(
             if *name == table.spec.primary_key {
                 continue;
             }
-            let (bound, cast) = bind_value(backend, column.kind, row.values.get(name).unwrap_or(&null));
-            sql.push(&quote(name)).push(" = ").bind(bound, cast).push(", ");
+            let (bound, cast) =
+                bind_value(backend, column.kind, row.values.get(name).unwrap_or(&null));
+            sql.push(&quote(name))
+                .push(" = ")
+                .bind(bound, cast)
+                .push(", ");
         }
         for (index, (name, value)) in system.into_iter().enumerate() {
             if index > 0 {
@@ -189,9 +198,14 @@ pub async fn write(
             .map(|name| quote(name))
             .chain(system.iter().map(|(name, _)| quote(name)))
             .collect();
-        sql.push(&format!("INSERT INTO {} ({}) VALUES (", quote(&table.name), names.join(", ")));
+        sql.push(&format!(
+            "INSERT INTO {} ({}) VALUES (",
+            quote(&table.name),
+            names.join(", ")
+        ));
         for (name, column) in &table.spec.columns {
-            let (bound, cast) = bind_value(backend, column.kind, row.values.get(name).unwrap_or(&null));
+            let (bound, cast) =
+                bind_value(backend, column.kind, row.values.get(name).unwrap_or(&null));
             sql.bind(bound, cast).push(", ");
         }
         for (index, (_, value)) in system.into_iter().enumerate() {
@@ -219,7 +233,9 @@ fn decode(backend: DbBackend, table: &TableDef, result: &QueryResult) -> Result<
             ColumnType::Json => result
                 .try_get::<Option<String>>("", name)?
                 .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
-            _ => result.try_get::<Option<String>>("", name)?.map(Value::String),
+            _ => result
+                .try_get::<Option<String>>("", name)?
+                .map(Value::String),
         };
         values.insert(name.clone(), value.unwrap_or(Value::Null));
     }

@@ -31,7 +31,9 @@ impl SqlBuilder {
             _ => "?".to_string(),
         };
         match cast {
-            Some(sql_type) => self.sql.push_str(&format!("CAST({placeholder} AS {sql_type})")),
+            Some(sql_type) => self
+                .sql
+                .push_str(&format!("CAST({placeholder} AS {sql_type})")),
             None => self.sql.push_str(&placeholder),
         }
         self

@@ -13,14 +13,20 @@ pub struct Access<'a> {
 
 /// The caller's access to `table`. A table the caller's role has no permission on does not
 /// exist for it: the answer is the same as for a table not in the schema.
-pub fn access<'a>(schema: &'a Schema, caller: &Caller, table: &str) -> Result<Access<'a>, SyncError> {
+pub fn access<'a>(
+    schema: &'a Schema,
+    caller: &Caller,
+    table: &str,
+) -> Result<Access<'a>, SyncError> {
     let role = schema.roles.get(&caller.role).ok_or_else(|| {
         SyncError::Forbidden(format!(
             "the role `{}` in your token is not declared in the sync schema",
             caller.role
         ))
     })?;
-    let found = schema.table(table).filter(|t| t.permissions_for(&caller.role).any());
+    let found = schema
+        .table(table)
+        .filter(|t| t.permissions_for(&caller.role).any());
     let Some(table_def) = found else {
         return Err(SyncError::UnknownTable {
             table: table.to_string(),

@@ -1,10 +1,10 @@
 //! The changes feed: the current state (or tombstone) of every row changed after a cursor that
 //! the caller may read, in feed order; and the long-poll that waits for the next visible change.
 
+use super::SyncError;
 use super::access::{Access, readable};
 use super::notify::FeedWatch;
 use super::types::{Change, ChangesPage, RowObject};
-use super::SyncError;
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::store::feed;
@@ -26,7 +26,10 @@ pub fn parse_cursor(cursor: Option<&str>) -> Result<i64, SyncError> {
     match cursor.map(str::trim).filter(|c| !c.is_empty()) {
         None => Ok(0),
         Some(text) => text.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
-            SyncError::invalid("cursor", format!("`{text}` is not a cursor returned by this gateway"))
+            SyncError::invalid(
+                "cursor",
+                format!("`{text}` is not a cursor returned by this gateway"),
+            )
         }),
     }
 }
@@ -58,7 +61,11 @@ pub async fn read(
     let has_more = found.len() as u64 > query.limit;
     found.truncate(query.limit as usize);
     let last = found.last().map_or(query.cursor, |(_, row)| row.seq);
-    let cursor = if has_more { last } else { last.max(head).max(query.cursor) };
+    let cursor = if has_more {
+        last
+    } else {
+        last.max(head).max(query.cursor)
+    };
     Ok((found, cursor.to_string(), has_more))
 }
 
@@ -93,7 +100,10 @@ pub async fn changes(
         let (rows, cursor, has_more) = read(db, schema, caller, query).await?;
         if !rows.is_empty() || Instant::now() >= deadline {
             return Ok(ChangesPage {
-                changes: rows.into_iter().map(|(table, row)| to_change(schema, table, row)).collect(),
+                changes: rows
+                    .into_iter()
+                    .map(|(table, row)| to_change(schema, table, row))
+                    .collect(),
                 cursor,
                 has_more,
             });

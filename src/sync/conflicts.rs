@@ -1,14 +1,14 @@
 //! The manual conflict queue: listing the caller's open conflicts and resolving one.
 
+use super::SyncError;
 use super::access::{access, readable};
 use super::data::{check_sent, overlay};
 use super::types::RowObject;
-use super::SyncError;
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::store::conflicts::{self, StoredConflict};
-use crate::store::rows::{self, StoredRow};
 use crate::store::feed;
+use crate::store::rows::{self, StoredRow};
 use poem_openapi::Object;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::{Map, Value};
@@ -80,7 +80,11 @@ pub struct ResolvedConflict {
 }
 
 /// Open conflicts on rows the caller may read.
-pub async fn list(db: &DatabaseConnection, schema: &Schema, caller: &Caller) -> Result<Vec<ConflictView>, SyncError> {
+pub async fn list(
+    db: &DatabaseConnection,
+    schema: &Schema,
+    caller: &Caller,
+) -> Result<Vec<ConflictView>, SyncError> {
     let tables = readable(schema, caller, None)?;
     let names: Vec<&str> = tables.iter().map(|a| a.table.name.as_str()).collect();
     let open = conflicts::open(db, &names).await?;
@@ -138,12 +142,20 @@ pub async fn resolve(
         Resolution::UseLocal => {
             let mut client = conflict.client_row.clone();
             client.remove("_deleted");
-            (overlay(&current.values, &check_sent(table, &client)?, false), client_deletes)
+            (
+                overlay(&current.values, &check_sent(table, &client)?, false),
+                client_deletes,
+            )
         }
-        Resolution::Merged(data) => (overlay(&current.values, &check_sent(table, data)?, false), false),
+        Resolution::Merged(data) => (
+            overlay(&current.values, &check_sent(table, data)?, false),
+            false,
+        ),
     };
     if !access.scope.allows(&values) {
-        return Err(SyncError::Forbidden("the resolved row would be outside your scope".into()));
+        return Err(SyncError::Forbidden(
+            "the resolved row would be outside your scope".into(),
+        ));
     }
     let row = StoredRow {
         values,

@@ -9,7 +9,10 @@ use serde_json::{Map, Value};
 pub const VERSION_FIELD: &str = "_version";
 
 /// Checks every sent value and returns them normalised, without `_version`.
-pub fn check_sent(table: &TableDef, data: &Map<String, Value>) -> Result<Map<String, Value>, SyncError> {
+pub fn check_sent(
+    table: &TableDef,
+    data: &Map<String, Value>,
+) -> Result<Map<String, Value>, SyncError> {
     let mut checked = Map::new();
     for (name, value) in data {
         if name == VERSION_FIELD {
@@ -24,7 +27,8 @@ pub fn check_sent(table: &TableDef, data: &Map<String, Value>) -> Result<Map<Str
             }
             return Err(SyncError::invalid(name, message));
         };
-        check_value(column, value).map_err(|reason| SyncError::invalid(name, format!("`{name}`: {reason}")))?;
+        check_value(column, value)
+            .map_err(|reason| SyncError::invalid(name, format!("`{name}`: {reason}")))?;
         checked.insert(name.clone(), normalize(column, value.clone()));
     }
     Ok(checked)
@@ -43,7 +47,10 @@ pub fn key_of(table: &TableDef, data: &Map<String, Value>) -> Result<Value, Sync
 }
 
 /// A whole new row: the sent values, then defaults, then null where the column allows it.
-pub fn complete_new_row(table: &TableDef, sent: &Map<String, Value>) -> Result<Map<String, Value>, SyncError> {
+pub fn complete_new_row(
+    table: &TableDef,
+    sent: &Map<String, Value>,
+) -> Result<Map<String, Value>, SyncError> {
     let mut row = Map::new();
     for (name, column) in &table.spec.columns {
         let value = match (sent.get(name), &column.default) {
@@ -64,7 +71,11 @@ pub fn complete_new_row(table: &TableDef, sent: &Map<String, Value>) -> Result<M
 
 /// `base` with the sent values laid over it. With `merge_json`, JSON objects are merged key by
 /// key, so keys only the server has are kept.
-pub fn overlay(base: &Map<String, Value>, sent: &Map<String, Value>, merge_json: bool) -> Map<String, Value> {
+pub fn overlay(
+    base: &Map<String, Value>,
+    sent: &Map<String, Value>,
+    merge_json: bool,
+) -> Map<String, Value> {
     let mut row = base.clone();
     for (name, value) in sent {
         let merged = match (merge_json, row.get(name), value) {

@@ -6,7 +6,10 @@ use sea_orm::DbErr;
 pub enum SyncError {
     /// The table is not in the schema, or the caller's role has no permission on it.
     #[error("table `{table}` does not exist; the tables you may use are: {}", list(.available))]
-    UnknownTable { table: String, available: Vec<String> },
+    UnknownTable {
+        table: String,
+        available: Vec<String>,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error("no row with key {key} in table `{table}`")]
@@ -28,7 +31,11 @@ fn list(tables: &[String]) -> String {
     if tables.is_empty() {
         "none".into()
     } else {
-        tables.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+        tables
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

@@ -31,7 +31,11 @@ impl FeedWatch {
     }
 
     /// Polls the feed head every `interval` until the watch has no other owner.
-    pub fn spawn_poller(&self, db: DatabaseConnection, interval: Duration) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_poller(
+        &self,
+        db: DatabaseConnection,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.0);
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(interval);
@@ -44,7 +48,9 @@ impl FeedWatch {
                 }
                 match feed::head(&db).await {
                     Ok(head) => FeedWatch(sender).advance(head),
-                    Err(error) => tracing::warn!(%error, "changes feed poller: cannot read the head"),
+                    Err(error) => {
+                        tracing::warn!(%error, "changes feed poller: cannot read the head")
+                    }
                 }
             }
         })

@@ -1,8 +1,8 @@
 //! `POST /sync/pull` (seed 002): the live rows of some tables, grouped by table, a page at a
 //! time through a cursor.
 
-use super::changes::{FeedQuery, read};
 use super::SyncError;
+use super::changes::{FeedQuery, read};
 use crate::auth::Caller;
 use crate::schema::Schema;
 use indexmap::IndexMap;

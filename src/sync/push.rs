@@ -1,11 +1,13 @@
 //! Applying a batch of operations: atomically (all or nothing) or one by one, each checked
 //! against the schema, the caller's permissions and scope, and the table's conflict rules.
 
+use super::SyncError;
 use super::access::{Access, access};
 use super::data::{VERSION_FIELD, check_sent, complete_new_row, key_of, overlay};
 use super::resolve::{Decision, decide, detect};
-use super::types::{Action, ConflictInfo, OpError, OpResult, OpStatus, Operation, PushOutcome, Resolve, RowObject};
-use super::SyncError;
+use super::types::{
+    Action, ConflictInfo, OpError, OpResult, OpStatus, Operation, PushOutcome, Resolve, RowObject,
+};
 use crate::auth::{Caller, RowScope};
 use crate::schema::model::ConflictStrategy;
 use crate::schema::{Schema, TableDef};
@@ -45,7 +47,10 @@ pub async fn push(
         error,
     };
     if batch.device_id.trim().is_empty() {
-        return Err(whole(SyncError::invalid("device_id", "`device_id` must not be empty")));
+        return Err(whole(SyncError::invalid(
+            "device_id",
+            "`device_id` must not be empty",
+        )));
     }
     let txn = db.begin().await.map_err(|e| whole(e.into()))?;
     let head = feed::lock(&txn).await.map_err(|e| whole(e.into()))?;
@@ -92,7 +97,9 @@ pub async fn push(
         }
     }
     if context.seq > head {
-        feed::store(&txn, context.seq).await.map_err(|e| whole(e.into()))?;
+        feed::store(&txn, context.seq)
+            .await
+            .map_err(|e| whole(e.into()))?;
     }
     txn.commit().await.map_err(|e| whole(e.into()))?;
     let position = context.seq;
@@ -172,8 +179,9 @@ async fn apply(
     if let Some(op_id) = &operation.op_id
         && let Some(stored) = ops::find(txn, context.device_id, op_id).await?
     {
-        let mut result: OpResult = serde_json::from_value(stored)
-            .map_err(|error| SyncError::Db(sea_orm::DbErr::Custom(format!("stored op result: {error}"))))?;
+        let mut result: OpResult = serde_json::from_value(stored).map_err(|error| {
+            SyncError::Db(sea_orm::DbErr::Custom(format!("stored op result: {error}")))
+        })?;
         result.index = index as u32;
         result.replayed = true;
         return Ok(result);
@@ -223,7 +231,12 @@ fn not_found(table: &TableDef, key: &Value) -> SyncError {
     }
 }
 
-fn require(granted: bool, caller: &Caller, operation: &str, table: &TableDef) -> Result<(), SyncError> {
+fn require(
+    granted: bool,
+    caller: &Caller,
+    operation: &str,
+    table: &TableDef,
+) -> Result<(), SyncError> {
     if granted {
         Ok(())
     } else {
@@ -272,7 +285,8 @@ impl Write<'_> {
                 // A deleted key used again: a new life of the row, with a newer version.
                 require(permissions.create, context.caller, "create", table)?;
                 let row = self.new_row(context)?;
-                self.store(txn, context, row, tombstone.version + 1, false, true).await
+                self.store(txn, context, row, tombstone.version + 1, false, true)
+                    .await
             }
             (_, Some(server)) => {
                 require(permissions.update, context.caller, "update", table)?;
@@ -287,11 +301,19 @@ impl Write<'_> {
                     detect(table, self.base_version, self.sent, &server)
                 };
                 match reason {
-                    None => self.store(txn, context, candidate, server.version + 1, false, true).await,
+                    None => {
+                        self.store(txn, context, candidate, server.version + 1, false, true)
+                            .await
+                    }
                     Some(reason) => match decide(table, self.use_local(), self.sent, &server) {
-                        Decision::Apply => self.store(txn, context, candidate, server.version + 1, false, true).await,
+                        Decision::Apply => {
+                            self.store(txn, context, candidate, server.version + 1, false, true)
+                                .await
+                        }
                         Decision::Keep => Ok(self.kept(&server, reason, None)),
-                        Decision::Queue => self.queue(txn, context, &server, candidate, reason).await,
+                        Decision::Queue => {
+                            self.queue(txn, context, &server, candidate, reason).await
+                        }
                     },
                 }
             }
@@ -305,7 +327,12 @@ impl Write<'_> {
         existing: Option<StoredRow>,
     ) -> Result<OpResult, SyncError> {
         let table = self.table();
-        require(self.access.permissions.delete, context.caller, "delete", table)?;
+        require(
+            self.access.permissions.delete,
+            context.caller,
+            "delete",
+            table,
+        )?;
         let Some(server) = existing else {
             return Err(not_found(table, self.key));
         };
@@ -314,13 +341,34 @@ impl Write<'_> {
             return Ok(self.applied(&server));
         }
         match detect(table, self.base_version, self.sent, &server) {
-            None => self.store(txn, context, server.values.clone(), server.version + 1, true, true).await,
+            None => {
+                self.store(
+                    txn,
+                    context,
+                    server.values.clone(),
+                    server.version + 1,
+                    true,
+                    true,
+                )
+                .await
+            }
             Some(reason) => match decide(table, self.use_local(), self.sent, &server) {
                 Decision::Apply => {
-                    self.store(txn, context, server.values.clone(), server.version + 1, true, true).await
+                    self.store(
+                        txn,
+                        context,
+                        server.values.clone(),
+                        server.version + 1,
+                        true,
+                        true,
+                    )
+                    .await
                 }
                 Decision::Keep => Ok(self.kept(&server, reason, None)),
-                Decision::Queue => self.queue(txn, context, &server, server.values.clone(), reason).await,
+                Decision::Queue => {
+                    self.queue(txn, context, &server, server.values.clone(), reason)
+                        .await
+                }
             },
         }
     }
@@ -328,7 +376,10 @@ impl Write<'_> {
     /// A complete new row: scope columns filled from the caller's claims when not sent.
     fn new_row(&self, context: &Context<'_>) -> Result<Map<String, Value>, SyncError> {
         let mut sent = self.sent.clone();
-        if let RowScope::Equals { column, value: Some(value) } = &self.access.scope
+        if let RowScope::Equals {
+            column,
+            value: Some(value),
+        } = &self.access.scope
             && !sent.contains_key(column)
         {
             sent.insert(column.clone(), value.clone());
@@ -400,7 +451,12 @@ impl Write<'_> {
                     .ok()
                     .and_then(|v| v.as_str().map(String::from))
                     .unwrap_or_default(),
-                resolution: if conflict_id.is_some() { "queued" } else { "server_kept" }.into(),
+                resolution: if conflict_id.is_some() {
+                    "queued"
+                } else {
+                    "server_kept"
+                }
+                .into(),
                 reason,
                 conflict_id,
             }),

@@ -24,22 +24,37 @@ pub fn detect(
     server: &StoredRow,
 ) -> Option<String> {
     match table.spec.conflict_detection {
-        ConflictDetection::Version => base_version
-            .filter(|base| *base < server.version)
-            .map(|base| format!("the row changed since version {base}; it is now at version {}", server.version)),
+        ConflictDetection::Version => {
+            base_version
+                .filter(|base| *base < server.version)
+                .map(|base| {
+                    format!(
+                        "the row changed since version {base}; it is now at version {}",
+                        server.version
+                    )
+                })
+        }
         ConflictDetection::UpdatedAt => {
             let column = &table.spec.updated_at_column;
             let client = timestamp(sent.get(column))?;
             let stored = timestamp(server.values.get(column))?;
             (client < stored).then(|| {
-                format!("the server's `{column}` ({}) is newer than the client's", server.values[column])
+                format!(
+                    "the server's `{column}` ({}) is newer than the client's",
+                    server.values[column]
+                )
             })
         }
     }
 }
 
 /// The table's strategy applied to a conflict. `use_local` forces the client's row.
-pub fn decide(table: &TableDef, use_local: bool, sent: &Map<String, Value>, server: &StoredRow) -> Decision {
+pub fn decide(
+    table: &TableDef,
+    use_local: bool,
+    sent: &Map<String, Value>,
+    server: &StoredRow,
+) -> Decision {
     if use_local {
         return Decision::Apply;
     }
@@ -47,7 +62,10 @@ pub fn decide(table: &TableDef, use_local: bool, sent: &Map<String, Value>, serv
         ConflictStrategy::ClientWins | ConflictStrategy::Merge => Decision::Apply,
         ConflictStrategy::LastWriteWins => {
             let column = &table.spec.updated_at_column;
-            match (timestamp(sent.get(column)), timestamp(server.values.get(column))) {
+            match (
+                timestamp(sent.get(column)),
+                timestamp(server.values.get(column)),
+            ) {
                 // Ties keep the server's row, so every replica decides alike.
                 (Some(client), Some(stored)) if client > stored => Decision::Apply,
                 (Some(_), None) => Decision::Apply,

@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use serde_json::{Value, json};
 use syncgate::auth::{Authenticator, Claims};
 use syncgate::config::{Config, Secret};
 use tempfile::TempDir;
