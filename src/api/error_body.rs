@@ -48,6 +48,10 @@ pub async fn render_poem_error(error: poem::Error) -> Response {
     let status = error.status();
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_string()),
+        StatusCode::UNAUTHORIZED => (
+            "unauthorized",
+            "missing bearer token: send `Authorization: Bearer <token>`".into(),
+        ),
         StatusCode::METHOD_NOT_ALLOWED => (
             "method_not_allowed",
             "this endpoint does not accept that method".into(),
@@ -65,5 +69,11 @@ pub async fn render_poem_error(error: poem::Error) -> Response {
         }
         _ => ("bad_request", error.to_string()),
     };
-    error_response(status, code, message)
+    let mut response = error_response(status, code, message);
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert("WWW-Authenticate", poem::http::HeaderValue::from_static("Bearer"));
+    }
+    response
 }

@@ -40,6 +40,16 @@ pub fn access<'a>(
     })
 }
 
+/// The caller's role; a role the schema does not declare may do nothing.
+fn role_of<'a>(schema: &'a Schema, caller: &Caller) -> Result<&'a crate::schema::RoleDef, SyncError> {
+    schema.roles.get(&caller.role).ok_or_else(|| {
+        SyncError::Forbidden(format!(
+            "the role `{}` in your token is not declared in the sync schema",
+            caller.role
+        ))
+    })
+}
+
 /// Tables the caller's role has any permission on, in schema order.
 pub fn usable_tables(schema: &Schema, caller: &Caller) -> Vec<String> {
     schema
@@ -57,6 +67,7 @@ pub fn readable<'a>(
     caller: &Caller,
     requested: Option<&[String]>,
 ) -> Result<Vec<Access<'a>>, SyncError> {
+    role_of(schema, caller)?;
     let names: Vec<String> = match requested {
         Some(names) => names.to_vec(),
         None => schema

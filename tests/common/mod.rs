@@ -210,6 +210,45 @@ impl TestServer {
             .expect("request")
     }
 
+    /// GET with a bearer token; returns the status and the JSON body.
+    pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// POST a JSON body with a bearer token; returns the status and the JSON body.
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A push of `operations` by `device`, atomic unless `atomic` is false.
+    pub async fn push(
+        &self,
+        token: &str,
+        device: &str,
+        atomic: bool,
+        operations: Value,
+    ) -> (u16, Value) {
+        let body = json!({"device_id": device, "atomic": atomic, "operations": operations});
+        self.post_as(token, "/api/v1/sync/push", &body).await
+    }
+
     /// Asks the server to stop and waits until it has.
     pub async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -225,4 +264,43 @@ impl TestServer {
 /// Path of the built `syncgate` binary, for command-line tests.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_syncgate")
+}
+
+/// The schema of the sync tests (`tests/fixtures/sync.toml`).
+pub const SYNC_SCHEMA: &str = include_str!("../fixtures/sync.toml");
+
+/// A server on `backend` with the sync test schema.
+pub async fn sync_server(backend: Backend) -> (Sandbox, TestServer) {
+    let sandbox = Sandbox::new(backend).await;
+    sandbox.write_schema("sync.toml", SYNC_SCHEMA);
+    let server = TestServer::start(sandbox.config()).await;
+    (sandbox, server)
+}
+
+pub fn admin() -> String {
+    token("admin", "ADMIN", None)
+}
+
+pub fn clerk(branch: i64) -> String {
+    token(&format!("clerk-{branch}"), "CLERK", Some(json!(branch)))
+}
+
+/// Every change the token can see, from the start (reads pages until `has_more` is false).
+pub async fn all_changes(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
+    let mut cursor = String::new();
+    let mut changes = Vec::new();
+    loop {
+        let (status, page) = server
+            .get_as(
+                token,
+                &format!("/api/v1/sync/changes?cursor={cursor}&limit=1000{query}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        changes.extend(page["changes"].as_array().unwrap().iter().cloned());
+        cursor = page["cursor"].as_str().unwrap().to_string();
+        if !page["has_more"].as_bool().unwrap() {
+            return changes;
+        }
+    }
 }
