@@ -46,6 +46,9 @@ pub async fn render_poem_error(error: poem::Error) -> Response {
         return error.into_response();
     }
     let status = error.status();
+    if let Some(parse) = error.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
+        return payload_error(&parse.reason);
+    }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_string()),
         StatusCode::UNAUTHORIZED => (
@@ -71,9 +74,36 @@ pub async fn render_poem_error(error: poem::Error) -> Response {
     };
     let mut response = error_response(status, code, message);
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert("WWW-Authenticate", poem::http::HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(
+            "WWW-Authenticate",
+            poem::http::HeaderValue::from_static("Bearer"),
+        );
     }
     response
+}
+
+/// A request body poem-openapi could not parse: a JSON syntax error (with its position), or a
+/// body of the wrong shape.
+fn payload_error(reason: &str) -> Response {
+    // serde_json ends its messages with "at line L column C".
+    let position = reason.rsplit_once(" at line ").and_then(|(_, at)| {
+        let (line, column) = at.split_once(" column ")?;
+        Some((line.parse::<u64>().ok()?, column.trim().parse::<u64>().ok()?))
+    });
+    let (code, message, details) = match position {
+        Some((line, column)) => (
+            "malformed_json",
+            format!("the body is not valid JSON: {reason}"),
+            json!({"line": line, "column": column}),
+        ),
+        None => (
+            "bad_request",
+            format!("the body does not have the expected shape: {reason}"),
+            json!({}),
+        ),
+    };
+    let body = json!({"error": {"code": code, "message": message, "details": details}});
+    poem::web::Json(body)
+        .with_status(StatusCode::BAD_REQUEST)
+        .into_response()
 }

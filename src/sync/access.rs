@@ -41,7 +41,10 @@ pub fn access<'a>(
 }
 
 /// The caller's role; a role the schema does not declare may do nothing.
-fn role_of<'a>(schema: &'a Schema, caller: &Caller) -> Result<&'a crate::schema::RoleDef, SyncError> {
+fn role_of<'a>(
+    schema: &'a Schema,
+    caller: &Caller,
+) -> Result<&'a crate::schema::RoleDef, SyncError> {
     schema.roles.get(&caller.role).ok_or_else(|| {
         SyncError::Forbidden(format!(
             "the role `{}` in your token is not declared in the sync schema",
