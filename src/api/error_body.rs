@@ -88,7 +88,10 @@ fn payload_error(reason: &str) -> Response {
     // serde_json ends its messages with "at line L column C".
     let position = reason.rsplit_once(" at line ").and_then(|(_, at)| {
         let (line, column) = at.split_once(" column ")?;
-        Some((line.parse::<u64>().ok()?, column.trim().parse::<u64>().ok()?))
+        Some((
+            line.parse::<u64>().ok()?,
+            column.trim().parse::<u64>().ok()?,
+        ))
     });
     let (code, message, details) = match position {
         Some((line, column)) => (

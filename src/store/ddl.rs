@@ -191,6 +191,10 @@ pub fn bind_value(
         ))
     .then(|| sql_type(backend, kind));
     let bound = match (kind, value) {
+        // A null is bound with the column's own type: PostgreSQL refuses text into a number.
+        (ColumnType::Integer, Json::Null) => Value::BigInt(None),
+        (ColumnType::Real, Json::Null) => Value::Double(None),
+        (ColumnType::Boolean, Json::Null) => Value::Bool(None),
         (_, Json::Null) => Value::String(None),
         (ColumnType::Integer, Json::Number(n)) => Value::BigInt(n.as_i64()),
         (ColumnType::Real, Json::Number(n)) => Value::Double(n.as_f64()),

@@ -171,6 +171,11 @@ pub async fn reconcile(db: &DatabaseConnection, schema: &Schema) -> Result<Plan,
     if backend == DbBackend::Postgres {
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})"))
             .await?;
+    } else {
+        // Take SQLite's write lock before reading, so that a second gateway on the same file
+        // waits here instead of failing when its read transaction tries to write.
+        txn.execute_unprepared("UPDATE syncgate_sequence SET value = value WHERE name = 'feed'")
+            .await?;
     }
     let plan = plan(&txn, schema).await?;
     if !plan.refusals.is_empty() {

@@ -164,6 +164,8 @@ impl TestServer {
 
     /// Launches the gateway; returns the start-up error if it stops before it is ready.
     pub async fn try_start(config: Config) -> Result<Self, syncgate::server::StartError> {
+        // Failing tests show the gateway's warnings and errors (nextest prints their output).
+        syncgate::logging::init("syncgate=warn", syncgate::config::LogFormat::Text);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stopped) = oneshot::channel::<()>();
