@@ -1,0 +1,131 @@
+//! The OpenAPI document: committed for the shipped schema and checked for drift, served at
+//! `/openapi.json` with a docs page, and typed per table. `scripts/test` also validates the
+//! committed file with openapi-spec-validator.
+
+mod common;
+
+use common::{Backend, Sandbox, TestServer};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+
+fn shipped_document() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let schema = syncgate::schema::load_dir(&root.join("schemas"), &root.join("plugins"))
+        .expect("the shipped schema loads");
+    syncgate::api::build(Arc::new(schema), "/api/v1").spec
+}
+
+#[test]
+fn the_committed_document_matches_the_shipped_schema() {
+    let committed =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json"))
+            .unwrap_or_default();
+    assert!(
+        committed == shipped_document(),
+        "openapi/openapi.json is out of date; regenerate it with `cargo run -- openapi` and commit it"
+    );
+}
+
+#[test]
+fn each_table_has_typed_endpoints_with_its_own_columns() {
+    let document: Value = serde_json::from_str(&shipped_document()).unwrap();
+    let paths = document["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/tables/products/push",
+        "/api/v1/tables/products/changes",
+        "/api/v1/tables/products/rows/{pk}",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing");
+    }
+    let schemas = &document["components"]["schemas"];
+    let row = &schemas["products_Row"];
+    assert_eq!(row["properties"]["stock"]["type"], "integer");
+    assert_eq!(row["properties"]["stock"]["minimum"], 0.0);
+    assert_eq!(row["properties"]["name"]["maxLength"], 200);
+    assert_eq!(row["properties"]["id"]["format"], "uuid");
+    assert_eq!(row["properties"]["updated_at"]["format"], "date-time");
+    assert_eq!(
+        row["properties"]["category"]["enum"],
+        serde_json::json!(["food", "drink", "household", "other"])
+    );
+    assert!(
+        row["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"price".into())
+    );
+    assert_eq!(schemas["sales_Row"]["properties"]["note"]["nullable"], true);
+    let push = &paths["/api/v1/tables/sales/push"]["post"];
+    assert_eq!(
+        push["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/sales_PushRequest"
+    );
+    assert_eq!(
+        push["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/sales_PushOutcome"
+    );
+    assert_eq!(
+        schemas["sales_OpResult"]["properties"]["row"]["$ref"],
+        "#/components/schemas/sales_Row"
+    );
+    assert_eq!(
+        schemas["sales_Operation"]["properties"]["data"]["$ref"],
+        "#/components/schemas/sales_Patch"
+    );
+    assert_eq!(push["security"][0]["BearerAuth"], serde_json::json!([]));
+    // The generic endpoints refer to the same row schemas.
+    let any: Vec<&str> = schemas["AnyRow"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["$ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        any,
+        [
+            "#/components/schemas/products_Row",
+            "#/components/schemas/sales_Row"
+        ]
+    );
+    assert_eq!(
+        schemas["Change"]["properties"]["row"]["allOf"][0]["$ref"],
+        "#/components/schemas/AnyRow"
+    );
+    for status in ["401", "403", "404", "422"] {
+        assert!(
+            paths["/api/v1/sync/push"]["post"]["responses"][status].is_object(),
+            "{status} undocumented"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_serves_its_document_and_a_docs_page() {
+    let sandbox = Sandbox::new(Backend::Sqlite).await;
+    sandbox.write_schema("shop.toml", include_str!("../schemas/shop.toml"));
+    let mut config = sandbox.config();
+    config.server.api_prefix = "/sync-api".into();
+    let server = TestServer::start(config).await;
+    let response = server.get("/openapi.json").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let document: Value = response.json().await.unwrap();
+    assert!(
+        document["paths"]["/sync-api/sync/push"].is_object(),
+        "the prefix is in the paths"
+    );
+    assert!(
+        document["paths"]["/health"].is_object(),
+        "health stays at the root"
+    );
+    let docs = server.get("/docs").await;
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await.unwrap().contains("<html"));
+    server.stop().await;
+}
