@@ -29,10 +29,12 @@ async fn bad_tokens_get_401_with_the_error_body() {
             .as_bytes(),
     );
     let alg_none = format!("{}.{claims}.", base64url(br#"{"alg":"none","typ":"JWT"}"#));
-    let mut other_key = syncgate::config::AuthConfig::default();
-    other_key.jwt_secret = Some(syncgate::config::Secret::new(
-        "another-secret-another-secret-xx",
-    ));
+    let other_key = syncgate::config::AuthConfig {
+        jwt_secret: Some(syncgate::config::Secret::new(
+            "another-secret-another-secret-xx",
+        )),
+        ..Default::default()
+    };
     let wrong_key = syncgate::auth::Authenticator::from_config(&other_key)
         .unwrap()
         .mint(&syncgate::auth::Claims {

@@ -108,7 +108,7 @@ pub async fn push(
 
 /// A database error that concerns one row (a constraint) rather than the connection.
 fn is_row_level(error: &sea_orm::DbErr) -> bool {
-    matches!(error.sql_err(), Some(_))
+    error.sql_err().is_some()
 }
 
 fn split(results: Vec<OpResult>, position: i64) -> PushOutcome {

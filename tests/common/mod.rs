@@ -27,8 +27,10 @@ pub fn token_with(
     other: serde_json::Map<String, Value>,
     ttl_seconds: i64,
 ) -> String {
-    let mut config = syncgate::config::AuthConfig::default();
-    config.jwt_secret = Some(Secret::new(TEST_SECRET));
+    let config = syncgate::config::AuthConfig {
+        jwt_secret: Some(Secret::new(TEST_SECRET)),
+        ..Default::default()
+    };
     Authenticator::from_config(&config)
         .unwrap()
         .mint(&Claims {
