@@ -78,7 +78,8 @@ async fn tables_are_created_with_typed_and_system_columns() {
                 "price",
                 "_sg_version",
                 "_sg_seq",
-                "_sg_deleted"
+                "_sg_deleted",
+                "_sg_changed_at"
             ],
             "{backend:?}"
         );

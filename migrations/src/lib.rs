@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_table_registry;
 mod m0002_sync_core;
+mod m0003_devices;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_table_registry::Migration),
             Box::new(m0002_sync_core::Migration),
+            Box::new(m0003_devices::Migration),
         ]
     }
 

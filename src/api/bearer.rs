@@ -2,8 +2,9 @@
 //! document and turns a verified token into a [`Caller`].
 
 use super::error::ApiError;
-use crate::auth::Caller;
+use crate::auth::{AuthError, Caller};
 use crate::server::AppState;
+use crate::sync::devices::{self, TOKEN_PREFIX};
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
@@ -16,21 +17,42 @@ pub struct BearerAuth(pub Caller);
 
 async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let state = state_of(request)?;
-    let claims = state
-        .authenticator
-        .verify(&bearer.token)
-        .map_err(ApiError::from)?;
-    Ok(Caller::from_claims(claims))
+    Ok(caller_for(state, &bearer.token).await?)
 }
 
 /// Authenticates a request from its `Authorization` header (for hand-written endpoints).
-pub fn authenticate(request: &Request) -> Result<Caller, ApiError> {
+pub async fn authenticate(request: &Request) -> Result<Caller, ApiError> {
     let state = state_of(request)?;
     let header = request
         .headers()
         .get(poem::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    let claims = state.authenticator.verify_header(header)?;
+        .and_then(|value| value.to_str().ok())
+        .ok_or(AuthError::Missing)?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .ok_or(AuthError::Missing)?
+        .trim();
+    caller_for(state, token).await
+}
+
+/// A device token (`sgd_…`) acts as its device's user and marks the device as seen; anything
+/// else must be a JWT.
+async fn caller_for(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    if token.starts_with(TOKEN_PREFIX) {
+        let caller = devices::authenticate(&state.db, token)
+            .await?
+            .ok_or_else(|| {
+                AuthError::Invalid(
+                    "unknown device token (regenerated, or its device was deleted)".into(),
+                )
+            })?;
+        if let Some(device) = &caller.device_id {
+            state.activity.mark(device, &caller.subject);
+        }
+        return Ok(caller);
+    }
+    let claims = state.authenticator.verify(token)?;
     Ok(Caller::from_claims(claims))
 }
 

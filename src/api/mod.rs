@@ -4,6 +4,7 @@
 
 mod bearer;
 mod context;
+mod devices_api;
 pub mod error;
 pub mod error_body;
 mod health;
@@ -40,7 +41,7 @@ pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
         (
             health::HealthApi,
             Prefixed {
-                api: SyncApi,
+                api: (SyncApi, devices_api::DevicesApi),
                 prefix: prefix.to_string(),
             },
             TablesApi {

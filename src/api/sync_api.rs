@@ -119,6 +119,15 @@ pub async fn run_push(
     atomic: bool,
     operations: Vec<Operation>,
 ) -> Result<PushOutcome, ApiError> {
+    if let Some(own) = &caller.device_id
+        && *own != device_id
+    {
+        return Err(crate::sync::SyncError::Forbidden(format!(
+            "a device token pushes as its own device `{own}`, not `{device_id}`"
+        ))
+        .into());
+    }
+    state.activity.mark(&device_id, &caller.subject);
     let max = state.config.sync.max_batch;
     if operations.len() > max {
         return Err(ApiError::bad_request(

@@ -176,7 +176,7 @@ fn push_handler(
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
     Box::pin(async move {
         let state = state(&request)?;
-        let caller = authenticate(&request)?;
+        let caller = authenticate(&request).await?;
         let bytes = request.take_body().into_vec().await.map_err(|error| {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
         })?;
@@ -215,7 +215,7 @@ fn changes_handler(
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
     Box::pin(async move {
         let state = state(&request)?;
-        let caller = authenticate(&request)?;
+        let caller = authenticate(&request).await?;
         let params: ChangesParams = request.params().map_err(|error| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -242,7 +242,7 @@ fn row_handler(
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
     Box::pin(async move {
         let state = state(&request)?;
-        let caller = authenticate(&request)?;
+        let caller = authenticate(&request).await?;
         let raw_key = request.path_params::<String>().map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,

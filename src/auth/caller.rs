@@ -13,6 +13,8 @@ pub struct Caller {
     pub branch: Option<Value>,
     /// Every claim of the token, for scope rules.
     pub claims: Map<String, Value>,
+    /// The registered device, when the caller authenticated with a device token.
+    pub device_id: Option<String>,
 }
 
 /// Which rows of one table the caller reaches.
@@ -39,6 +41,25 @@ impl Caller {
             role: claims.role,
             branch: claims.branch.filter(|b| !b.is_null()),
             claims: all,
+            device_id: None,
+        }
+    }
+
+    /// The caller a device token acts as: the claims its device was registered with.
+    pub fn from_device(device_id: &str, claims: &Map<String, Value>) -> Self {
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Self {
+            subject: text("sub"),
+            role: text("role"),
+            branch: claims.get("branch").cloned().filter(|b| !b.is_null()),
+            claims: claims.clone(),
+            device_id: Some(device_id.to_string()),
         }
     }
 

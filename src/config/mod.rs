@@ -26,6 +26,7 @@ pub struct Config {
     pub log: LogConfig,
     pub auth: AuthConfig,
     pub sync: SyncConfig,
+    pub devices: DevicesConfig,
     pub jobs: JobsConfig,
 }
 
@@ -210,6 +211,32 @@ impl Default for SyncConfig {
             max_batch: 5000,
             max_wait: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How device status is judged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevicesConfig {
+    /// A device with unacknowledged changes for longer than this is `stale`.
+    #[serde(with = "humantime_serde")]
+    pub stale_after: Duration,
+    /// A device not seen for longer than this is `offline`.
+    #[serde(with = "humantime_serde")]
+    pub offline_after: Duration,
+    /// How often the last-seen times of active devices are written to the database (they are
+    /// kept in memory in between, so requests do not each write).
+    #[serde(with = "humantime_serde")]
+    pub activity_flush: Duration,
+}
+
+impl Default for DevicesConfig {
+    fn default() -> Self {
+        Self {
+            stale_after: Duration::from_secs(3600),
+            offline_after: Duration::from_secs(24 * 3600),
+            activity_flush: Duration::from_secs(5),
         }
     }
 }

@@ -42,6 +42,9 @@ pub fn problems(config: &Config) -> Vec<String> {
     if config.sync.max_batch == 0 {
         problems.push("key `sync.max_batch` = `0`: must be at least 1".into());
     }
+    if config.devices.activity_flush.is_zero() {
+        problems.push("key `devices.activity_flush` = `0s`: must be longer than zero".into());
+    }
     if config.sync.poll_interval.is_zero() {
         problems.push("key `sync.poll_interval` = `0s`: must be longer than zero".into());
     }

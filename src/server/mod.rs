@@ -76,6 +76,8 @@ pub async fn launch(
         crate::auth::Authenticator::from_config(&config.auth).map_err(StartError::Config)?;
     let feed = FeedWatch::new(store::feed::head(&db).await.map_err(StoreError::from)?);
     let poller = feed.spawn_poller(db.clone(), config.sync.poll_interval);
+    let activity = crate::sync::activity::Activity::default();
+    let flusher = activity.spawn_flusher(db.clone(), config.devices.activity_flush);
     let state = Arc::new(AppState {
         config,
         db: db.clone(),
@@ -83,12 +85,15 @@ pub async fn launch(
         jobs: jobs_status,
         authenticator,
         feed,
+        activity: activity.clone(),
     });
     let app = routes(state);
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(shutdown_timeout))
         .await;
     poller.abort();
+    flusher.abort();
+    activity.flush(&db).await;
     let _ = scheduler.shutdown().await;
     let _ = db.close().await;
     tracing::info!("syncgate stopped");

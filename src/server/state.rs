@@ -4,6 +4,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::jobs::JobsStatus;
 use crate::schema::Schema;
+use crate::sync::activity::Activity;
 use crate::sync::notify::FeedWatch;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// Wakes long-polling changes requests.
     pub feed: FeedWatch,
+    /// When devices were last seen, flushed to the database now and then.
+    pub activity: Activity,
 }
 
 impl AppState {

@@ -16,7 +16,9 @@ pub struct SystemColumn {
 }
 
 /// Row version (server-assigned, bumped on every write), position of the row's latest change in
-/// the changes feed, and tombstone flag. Names start with `_sg`, which user columns cannot.
+/// the changes feed, tombstone flag, and when the row last changed (Unix milliseconds, for sync
+/// lag). Names start with `_sg`, which user columns cannot. A table created before a system
+/// column existed gains it at the next start.
 pub const SYSTEM_COLUMNS: &[SystemColumn] = &[
     SystemColumn {
         name: "_sg_version",
@@ -32,6 +34,11 @@ pub const SYSTEM_COLUMNS: &[SystemColumn] = &[
         name: "_sg_deleted",
         sqlite: "BOOLEAN NOT NULL DEFAULT FALSE",
         postgres: "BOOLEAN NOT NULL DEFAULT FALSE",
+    },
+    SystemColumn {
+        name: "_sg_changed_at",
+        sqlite: "INTEGER NOT NULL DEFAULT 0",
+        postgres: "BIGINT NOT NULL DEFAULT 0",
     },
 ];
 

@@ -4,6 +4,7 @@
 pub mod conflicts;
 mod connect;
 mod ddl;
+pub mod devices;
 mod error;
 pub mod feed;
 mod introspect;

@@ -18,6 +18,8 @@ pub struct StoredRow {
     pub version: i64,
     pub seq: i64,
     pub deleted: bool,
+    /// When the row last changed, Unix milliseconds.
+    pub changed_at: i64,
 }
 
 impl StoredRow {
@@ -56,7 +58,15 @@ fn select_list(backend: DbBackend, table: &TableDef) -> String {
             }
         })
         .collect();
-    list.extend(["\"_sg_version\"", "\"_sg_seq\"", "\"_sg_deleted\""].map(String::from));
+    list.extend(
+        [
+            "\"_sg_version\"",
+            "\"_sg_seq\"",
+            "\"_sg_deleted\"",
+            "\"_sg_changed_at\"",
+        ]
+        .map(String::from),
+    );
     list.join(", ")
 }
 
@@ -166,6 +176,10 @@ pub async fn write(
         ("_sg_version", sea_orm::Value::BigInt(Some(row.version))),
         ("_sg_seq", sea_orm::Value::BigInt(Some(row.seq))),
         ("_sg_deleted", sea_orm::Value::Bool(Some(row.deleted))),
+        (
+            "_sg_changed_at",
+            sea_orm::Value::BigInt(Some(row.changed_at)),
+        ),
     ];
     let null = Value::Null;
     if exists {
@@ -244,5 +258,43 @@ fn decode(backend: DbBackend, table: &TableDef, result: &QueryResult) -> Result<
         version: result.try_get("", "_sg_version")?,
         seq: result.try_get("", "_sg_seq")?,
         deleted: result.try_get("", "_sg_deleted")?,
+        changed_at: result.try_get("", "_sg_changed_at")?,
+    })
+}
+
+/// What a reader has not seen yet in one table: changes after a cursor within a scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub changes: i64,
+    /// When the oldest of them happened, Unix milliseconds.
+    pub oldest_change: Option<i64>,
+    /// When the newest of them happened, Unix milliseconds.
+    pub newest_change: Option<i64>,
+}
+
+/// Changes (tombstones included) after `after_seq` within `scope`.
+pub async fn backlog(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    scope: &RowScope,
+    after_seq: i64,
+) -> Result<Backlog, DbErr> {
+    let backend = db.get_database_backend();
+    let mut sql = SqlBuilder::new(backend);
+    sql.push(&format!(
+        "SELECT COUNT(*) AS n, MIN(\"_sg_changed_at\") AS oldest, MAX(\"_sg_changed_at\") AS newest \
+         FROM {} WHERE \"_sg_seq\" > ",
+        quote(&table.name)
+    ));
+    sql.bind(sea_orm::Value::BigInt(Some(after_seq)), None);
+    sql.push(" AND ");
+    push_scope_filter(&mut sql, table, scope);
+    let Some(row) = db.query_one_raw(sql.build()).await? else {
+        return Ok(Backlog::default());
+    };
+    Ok(Backlog {
+        changes: row.try_get("", "n")?,
+        oldest_change: row.try_get("", "oldest")?,
+        newest_change: row.try_get("", "newest")?,
     })
 }

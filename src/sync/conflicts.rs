@@ -159,6 +159,7 @@ pub async fn resolve(
     }
     let row = StoredRow {
         values,
+        changed_at: chrono::Utc::now().timestamp_millis(),
         version: current.version + 1,
         seq: head + 1,
         deleted,

@@ -2,14 +2,17 @@
 //! conflict queue. It knows nothing of HTTP; `api` maps its results and errors.
 
 mod access;
+pub mod activity;
 pub mod changes;
 pub mod conflicts;
 mod data;
+pub mod devices;
 mod error;
 pub mod notify;
 pub mod pull;
 pub mod push;
 mod resolve;
+pub mod status;
 pub mod types;
 
 pub use access::{access, readable, usable_tables};

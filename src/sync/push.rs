@@ -415,6 +415,7 @@ impl Write<'_> {
     ) -> Result<OpResult, SyncError> {
         let row = StoredRow {
             values,
+            changed_at: chrono::Utc::now().timestamp_millis(),
             version,
             seq: context.next_seq(),
             deleted,

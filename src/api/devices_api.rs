@@ -1,0 +1,270 @@
+//! Devices, acknowledgements and sync status (seeds 001, 003, 004).
+
+use super::bearer::BearerAuth;
+use super::error::ApiError;
+use crate::server::AppState;
+use crate::sync::changes::parse_cursor;
+use crate::sync::devices::{self, DeviceChanges, Registration};
+use crate::sync::status::{self, DeviceView, StatusQuery, SyncStatus};
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use std::sync::Arc;
+
+#[derive(Tags)]
+enum DevicesTag {
+    /// Register devices, acknowledge the feed, and see how far each device is behind.
+    Devices,
+}
+
+pub struct DevicesApi;
+
+#[derive(Object)]
+struct DeviceRegistration {
+    /// The id the device already uses as `device_id` in pushes; generated when absent.
+    id: Option<String>,
+    name: String,
+    /// e.g. `android`, `windows_app`, `web`.
+    platform: String,
+    app_version: String,
+}
+
+#[derive(Object)]
+struct RegisteredDevice {
+    device: DeviceView,
+    /// The device token: send it as `Authorization: Bearer <token>`. Shown only now.
+    token: String,
+}
+
+#[derive(ApiResponse)]
+enum RegisterResponse {
+    /// The device and its token.
+    #[oai(status = 201)]
+    Created(Json<RegisteredDevice>),
+}
+
+#[derive(Object)]
+struct DeviceList {
+    devices: Vec<DeviceView>,
+}
+
+#[derive(Object)]
+struct DeviceUpdate {
+    name: Option<String>,
+    platform: Option<String>,
+    app_version: Option<String>,
+}
+
+#[derive(ApiResponse)]
+enum DeleteResponse {
+    /// The device is gone; its token no longer works.
+    #[oai(status = 204)]
+    Deleted,
+}
+
+#[derive(Object)]
+struct NewToken {
+    device_id: String,
+    /// The new device token; the old one stopped working.
+    token: String,
+}
+
+#[derive(Object)]
+struct AckRequest {
+    device_id: String,
+    /// A cursor from the changes feed that the device has applied.
+    cursor: String,
+}
+
+async fn view(
+    state: &AppState,
+    device: &crate::store::devices::StoredDevice,
+) -> Result<DeviceView, ApiError> {
+    let schema = state.schema();
+    Ok(status::device_view(
+        &state.db,
+        &schema,
+        device,
+        &state.activity,
+        &state.config.devices,
+    )
+    .await?)
+}
+
+#[OpenApi(tag = "DevicesTag::Devices")]
+impl DevicesApi {
+    /// Register a device.
+    ///
+    /// The device belongs to the caller and acts with the caller's claims when it authenticates
+    /// with its device token.
+    #[oai(
+        path = "/sync/devices",
+        method = "post",
+        operation_id = "registerDevice"
+    )]
+    async fn register(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<DeviceRegistration>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let body = body.0;
+        let registration = Registration {
+            id: body.id,
+            name: body.name,
+            platform: body.platform,
+            app_version: body.app_version,
+        };
+        let (device, token) = devices::register(&state.db, &auth.0, registration).await?;
+        let device = view(&state, &device).await?;
+        Ok(RegisterResponse::Created(Json(RegisteredDevice {
+            device,
+            token,
+        })))
+    }
+
+    /// List devices.
+    ///
+    /// The caller's devices; every device for a role scoped to `all`.
+    #[oai(path = "/sync/devices", method = "get", operation_id = "listDevices")]
+    async fn list(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+    ) -> Result<Json<DeviceList>, ApiError> {
+        let schema = state.schema();
+        let mut views = Vec::new();
+        for device in devices::list(&state.db, &schema, &auth.0).await? {
+            views.push(view(&state, &device).await?);
+        }
+        Ok(Json(DeviceList { devices: views }))
+    }
+
+    /// One device with its status.
+    #[oai(path = "/sync/devices/:id", method = "get", operation_id = "getDevice")]
+    async fn get(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<DeviceView>, ApiError> {
+        let schema = state.schema();
+        let device = devices::reachable(&state.db, &schema, &auth.0, &id.0).await?;
+        Ok(Json(view(&state, &device).await?))
+    }
+
+    /// Update a device's name, platform or app version.
+    #[oai(
+        path = "/sync/devices/:id",
+        method = "put",
+        operation_id = "updateDevice"
+    )]
+    async fn update(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<String>,
+        body: Json<DeviceUpdate>,
+    ) -> Result<Json<DeviceView>, ApiError> {
+        let schema = state.schema();
+        let changes = DeviceChanges {
+            name: body.0.name,
+            platform: body.0.platform,
+            app_version: body.0.app_version,
+        };
+        let device = devices::update(&state.db, &schema, &auth.0, &id.0, changes).await?;
+        Ok(Json(view(&state, &device).await?))
+    }
+
+    /// Delete a device; its token stops working.
+    #[oai(
+        path = "/sync/devices/:id",
+        method = "delete",
+        operation_id = "deleteDevice"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<DeleteResponse, ApiError> {
+        let schema = state.schema();
+        devices::delete(&state.db, &schema, &auth.0, &id.0).await?;
+        state.activity.forget(&id.0);
+        Ok(DeleteResponse::Deleted)
+    }
+
+    /// Issue a new device token; the old one stops working at once.
+    #[oai(
+        path = "/sync/devices/:id/token",
+        method = "post",
+        operation_id = "regenerateDeviceToken"
+    )]
+    async fn regenerate(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        id: Path<String>,
+    ) -> Result<Json<NewToken>, ApiError> {
+        let schema = state.schema();
+        let token = devices::regenerate_token(&state.db, &schema, &auth.0, &id.0).await?;
+        Ok(Json(NewToken {
+            device_id: id.0,
+            token,
+        }))
+    }
+
+    /// Acknowledge the changes feed up to a cursor.
+    ///
+    /// Records how far the device has applied the feed; its status is measured from here. A
+    /// cursor beyond the head of the feed is refused.
+    #[oai(path = "/sync/ack", method = "post", operation_id = "ack")]
+    async fn ack(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        body: Json<AckRequest>,
+    ) -> Result<Json<DeviceView>, ApiError> {
+        let schema = state.schema();
+        let cursor = parse_cursor(Some(&body.cursor))?;
+        state.activity.mark(&body.device_id, &auth.0.subject);
+        let device = devices::ack(&state.db, &schema, &auth.0, &body.device_id, cursor).await?;
+        Ok(Json(view(&state, &device).await?))
+    }
+
+    /// Sync status across the caller's devices.
+    ///
+    /// Overall `healthy`, `delayed`, `conflicts` or `offline`; each device `up_to_date`,
+    /// `pending`, `stale` or `offline` with its lag; per-table figures in the caller's scope;
+    /// and recommendations.
+    #[oai(path = "/sync/status", method = "get", operation_id = "syncStatus")]
+    async fn status(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        /// Include the devices (default true).
+        include_devices: Query<Option<bool>>,
+        /// Include the open conflicts (default false).
+        check_conflicts: Query<Option<bool>>,
+        /// Window, in hours, in which a device counts as active (default 24).
+        last_hours: Query<Option<u32>>,
+    ) -> Result<Json<SyncStatus>, ApiError> {
+        let schema = state.schema();
+        let query = StatusQuery {
+            include_devices: include_devices.0.unwrap_or(true),
+            check_conflicts: check_conflicts.0.unwrap_or(false),
+            last_hours: last_hours.0.unwrap_or(24).max(1),
+        };
+        let answer = status::status(
+            &state.db,
+            &schema,
+            &auth.0,
+            &state.activity,
+            &state.config.devices,
+            &query,
+        )
+        .await?;
+        Ok(Json(answer))
+    }
+}

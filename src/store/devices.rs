@@ -1,0 +1,204 @@
+//! Registered devices (`syncgate_devices`).
+
+use super::sql::SqlBuilder;
+use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
+use serde_json::{Map, Value as Json};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDevice {
+    pub id: String,
+    pub subject: String,
+    pub role: String,
+    /// The claims the device token acts with.
+    pub claims: Map<String, Json>,
+    pub name: String,
+    pub platform: String,
+    pub app_version: String,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Unix milliseconds.
+    pub last_seen: Option<i64>,
+    pub acked_cursor: i64,
+    /// Unix milliseconds.
+    pub acked_at: Option<i64>,
+}
+
+const COLUMNS: &str = "id, subject, role, claims, name, platform, app_version, created_at, \
+                       updated_at, last_seen, acked_cursor, acked_at";
+
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    device: &StoredDevice,
+    token_hash: &str,
+) -> Result<(), DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push(
+        "INSERT INTO syncgate_devices (id, subject, role, claims, name, platform, app_version, \
+         token_hash, created_at, updated_at, acked_cursor) VALUES (",
+    );
+    let values: [Value; 11] = [
+        device.id.clone().into(),
+        device.subject.clone().into(),
+        device.role.clone().into(),
+        Json::Object(device.claims.clone()).to_string().into(),
+        device.name.clone().into(),
+        device.platform.clone().into(),
+        device.app_version.clone().into(),
+        token_hash.into(),
+        device.created_at.clone().into(),
+        device.updated_at.clone().into(),
+        device.acked_cursor.into(),
+    ];
+    for (index, value) in values.into_iter().enumerate() {
+        if index > 0 {
+            sql.push(", ");
+        }
+        sql.bind(value, None);
+    }
+    sql.push(")");
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: &str) -> Result<Option<StoredDevice>, DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push(&format!(
+        "SELECT {COLUMNS} FROM syncgate_devices WHERE id = "
+    ))
+    .bind(id.into(), None);
+    db.query_one_raw(sql.build())
+        .await?
+        .map(|row| decode(&row))
+        .transpose()
+}
+
+pub async fn by_token_hash(
+    db: &impl ConnectionTrait,
+    hash: &str,
+) -> Result<Option<StoredDevice>, DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push(&format!(
+        "SELECT {COLUMNS} FROM syncgate_devices WHERE token_hash = "
+    ))
+    .bind(hash.into(), None);
+    db.query_one_raw(sql.build())
+        .await?
+        .map(|row| decode(&row))
+        .transpose()
+}
+
+/// The devices of `subject`, or every device when `None`, oldest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    subject: Option<&str>,
+) -> Result<Vec<StoredDevice>, DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push(&format!("SELECT {COLUMNS} FROM syncgate_devices"));
+    if let Some(subject) = subject {
+        sql.push(" WHERE subject = ").bind(subject.into(), None);
+    }
+    sql.push(" ORDER BY created_at, id");
+    db.query_all_raw(sql.build())
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
+pub async fn update_details(db: &impl ConnectionTrait, device: &StoredDevice) -> Result<(), DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push("UPDATE syncgate_devices SET name = ")
+        .bind(device.name.clone().into(), None)
+        .push(", platform = ")
+        .bind(device.platform.clone().into(), None)
+        .push(", app_version = ")
+        .bind(device.app_version.clone().into(), None)
+        .push(", updated_at = ")
+        .bind(device.updated_at.clone().into(), None)
+        .push(" WHERE id = ")
+        .bind(device.id.clone().into(), None);
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+pub async fn set_token_hash(db: &impl ConnectionTrait, id: &str, hash: &str) -> Result<(), DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push("UPDATE syncgate_devices SET token_hash = ")
+        .bind(hash.into(), None)
+        .push(" WHERE id = ")
+        .bind(id.into(), None);
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push("DELETE FROM syncgate_devices WHERE id = ")
+        .bind(id.into(), None);
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+pub async fn set_ack(
+    db: &impl ConnectionTrait,
+    id: &str,
+    cursor: i64,
+    at: i64,
+) -> Result<(), DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push("UPDATE syncgate_devices SET acked_cursor = ")
+        .bind(cursor.into(), None)
+        .push(", acked_at = ")
+        .bind(at.into(), None)
+        .push(" WHERE id = ")
+        .bind(id.into(), None);
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+/// Moves `last_seen` of `subject`'s device forward (never back: replicas flush in any order).
+pub async fn touch(
+    db: &impl ConnectionTrait,
+    id: &str,
+    subject: &str,
+    seen: i64,
+) -> Result<(), DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push("UPDATE syncgate_devices SET last_seen = ")
+        .bind(seen.into(), None)
+        .push(" WHERE id = ")
+        .bind(id.into(), None)
+        .push(" AND subject = ")
+        .bind(subject.into(), None)
+        .push(" AND (last_seen IS NULL OR last_seen < ")
+        .bind(seen.into(), None)
+        .push(")");
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+fn decode(row: &QueryResult) -> Result<StoredDevice, DbErr> {
+    let claims: String = row.try_get("", "claims")?;
+    let claims = match serde_json::from_str(&claims) {
+        Ok(Json::Object(map)) => map,
+        _ => {
+            return Err(DbErr::Custom(
+                "syncgate_devices.claims is not a JSON object".into(),
+            ));
+        }
+    };
+    Ok(StoredDevice {
+        id: row.try_get("", "id")?,
+        subject: row.try_get("", "subject")?,
+        role: row.try_get("", "role")?,
+        claims,
+        name: row.try_get("", "name")?,
+        platform: row.try_get("", "platform")?,
+        app_version: row.try_get("", "app_version")?,
+        created_at: row.try_get("", "created_at")?,
+        updated_at: row.try_get("", "updated_at")?,
+        last_seen: row.try_get("", "last_seen")?,
+        acked_cursor: row.try_get("", "acked_cursor")?,
+        acked_at: row.try_get("", "acked_at")?,
+    })
+}
