@@ -2,7 +2,7 @@
 //! config, schema files, hook files, and (unless `--offline`) the database's tables.
 
 use crate::config::{self, Config};
-use crate::schema::{self, Schema};
+use crate::schema::Schema;
 use crate::store;
 use std::path::Path;
 
@@ -37,8 +37,8 @@ pub async fn run(config_path: &Path, offline: bool) -> CheckReport {
             return finish(report);
         }
     };
-    let schema = match schema::load_dir(&config.paths.schemas, &config.paths.plugins) {
-        Ok(schema) => schema,
+    let schema = match crate::server::load_files(&config) {
+        Ok((schema, _plugins)) => schema,
         Err(diagnostics) => {
             report
                 .errors

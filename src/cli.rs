@@ -123,7 +123,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate => {
             let config = config::load(&cli.config)?;
             logging::init(&config.log.level, config.log.format);
-            let (schema, db) = server::prepare(&config).await?;
+            let (schema, _plugins, db) = server::prepare(&config).await?;
             let pending = store::pending_migrations(&db).await?;
             println!(
                 "ok: migrations applied ({} pending), {} schema table{} up to date",
@@ -135,7 +135,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Openapi { output } => {
             let config = config::load(&cli.config)?;
-            let schema = schema::load_dir(&config.paths.schemas, &config.paths.plugins)?;
+            let (schema, _plugins) = server::load_files(&config)?;
             let built = crate::api::build(std::sync::Arc::new(schema), &config.server.api_prefix);
             write_output(&output, &built.spec)?;
             Ok(ExitCode::SUCCESS)

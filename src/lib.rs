@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod jobs;
 pub mod logging;
+pub mod plugins;
 pub mod schema;
 pub mod server;
 pub mod store;

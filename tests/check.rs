@@ -384,7 +384,7 @@ fn cases() -> Vec<Case> {
             vec!["column `name`", "needs a timestamp column, not text"],
         ),
         (
-            "hook conflict strategy before hooks exist",
+            "hook conflict strategy without an on_conflict hook",
             vec![(
                 "shop.toml",
                 items(
@@ -394,7 +394,7 @@ fn cases() -> Vec<Case> {
             )],
             vec![
                 "table `items`",
-                "`conflict = \"hook\"` is not available yet",
+                "`conflict = \"hook\"` needs a hook script that defines on_conflict",
             ],
         ),
         (

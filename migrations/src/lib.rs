@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_table_registry;
 mod m0002_sync_core;
 mod m0003_devices;
+mod m0004_webhook_deliveries;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_table_registry::Migration),
             Box::new(m0002_sync_core::Migration),
             Box::new(m0003_devices::Migration),
+            Box::new(m0004_webhook_deliveries::Migration),
         ]
     }
 

@@ -91,7 +91,13 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         422,
-        "A value does not fit its column; the details name the operation and the field.",
+        "A value does not fit its column (the details name the operation and the field), or a \
+         hook rejected the operation.",
+    ),
+    (
+        500,
+        "A hook failed (the message names the script, the function and the line), or an \
+         internal error.",
     ),
 ];
 
@@ -147,6 +153,20 @@ impl From<SyncError> for ApiError {
             SyncError::KeyTaken(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             SyncError::BadRequest(_) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+            }
+            SyncError::Hook(crate::plugins::HookError::Rejected {
+                hook,
+                message: reason,
+            }) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rejected_by_hook",
+                message,
+            )
+            .with_details(json!({"hook": hook, "reason": reason})),
+            SyncError::Hook(crate::plugins::HookError::Failed { hook, function, .. }) => {
+                tracing::error!(%hook, %function, error = %message, "hook failed");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hook_failed", message)
+                    .with_details(json!({"hook": hook, "function": function}))
             }
             SyncError::Db(db) => {
                 tracing::error!(error = %db, "database error");

@@ -144,7 +144,8 @@ pub async fn run_push(
         atomic,
         operations,
     };
-    let (outcome, position) = push(&state.db, &schema, caller, &batch).await?;
+    let plugins = state.plugins();
+    let (outcome, position) = push(&state.db, &schema, &plugins, caller, &batch).await?;
     state.feed.advance(position);
     Ok(outcome)
 }

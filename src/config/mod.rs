@@ -27,6 +27,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub sync: SyncConfig,
     pub devices: DevicesConfig,
+    pub plugins: PluginsConfig,
     pub jobs: JobsConfig,
 }
 
@@ -237,6 +238,45 @@ impl Default for DevicesConfig {
             stale_after: Duration::from_secs(3600),
             offline_after: Duration::from_secs(24 * 3600),
             activity_flush: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Hook plugins: the script sandbox and webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Most Rhai operations one hook call may run before it is stopped.
+    pub max_operations: u64,
+    /// Key of the HMAC-SHA256 signature of webhook calls (`X-Syncgate-Signature`).
+    pub webhook_secret: Option<Secret>,
+    /// How long a webhook may take to answer.
+    #[serde(with = "humantime_serde")]
+    pub webhook_timeout: Duration,
+    /// Tries of an `after_commit` webhook delivery before it is marked failed.
+    pub webhook_max_attempts: u32,
+    /// Reload schemas and plugins when their files change (SIGHUP always reloads).
+    pub watch: bool,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            max_operations: 1_000_000,
+            webhook_secret: None,
+            webhook_timeout: Duration::from_secs(5),
+            webhook_max_attempts: 8,
+            watch: true,
+        }
+    }
+}
+
+impl PluginsConfig {
+    pub fn webhook_settings(&self) -> crate::plugins::webhook::WebhookSettings {
+        crate::plugins::webhook::WebhookSettings {
+            secret: self.webhook_secret.clone(),
+            timeout: self.webhook_timeout,
+            max_attempts: self.webhook_max_attempts.max(1),
         }
     }
 }

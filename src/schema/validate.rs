@@ -217,12 +217,6 @@ fn check_table(table: &TableDef, unparsed: &HashSet<String>, diagnostics: &mut V
             Some(_) => {}
         }
     }
-    if spec.conflict == ConflictStrategy::Hook {
-        diagnostics.push(
-            say(at(), "`conflict = \"hook\"` is not available yet: hook plugins do not decide conflicts in this version".into())
-                .help("choose server_wins, client_wins, last_write_wins, merge or manual"),
-        );
-    }
 }
 
 fn parse_permissions(
@@ -304,9 +298,21 @@ fn check_scopes(
 fn check_hooks(table: &TableDef, plugins_dir: &Path, diagnostics: &mut Vec<Diagnostic>) {
     for hook in &table.spec.hooks {
         let at = Diagnostic::in_file(&table.file, "").table(&table.name);
+        if crate::plugins::is_webhook(hook) {
+            if let Err(error) = url::Url::parse(hook) {
+                diagnostics.push(Diagnostic {
+                    message: format!("webhook `{hook}` is not a URL: {error}"),
+                    ..at
+                });
+            }
+            continue;
+        }
         if check_name(hook).is_err() {
             diagnostics.push(Diagnostic {
-                message: format!("hook name `{hook}` must be lowercase letters, digits and `_`"),
+                message: format!(
+                    "hook name `{hook}` must be lowercase letters, digits and `_` (a script \
+                     plugins/NAME.rhai), or an http(s) URL (a webhook)"
+                ),
                 ..at
             });
             continue;

@@ -2,14 +2,18 @@
 //! graceful shutdown that lets in-flight requests finish.
 
 mod body_limit;
+mod load;
+pub mod reload;
 mod state;
 
-pub use state::AppState;
+pub use load::load_files;
+pub use state::{AppState, Served};
 
 use crate::api;
 use crate::config::Config;
 use crate::jobs::{self, JobsStatus};
-use crate::schema::{self, Diagnostics, Schema};
+use crate::plugins::Plugins;
+use crate::schema::{Diagnostics, Schema};
 use crate::store::{self, StoreError};
 use crate::sync::notify::FeedWatch;
 use poem::listener::{Acceptor, TcpAcceptor};
@@ -33,25 +37,17 @@ pub enum StartError {
     Config(String),
 }
 
-/// Loads the schema, connects, applies migrations and brings the schema's tables up to date.
-pub async fn prepare(config: &Config) -> Result<(Schema, DatabaseConnection), StartError> {
-    let schema = schema::load_dir(&config.paths.schemas, &config.paths.plugins)?;
+/// Loads the schema and its hooks, connects, applies migrations and brings the schema's tables
+/// up to date.
+pub async fn prepare(config: &Config) -> Result<(Schema, Plugins, DatabaseConnection), StartError> {
+    let (schema, plugins) = load::load_files(config)?;
     let db = store::connect(&config.database).await?;
     let applied = store::migrate(&db).await?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");
     }
-    let plan = store::reconcile(&db, &schema).await?;
-    for change in &plan.changes {
-        tracing::info!(%change, "schema applied");
-    }
-    for table in &plan.undeclared {
-        tracing::warn!(
-            table,
-            "table is in the database but no longer in the schema; left as it is"
-        );
-    }
-    Ok((schema, db))
+    load::apply(&db, &schema).await?;
+    Ok((schema, plugins, db))
 }
 
 /// Runs the gateway on `listener` until `shutdown` completes, then waits up to
@@ -61,7 +57,7 @@ pub async fn launch(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let (schema, db) = prepare(&config).await?;
+    let (schema, plugins, db) = prepare(&config).await?;
     let jobs_status = JobsStatus::default();
     let mut scheduler = jobs::start(&config.jobs, db.clone(), jobs_status.clone()).await?;
     let acceptor = TcpAcceptor::from_tokio(listener)?;
@@ -78,20 +74,31 @@ pub async fn launch(
     let poller = feed.spawn_poller(db.clone(), config.sync.poll_interval);
     let activity = crate::sync::activity::Activity::default();
     let flusher = activity.spawn_flusher(db.clone(), config.devices.activity_flush);
+    let delivery =
+        crate::plugins::webhook::spawn_delivery(db.clone(), config.plugins.webhook_settings());
+    let schema = Arc::new(schema);
+    let api = api::build(schema.clone(), &config.server.api_prefix);
     let state = Arc::new(AppState {
+        current: arc_swap::ArcSwap::from_pointee(Served {
+            schema,
+            plugins: Arc::new(plugins),
+            api,
+        }),
         config,
         db: db.clone(),
-        schema: Arc::new(schema),
         jobs: jobs_status,
         authenticator,
         feed,
         activity: activity.clone(),
     });
+    let reloader = reload::spawn(state.clone());
     let app = routes(state);
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(shutdown_timeout))
         .await;
     poller.abort();
+    reloader.abort();
+    delivery.abort();
     flusher.abort();
     activity.flush(&db).await;
     let _ = scheduler.shutdown().await;
@@ -102,22 +109,50 @@ pub async fn launch(
 
 fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let max_body = state.config.server.max_body_bytes;
-    let built = api::build(state.schema(), &state.config.server.api_prefix);
-    let spec = built.spec;
     Route::new()
         .at(
             "/openapi.json",
-            poem::get(poem::endpoint::make_sync(move |_| {
+            poem::get(poem::endpoint::make_sync(|request: poem::Request| {
+                let spec = current(&request)
+                    .map(|served| served.api.spec.clone())
+                    .unwrap_or_default();
                 poem::Response::builder()
                     .content_type("application/json")
-                    .body(spec.clone())
+                    .body(spec)
             })),
         )
-        .nest("/docs", built.docs)
-        .nest("/", built.endpoint)
+        .nest(
+            "/docs",
+            poem::endpoint::make(|request: poem::Request| async move {
+                match current(&request) {
+                    Some(served) => served.api.docs.call(request).await,
+                    None => Err(poem::Error::from_status(
+                        poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                    )),
+                }
+            }),
+        )
+        .nest(
+            "/",
+            poem::endpoint::make(|request: poem::Request| async move {
+                // The API of the schema being served when the request arrived.
+                match current(&request) {
+                    Some(served) => served.api.endpoint.call(request).await,
+                    None => Err(poem::Error::from_status(
+                        poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                    )),
+                }
+            }),
+        )
         .around(move |next, request| async move {
             body_limit::limit_body(&next, request, max_body).await
         })
         .data(state)
         .catch_all_error(api::error_body::render_poem_error)
+}
+
+fn current(request: &poem::Request) -> Option<Arc<Served>> {
+    request
+        .data::<Arc<AppState>>()
+        .map(|state| state.current.load_full())
 }

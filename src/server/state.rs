@@ -1,18 +1,29 @@
-//! What every request handler shares.
+//! What every request handler shares, and what a reload swaps.
 
+use crate::api::BuiltApi;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::jobs::JobsStatus;
+use crate::plugins::Plugins;
 use crate::schema::Schema;
 use crate::sync::activity::Activity;
 use crate::sync::notify::FeedWatch;
+use arc_swap::ArcSwap;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
+
+/// The schema being served with its hooks and its API. A reload replaces it whole; a request
+/// keeps the one it started with.
+pub struct Served {
+    pub schema: Arc<Schema>,
+    pub plugins: Arc<Plugins>,
+    pub api: BuiltApi,
+}
 
 pub struct AppState {
     pub config: Config,
     pub db: DatabaseConnection,
-    pub schema: Arc<Schema>,
+    pub current: ArcSwap<Served>,
     pub jobs: JobsStatus,
     pub authenticator: Authenticator,
     /// Wakes long-polling changes requests.
@@ -24,6 +35,11 @@ pub struct AppState {
 impl AppState {
     /// The schema being served.
     pub fn schema(&self) -> Arc<Schema> {
-        self.schema.clone()
+        self.current.load().schema.clone()
+    }
+
+    /// The hooks being served.
+    pub fn plugins(&self) -> Arc<Plugins> {
+        self.current.load().plugins.clone()
     }
 }

@@ -13,6 +13,7 @@ pub mod ops;
 mod reconcile;
 pub mod rows;
 mod sql;
+pub mod webhooks;
 
 pub use connect::{connect, sqlite_path};
 pub use error::StoreError;

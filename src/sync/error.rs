@@ -23,6 +23,8 @@ pub enum SyncError {
     KeyTaken(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Hook(#[from] crate::plugins::HookError),
     #[error("database error: {0}")]
     Db(#[from] DbErr),
 }
@@ -56,6 +58,8 @@ impl SyncError {
             SyncError::Invalid { .. } => "validation_failed",
             SyncError::KeyTaken(_) => "key_taken",
             SyncError::BadRequest(_) => "bad_request",
+            SyncError::Hook(crate::plugins::HookError::Rejected { .. }) => "rejected_by_hook",
+            SyncError::Hook(crate::plugins::HookError::Failed { .. }) => "hook_failed",
             SyncError::Db(_) => "internal",
         }
     }

@@ -9,10 +9,13 @@ use super::types::{
     Action, ConflictInfo, OpError, OpResult, OpStatus, Operation, PushOutcome, Resolve, RowObject,
 };
 use crate::auth::{Caller, RowScope};
+use crate::plugins::webhook::Webhook;
+use crate::plugins::{HookContext, HookOp, Plugins};
 use crate::schema::model::ConflictStrategy;
 use crate::schema::{Schema, TableDef};
 use crate::store::conflicts::{self, NewConflict};
 use crate::store::rows::{self, StoredRow};
+use crate::store::webhooks;
 use crate::store::{feed, ops};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::{Map, Value};
@@ -37,6 +40,7 @@ pub struct PushFailure {
 pub async fn push(
     db: &DatabaseConnection,
     schema: &Schema,
+    plugins: &Plugins,
     caller: &Caller,
     batch: &PushBatch,
 ) -> Result<(PushOutcome, i64), PushFailure> {
@@ -56,9 +60,11 @@ pub async fn push(
     let head = feed::lock(&txn).await.map_err(|e| whole(e.into()))?;
     let mut context = Context {
         schema,
+        plugins,
         caller,
         device_id: &batch.device_id,
         seq: head,
+        committed: Vec::new(),
     };
     let mut results = Vec::with_capacity(batch.operations.len());
     for (index, operation) in batch.operations.iter().enumerate() {
@@ -66,7 +72,11 @@ pub async fn push(
             apply(&txn, &mut context, index, operation).await
         } else {
             let savepoint = txn.begin().await.map_err(|e| whole(e.into()))?;
+            let committed_before = context.committed.len();
             let outcome = apply(&savepoint, &mut context, index, operation).await;
+            if outcome.is_err() {
+                context.committed.truncate(committed_before);
+            }
             let finished = if outcome.is_ok() {
                 savepoint.commit().await
             } else {
@@ -102,6 +112,11 @@ pub async fn push(
             .map_err(|e| whole(e.into()))?;
     }
     txn.commit().await.map_err(|e| whole(e.into()))?;
+    for (table, op, hook_ctx) in &context.committed {
+        if let Some(table) = schema.table(table) {
+            plugins.after_commit(table, op, hook_ctx);
+        }
+    }
     let position = context.seq;
     Ok((split(results, position), position))
 }
@@ -157,16 +172,40 @@ fn error_result(index: usize, operation: &Operation, error: &SyncError) -> OpRes
 
 struct Context<'a> {
     schema: &'a Schema,
+    plugins: &'a Plugins,
     caller: &'a Caller,
     device_id: &'a str,
     /// Last feed position handed out in this transaction.
     seq: i64,
+    /// Writes whose `after_commit` hooks run once the transaction commits.
+    committed: Vec<(String, HookOp, HookContext)>,
 }
 
 impl Context<'_> {
     fn next_seq(&mut self) -> i64 {
         self.seq += 1;
         self.seq
+    }
+
+    fn hook_context(&self, table: &TableDef, action: &str) -> HookContext {
+        HookContext {
+            user: self.caller.subject.clone(),
+            role: self.caller.role.clone(),
+            branch: self.caller.branch.clone(),
+            device: self.device_id.to_string(),
+            table: table.name.clone(),
+            action: action.to_string(),
+            now: crate::schema::values::format_timestamp(chrono::Utc::now()),
+        }
+    }
+}
+
+fn action_name(action: Action) -> &'static str {
+    match action {
+        Action::Insert => "insert",
+        Action::Update => "update",
+        Action::Upsert => "upsert",
+        Action::Delete => "delete",
     }
 }
 
@@ -279,14 +318,21 @@ impl Write<'_> {
             (_, None) => {
                 require(permissions.create, context.caller, "create", table)?;
                 let row = self.new_row(context)?;
-                self.store(txn, context, row, 1, false, false).await
+                self.store(txn, context, row, 1, false, None).await
             }
             (Action::Insert | Action::Upsert, Some(tombstone)) if tombstone.deleted => {
                 // A deleted key used again: a new life of the row, with a newer version.
                 require(permissions.create, context.caller, "create", table)?;
                 let row = self.new_row(context)?;
-                self.store(txn, context, row, tombstone.version + 1, false, true)
-                    .await
+                self.store(
+                    txn,
+                    context,
+                    row,
+                    tombstone.version + 1,
+                    false,
+                    Some(&tombstone),
+                )
+                .await
             }
             (_, Some(server)) => {
                 require(permissions.update, context.caller, "update", table)?;
@@ -300,14 +346,37 @@ impl Write<'_> {
                 } else {
                     detect(table, self.base_version, self.sent, &server)
                 };
+                let next = server.version + 1;
                 match reason {
                     None => {
-                        self.store(txn, context, candidate, server.version + 1, false, true)
+                        self.store(txn, context, candidate, next, false, Some(&server))
                             .await
+                    }
+                    Some(reason)
+                        if table.spec.conflict == ConflictStrategy::Hook && !self.use_local() =>
+                    {
+                        let hook_ctx =
+                            context.hook_context(table, action_name(self.operation.action));
+                        let client = candidate.clone();
+                        match context.plugins.on_conflict(
+                            table,
+                            &server.to_client(),
+                            &client,
+                            &hook_ctx,
+                        )? {
+                            Some(winner) => {
+                                let mut winner = winner;
+                                winner.remove(VERSION_FIELD);
+                                let row = self.checked_hook_row(table, winner, context.caller)?;
+                                self.store(txn, context, row, next, false, Some(&server))
+                                    .await
+                            }
+                            None => Ok(self.kept(&server, reason, None)),
+                        }
                     }
                     Some(reason) => match decide(table, self.use_local(), self.sent, &server) {
                         Decision::Apply => {
-                            self.store(txn, context, candidate, server.version + 1, false, true)
+                            self.store(txn, context, candidate, next, false, Some(&server))
                                 .await
                         }
                         Decision::Keep => Ok(self.kept(&server, reason, None)),
@@ -342,25 +411,27 @@ impl Write<'_> {
         }
         match detect(table, self.base_version, self.sent, &server) {
             None => {
+                let values = server.values.clone();
                 self.store(
                     txn,
                     context,
-                    server.values.clone(),
+                    values,
                     server.version + 1,
                     true,
-                    true,
+                    Some(&server),
                 )
                 .await
             }
             Some(reason) => match decide(table, self.use_local(), self.sent, &server) {
                 Decision::Apply => {
+                    let values = server.values.clone();
                     self.store(
                         txn,
                         context,
-                        server.values.clone(),
+                        values,
                         server.version + 1,
                         true,
-                        true,
+                        Some(&server),
                     )
                     .await
                 }
@@ -404,6 +475,7 @@ impl Write<'_> {
         )))
     }
 
+    /// Runs the table's before-hooks on the row, writes it, and queues its after-hooks.
     async fn store(
         &self,
         txn: &impl ConnectionTrait,
@@ -411,8 +483,28 @@ impl Write<'_> {
         values: Map<String, Value>,
         version: i64,
         deleted: bool,
-        exists: bool,
+        current: Option<&StoredRow>,
     ) -> Result<OpResult, SyncError> {
+        let table = self.table();
+        let hook_op = HookOp {
+            action: action_name(self.operation.action).into(),
+            table: table.name.clone(),
+            key: self.key.clone(),
+            data: self.sent.clone(),
+            row: values,
+            current: current.map(|row| row.values.clone()),
+            op_id: self.operation.op_id.clone(),
+        };
+        let values = if table.spec.hooks.is_empty() {
+            hook_op.row.clone()
+        } else {
+            let hook_ctx = context.hook_context(table, &hook_op.action);
+            let row = context
+                .plugins
+                .before_write(table, hook_op.clone(), &hook_ctx)
+                .await?;
+            self.checked_hook_row(table, row, context.caller)?
+        };
         let row = StoredRow {
             values,
             changed_at: chrono::Utc::now().timestamp_millis(),
@@ -420,8 +512,43 @@ impl Write<'_> {
             seq: context.next_seq(),
             deleted,
         };
-        rows::write(txn, self.table(), &row, exists).await?;
+        rows::write(txn, table, &row, current.is_some()).await?;
+        if !table.spec.hooks.is_empty() {
+            let committed = HookOp {
+                row: row.values.clone(),
+                ..hook_op
+            };
+            let hook_ctx = context.hook_context(table, &committed.action);
+            let now = chrono::Utc::now().timestamp_millis();
+            for webhook in context.plugins.webhooks(table) {
+                let body = Webhook::after_commit_body(&committed, &hook_ctx);
+                webhooks::enqueue(txn, &webhook.url, &body, now).await?;
+            }
+            context
+                .committed
+                .push((table.name.clone(), committed, hook_ctx));
+        }
         Ok(self.applied(&row))
+    }
+
+    /// A row a hook returned: checked again against the schema and the caller's scope, with
+    /// every column present.
+    fn checked_hook_row(
+        &self,
+        table: &TableDef,
+        row: Map<String, Value>,
+        caller: &Caller,
+    ) -> Result<Map<String, Value>, SyncError> {
+        let checked = check_sent(table, &row)?;
+        let complete = complete_new_row(table, &checked)?;
+        if complete.get(&table.spec.primary_key) != Some(self.key) {
+            return Err(SyncError::invalid(
+                &table.spec.primary_key,
+                "a hook may not change the row's primary key",
+            ));
+        }
+        self.check_in_scope(&complete, caller)?;
+        Ok(complete)
     }
 
     fn base_result(&self, status: OpStatus, row: &StoredRow) -> OpResult {

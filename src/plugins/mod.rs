@@ -1,0 +1,183 @@
+//! Per-table hook plugins: Rhai scripts in `plugins/NAME.rhai`, or webhooks (a URL in `hooks`).
+//!
+//! A hook may define `validate(op, ctx)` (throw to reject), `transform(op, ctx)` (return the row
+//! to store), `on_conflict(server, client, ctx)` (return the winning row, or `()` to keep the
+//! server's) and `after_commit(op, ctx)` (observe only). Hooks of a table run in the order the
+//! schema lists them. Scripts are compiled once per load and run sandboxed.
+
+mod engine;
+mod error;
+mod load;
+mod script;
+pub mod webhook;
+
+pub use error::HookError;
+pub use load::load;
+
+use crate::schema::TableDef;
+use script::ScriptHook;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use webhook::Webhook;
+
+/// The hook functions a script may define.
+pub const HOOK_FUNCTIONS: [&str; 4] = ["validate", "transform", "on_conflict", "after_commit"];
+
+/// Every hook the schema refers to, ready to run.
+#[derive(Default)]
+pub struct Plugins {
+    hooks: HashMap<String, Hook>,
+}
+
+enum Hook {
+    Script(ScriptHook),
+    Webhook(Webhook),
+}
+
+/// What a hook sees of the operation.
+#[derive(Debug, Clone)]
+pub struct HookOp {
+    pub action: String,
+    pub table: String,
+    pub key: Value,
+    /// The columns the client sent.
+    pub data: Map<String, Value>,
+    /// The row about to be stored (all columns).
+    pub row: Map<String, Value>,
+    /// The row as the server has it, when it exists.
+    pub current: Option<Map<String, Value>>,
+    pub op_id: Option<String>,
+}
+
+/// Who and when: `user`, `role`, `branch`, `device`, `table`, `action`, `now`.
+#[derive(Debug, Clone)]
+pub struct HookContext {
+    pub user: String,
+    pub role: String,
+    pub branch: Option<Value>,
+    pub device: String,
+    pub table: String,
+    pub action: String,
+    pub now: String,
+}
+
+impl HookOp {
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "action": self.action,
+            "table": self.table,
+            "key": self.key,
+            "data": self.data,
+            "row": self.row,
+            "current": self.current,
+            "op_id": self.op_id,
+        })
+    }
+}
+
+impl HookContext {
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "user": self.user,
+            "role": self.role,
+            "branch": self.branch,
+            "device": self.device,
+            "table": self.table,
+            "action": self.action,
+            "now": self.now,
+        })
+    }
+}
+
+impl Plugins {
+    /// Runs `validate` then `transform` of each of the table's hooks, in order; returns the row to
+    /// store.
+    pub async fn before_write(
+        &self,
+        table: &TableDef,
+        mut op: HookOp,
+        ctx: &HookContext,
+    ) -> Result<Map<String, Value>, HookError> {
+        for name in &table.spec.hooks {
+            match self.hooks.get(name) {
+                Some(Hook::Script(script)) => {
+                    script.validate(&op, ctx)?;
+                    if op.action != "delete"
+                        && let Some(row) = script.transform(&op, ctx)?
+                    {
+                        op.row = row;
+                    }
+                }
+                Some(Hook::Webhook(hook)) => {
+                    if let Some(row) = hook.before_write(&op, ctx).await?
+                        && op.action != "delete"
+                    {
+                        op.row = row;
+                    }
+                }
+                None => return Err(HookError::missing(name)),
+            }
+        }
+        Ok(op.row)
+    }
+
+    /// Asks the table's first hook that defines `on_conflict` for the winning row; `None` keeps
+    /// the server's row.
+    pub fn on_conflict(
+        &self,
+        table: &TableDef,
+        server: &Map<String, Value>,
+        client: &Map<String, Value>,
+        ctx: &HookContext,
+    ) -> Result<Option<Map<String, Value>>, HookError> {
+        for name in &table.spec.hooks {
+            if let Some(Hook::Script(script)) = self.hooks.get(name)
+                && script.defines("on_conflict")
+            {
+                return script.on_conflict(server, client, ctx);
+            }
+        }
+        Err(HookError::Failed {
+            hook: table.spec.hooks.join(", "),
+            function: "on_conflict".into(),
+            message: "no hook of this table defines on_conflict".into(),
+        })
+    }
+
+    /// Runs the table's script `after_commit` functions; a failure is logged, never returned:
+    /// the write has committed.
+    pub fn after_commit(&self, table: &TableDef, op: &HookOp, ctx: &HookContext) {
+        for name in &table.spec.hooks {
+            if let Some(Hook::Script(script)) = self.hooks.get(name)
+                && let Err(error) = script.after_commit(op, ctx)
+            {
+                tracing::warn!(table = %table.name, %error, "after_commit hook failed");
+            }
+        }
+    }
+
+    /// The webhook URLs among the table's hooks, for `after_commit` deliveries.
+    pub fn webhooks<'a>(&'a self, table: &'a TableDef) -> impl Iterator<Item = &'a Webhook> + 'a {
+        table
+            .spec
+            .hooks
+            .iter()
+            .filter_map(|name| match self.hooks.get(name) {
+                Some(Hook::Webhook(hook)) => Some(hook),
+                _ => None,
+            })
+    }
+
+    pub fn len(&self) -> usize {
+        self.hooks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hooks.is_empty()
+    }
+}
+
+/// Whether a `hooks` entry is a webhook URL rather than a script name.
+pub fn is_webhook(name: &str) -> bool {
+    name.starts_with("http://") || name.starts_with("https://")
+}

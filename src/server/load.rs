@@ -1,0 +1,36 @@
+//! Loading what a gateway serves — the schema files and their hooks — and applying it to the
+//! database. The same steps run at start, on reload and (without applying) in `syncgate check`.
+
+use crate::config::Config;
+use crate::plugins::{self, Plugins};
+use crate::schema::{self, Diagnostics, Schema};
+use crate::store::{self, Plan};
+use sea_orm::DatabaseConnection;
+
+/// The schema and its compiled hooks, checked but not yet applied.
+pub fn load_files(config: &Config) -> Result<(Schema, Plugins), Diagnostics> {
+    let schema = schema::load_dir(&config.paths.schemas, &config.paths.plugins)?;
+    let plugins = plugins::load(
+        &schema,
+        &config.paths.plugins,
+        config.plugins.max_operations,
+        &config.plugins.webhook_settings(),
+    )
+    .map_err(Diagnostics)?;
+    Ok((schema, plugins))
+}
+
+/// Creates and extends the schema's tables, logging what changed.
+pub async fn apply(db: &DatabaseConnection, schema: &Schema) -> Result<Plan, store::StoreError> {
+    let plan = store::reconcile(db, schema).await?;
+    for change in &plan.changes {
+        tracing::info!(%change, "schema applied");
+    }
+    for table in &plan.undeclared {
+        tracing::warn!(
+            table,
+            "table is in the database but no longer in the schema; left as it is"
+        );
+    }
+    Ok(plan)
+}

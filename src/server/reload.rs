@@ -1,0 +1,100 @@
+//! Reloading schemas and plugins without a restart: on a change under the schema or plugin
+//! directory (file watch) or on SIGHUP. The new files pass the same checks as `syncgate check`
+//! and are applied to the database; only then are the schema, hooks, routes and OpenAPI document
+//! swapped, at once. If anything fails, the errors are logged and the previous schema keeps
+//! serving.
+
+use super::load::{apply, load_files};
+use super::state::{AppState, Served};
+use notify::{RecursiveMode, Watcher};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Loads, checks, applies and swaps in the current files.
+pub async fn reload(state: &AppState) -> Result<usize, String> {
+    let (schema, plugins) =
+        load_files(&state.config).map_err(|diagnostics| diagnostics.to_string())?;
+    apply(&state.db, &schema)
+        .await
+        .map_err(|error| error.to_string())?;
+    let schema = Arc::new(schema);
+    let api = crate::api::build(schema.clone(), &state.config.server.api_prefix);
+    let tables = schema.tables.len();
+    state.current.store(Arc::new(Served {
+        schema,
+        plugins: Arc::new(plugins),
+        api,
+    }));
+    Ok(tables)
+}
+
+async fn reload_and_log(state: &AppState, why: &str) {
+    match reload(state).await {
+        Ok(tables) => tracing::info!(trigger = why, tables, "schema reloaded"),
+        Err(errors) => tracing::error!(
+            trigger = why,
+            "schema not reloaded, the previous one keeps serving: {errors}"
+        ),
+    }
+}
+
+/// Watches the schema and plugin directories (when `plugins.watch`) and listens for SIGHUP.
+pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let _watcher = if state.config.plugins.watch {
+            watch(&state, sender)
+        } else {
+            None
+        };
+        #[cfg(unix)]
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            #[cfg(unix)]
+            let hangup_signal = async {
+                match hangup.as_mut() {
+                    Some(signal) => signal.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hangup_signal = std::future::pending::<Option<()>>();
+            tokio::select! {
+                changed = changes.recv() => {
+                    if changed.is_none() {
+                        return;
+                    }
+                    // Editors save in several steps: wait for the burst to end.
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    while changes.try_recv().is_ok() {}
+                    reload_and_log(&state, "file change").await;
+                }
+                _ = hangup_signal => reload_and_log(&state, "SIGHUP").await,
+            }
+        }
+    })
+}
+
+fn watch(
+    state: &AppState,
+    sender: tokio::sync::mpsc::UnboundedSender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(event) = event
+            && !event.kind.is_access()
+        {
+            let _ = sender.send(());
+        }
+    })
+    .map_err(|error| tracing::warn!(%error, "cannot watch the schema files; SIGHUP still reloads"))
+    .ok()?;
+    for dir in [&state.config.paths.schemas, &state.config.paths.plugins] {
+        if dir.is_dir()
+            && let Err(error) = watcher.watch(dir, RecursiveMode::NonRecursive)
+        {
+            tracing::warn!(dir = %dir.display(), %error, "cannot watch the directory; SIGHUP still reloads");
+        }
+    }
+    Some(watcher)
+}
