@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 async fn the_maintenance_job_runs_on_its_schedule() {
     for backend in backends() {
         let sandbox = Sandbox::new(backend).await;
-        sandbox.write_schema("shop.toml", include_str!("../schemas/shop.toml"));
+        sandbox.write_shop();
         let mut config = sandbox.config();
         config.jobs.maintenance.schedule = "* * * * * *".into();
         let server = TestServer::start(config).await;
@@ -32,7 +32,7 @@ async fn the_maintenance_job_runs_on_its_schedule() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_empty_schedule_disables_the_job() {
     let sandbox = Sandbox::new(common::Backend::Sqlite).await;
-    sandbox.write_schema("shop.toml", include_str!("../schemas/shop.toml"));
+    sandbox.write_shop();
     let server = TestServer::start(sandbox.config()).await; // the sandbox config has ""
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let health: Value = server.get("/health").await.json().await.unwrap();

@@ -103,7 +103,7 @@ fn each_table_has_typed_endpoints_with_its_own_columns() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_server_serves_its_document_and_a_docs_page() {
     let sandbox = Sandbox::new(Backend::Sqlite).await;
-    sandbox.write_schema("shop.toml", include_str!("../schemas/shop.toml"));
+    sandbox.write_shop();
     let mut config = sandbox.config();
     config.server.api_prefix = "/sync-api".into();
     let server = TestServer::start(config).await;

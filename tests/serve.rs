@@ -9,13 +9,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const SHOP: &str = include_str!("../schemas/shop.toml");
-
 #[tokio::test(flavor = "multi_thread")]
 async fn health_and_ready_answer_on_every_backend() {
     for backend in backends() {
         let sandbox = Sandbox::new(backend).await;
-        sandbox.write_schema("shop.toml", SHOP);
+        sandbox.write_shop();
         let server = TestServer::start(sandbox.config()).await;
 
         let health: Value = server.get("/health").await.json().await.unwrap();
@@ -37,7 +35,7 @@ async fn health_and_ready_answer_on_every_backend() {
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_share_one_json_body() {
     let sandbox = Sandbox::new(Backend::Sqlite).await;
-    sandbox.write_schema("shop.toml", SHOP);
+    sandbox.write_shop();
     let mut config = sandbox.config();
     config.server.max_body_bytes = 1024;
     let server = TestServer::start(config).await;
@@ -75,7 +73,7 @@ async fn errors_share_one_json_body() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sqlite_file_is_created_in_wal_mode_on_first_start() {
     let sandbox = Sandbox::new(Backend::Sqlite).await;
-    sandbox.write_schema("shop.toml", SHOP);
+    sandbox.write_shop();
     let file = sandbox.path().join("data/test.db");
     assert!(!file.exists());
     let server = TestServer::start(sandbox.config()).await;
@@ -135,7 +133,7 @@ async fn wait_ready(address: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_binary_cleanly_with_json_logs() {
     let sandbox = Sandbox::new(Backend::Sqlite).await;
-    sandbox.write_schema("shop.toml", SHOP);
+    sandbox.write_shop();
     let (mut child, address) = spawn_binary(&sandbox, &["--log-format", "json"]);
     wait_ready(&address).await;
     let status = Command::new("kill")
@@ -173,7 +171,7 @@ async fn sigterm_stops_the_binary_cleanly_with_json_logs() {
 async fn in_flight_requests_finish_during_shutdown() {
     // A chunked upload still being sent when shutdown starts must get its answer.
     let sandbox = Sandbox::new(Backend::Sqlite).await;
-    sandbox.write_schema("shop.toml", SHOP);
+    sandbox.write_shop();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -234,7 +232,7 @@ fn run_serve(config_text: &str, sandbox: &Sandbox) -> (i32, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn start_up_failures_are_one_clear_paragraph() {
     let sandbox = Sandbox::new(Backend::Sqlite).await;
-    sandbox.write_schema("shop.toml", SHOP);
+    sandbox.write_shop();
     let auth = format!("[auth]\njwt_secret = \"{}\"\n", common::TEST_SECRET);
     let db = format!("{auth}[database]\nurl = \"{}\"\n", sandbox.database_url);
     let cases = [

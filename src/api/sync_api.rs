@@ -143,6 +143,11 @@ pub async fn run_push(
         device_id,
         atomic,
         operations,
+        lookup: Some(crate::sync::lookup::lookup(
+            state.db.clone(),
+            schema.clone(),
+            caller.clone(),
+        )),
     };
     let plugins = state.plugins();
     let (outcome, position) = push(&state.db, &schema, &plugins, caller, &batch).await?;

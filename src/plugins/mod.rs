@@ -49,8 +49,9 @@ pub struct HookOp {
     pub op_id: Option<String>,
 }
 
-/// Who and when: `user`, `role`, `branch`, `device`, `table`, `action`, `now`.
-#[derive(Debug, Clone)]
+/// Who and when: `user`, `role`, `branch`, `device`, `table`, `action`, `now`; and how a script
+/// reads other rows (`lookup(table, key)`).
+#[derive(Clone)]
 pub struct HookContext {
     pub user: String,
     pub role: String,
@@ -59,6 +60,23 @@ pub struct HookContext {
     pub table: String,
     pub action: String,
     pub now: String,
+    pub lookup: Option<Lookup>,
+}
+
+/// Reads a live row the caller may read: `lookup(table, key)` in scripts. It reads committed
+/// rows, not the writes of the push in progress.
+pub type Lookup = std::sync::Arc<
+    dyn Fn(&str, &Value) -> Result<Option<Map<String, Value>>, String> + Send + Sync,
+>;
+
+impl std::fmt::Debug for HookContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookContext")
+            .field("user", &self.user)
+            .field("table", &self.table)
+            .field("action", &self.action)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HookOp {

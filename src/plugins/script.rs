@@ -1,8 +1,9 @@
 //! One Rhai hook script: compiled once, called by function name with JSON-shaped arguments.
 
+use super::engine::LookupTag;
 use super::error::HookError;
 use super::{HookContext, HookOp};
-use rhai::{AST, Dynamic, Engine, EvalAltResult, Scope};
+use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Scope};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -37,7 +38,7 @@ impl ScriptHook {
         if !self.defines("validate") {
             return Ok(());
         }
-        match self.call("validate", vec![op.to_json(), ctx.to_json()]) {
+        match self.call("validate", vec![op.to_json(), ctx.to_json()], ctx) {
             Ok(_) => Ok(()),
             Err(CallError::Thrown(message)) => Err(HookError::Rejected {
                 hook: self.name.clone(),
@@ -57,7 +58,7 @@ impl ScriptHook {
             return Ok(None);
         }
         let result = self
-            .call("transform", vec![op.to_json(), ctx.to_json()])
+            .call("transform", vec![op.to_json(), ctx.to_json()], ctx)
             .map_err(|e| self.failed("transform", e.message()))?;
         self.row_or_unit("transform", result)
     }
@@ -75,7 +76,7 @@ impl ScriptHook {
             ctx.to_json(),
         ];
         let result = self
-            .call("on_conflict", args)
+            .call("on_conflict", args, ctx)
             .map_err(|e| self.failed("on_conflict", e.message()))?;
         self.row_or_unit("on_conflict", result)
     }
@@ -84,7 +85,7 @@ impl ScriptHook {
         if !self.defines("after_commit") {
             return Ok(());
         }
-        self.call("after_commit", vec![op.to_json(), ctx.to_json()])
+        self.call("after_commit", vec![op.to_json(), ctx.to_json()], ctx)
             .map(|_| ())
             .map_err(|e| self.failed("after_commit", e.message()))
     }
@@ -117,14 +118,23 @@ impl ScriptHook {
         }
     }
 
-    fn call(&self, function: &str, args: Vec<Value>) -> Result<Dynamic, CallError> {
+    fn call(
+        &self,
+        function: &str,
+        args: Vec<Value>,
+        ctx: &HookContext,
+    ) -> Result<Dynamic, CallError> {
         let args: Vec<Dynamic> = args
             .into_iter()
             .map(|value| rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT))
             .collect();
         let mut scope = Scope::new();
+        let mut options = CallFnOptions::new();
+        if let Some(lookup) = &ctx.lookup {
+            options = options.with_tag(LookupTag(lookup.clone()));
+        }
         self.engine
-            .call_fn::<Dynamic>(&mut scope, &self.ast, function, args)
+            .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, function, args)
             .map_err(|error| CallError::from_rhai(&error))
     }
 }

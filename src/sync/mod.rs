@@ -8,6 +8,7 @@ pub mod conflicts;
 mod data;
 pub mod devices;
 mod error;
+pub mod lookup;
 pub mod notify;
 pub mod pull;
 pub mod push;

@@ -25,6 +25,8 @@ pub struct PushBatch {
     pub device_id: String,
     pub atomic: bool,
     pub operations: Vec<Operation>,
+    /// How hook scripts read other rows (`lookup`).
+    pub lookup: Option<crate::plugins::Lookup>,
 }
 
 /// An atomic batch that failed: the operation at fault and why. Nothing was written.
@@ -65,6 +67,7 @@ pub async fn push(
         device_id: &batch.device_id,
         seq: head,
         committed: Vec::new(),
+        lookup: batch.lookup.clone(),
     };
     let mut results = Vec::with_capacity(batch.operations.len());
     for (index, operation) in batch.operations.iter().enumerate() {
@@ -179,6 +182,7 @@ struct Context<'a> {
     seq: i64,
     /// Writes whose `after_commit` hooks run once the transaction commits.
     committed: Vec<(String, HookOp, HookContext)>,
+    lookup: Option<crate::plugins::Lookup>,
 }
 
 impl Context<'_> {
@@ -196,6 +200,7 @@ impl Context<'_> {
             table: table.name.clone(),
             action: action.to_string(),
             now: crate::schema::values::format_timestamp(chrono::Utc::now()),
+            lookup: self.lookup.clone(),
         }
     }
 }

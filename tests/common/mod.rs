@@ -99,6 +99,26 @@ impl Sandbox {
         std::fs::write(self.schemas().join(name), text).unwrap();
     }
 
+    /// The shipped example: `schemas/shop.toml` and the hook scripts it names.
+    pub fn write_shop(&self) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        std::fs::copy(
+            root.join("schemas/shop.toml"),
+            self.schemas().join("shop.toml"),
+        )
+        .unwrap();
+        for entry in std::fs::read_dir(root.join("plugins")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rhai") {
+                std::fs::copy(
+                    &path,
+                    self.path().join("plugins").join(path.file_name().unwrap()),
+                )
+                .unwrap();
+            }
+        }
+    }
+
     pub fn remove_schema(&self, name: &str) {
         std::fs::remove_file(self.schemas().join(name)).unwrap();
     }
