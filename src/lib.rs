@@ -16,3 +16,4 @@ pub mod server;
 pub mod store;
 pub mod suggest;
 pub mod sync;
+pub mod upstream;

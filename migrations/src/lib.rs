@@ -9,6 +9,7 @@ mod m0001_table_registry;
 mod m0002_sync_core;
 mod m0003_devices;
 mod m0004_webhook_deliveries;
+mod m0005_outbox;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_sync_core::Migration),
             Box::new(m0003_devices::Migration),
             Box::new(m0004_webhook_deliveries::Migration),
+            Box::new(m0005_outbox::Migration),
         ]
     }
 

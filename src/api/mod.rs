@@ -12,6 +12,7 @@ mod prefixed;
 pub mod sync_api;
 mod tables_api;
 pub mod tables_doc;
+mod upstream_api;
 
 use crate::schema::Schema;
 use context::BuildContext;
@@ -41,7 +42,7 @@ pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
         (
             health::HealthApi,
             Prefixed {
-                api: (SyncApi, devices_api::DevicesApi),
+                api: (SyncApi, devices_api::DevicesApi, upstream_api::UpstreamApi),
                 prefix: prefix.to_string(),
             },
             TablesApi {

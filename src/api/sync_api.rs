@@ -148,6 +148,7 @@ pub async fn run_push(
             schema.clone(),
             caller.clone(),
         )),
+        outbox: state.config.upstream.is_some(),
     };
     let plugins = state.plugins();
     let (outcome, position) = push(&state.db, &schema, &plugins, caller, &batch).await?;
@@ -331,8 +332,15 @@ impl SyncApi {
             }
         };
         let schema = state.schema();
-        let (resolved, position) =
-            conflicts::resolve(&state.db, &schema, &auth.0, id.0, resolution).await?;
+        let (resolved, position) = conflicts::resolve(
+            &state.db,
+            &schema,
+            &auth.0,
+            id.0,
+            resolution,
+            state.config.upstream.is_some(),
+        )
+        .await?;
         state.feed.advance(position);
         Ok(Json(resolved))
     }

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 pub const ENV_PREFIX: &str = "SYNCGATE_";
 
 /// Keys whose values are never printed, even in an error message.
-const SECRET_KEYS: &[&str] = &["auth.jwt_secret", "plugins.webhook_secret"];
+const SECRET_KEYS: &[&str] = &[
+    "auth.jwt_secret",
+    "plugins.webhook_secret",
+    "upstream.token",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

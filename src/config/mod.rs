@@ -28,6 +28,8 @@ pub struct Config {
     pub sync: SyncConfig,
     pub devices: DevicesConfig,
     pub plugins: PluginsConfig,
+    /// Present on an edge: the hub it syncs with. Absent on a hub.
+    pub upstream: Option<UpstreamConfig>,
     pub jobs: JobsConfig,
 }
 
@@ -136,6 +138,51 @@ impl Default for LogConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct JobsConfig {
     pub maintenance: MaintenanceJobConfig,
+    pub drain: DrainJobConfig,
+    pub snapshot: SnapshotJobConfig,
+}
+
+/// Pushing the outbox to the hub (edges only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DrainJobConfig {
+    /// Six-field cron; empty disables the job.
+    pub schedule: String,
+    /// Outbox entries pushed per request.
+    pub batch_size: u32,
+    /// Tries of an entry before it is marked ERROR.
+    pub max_retries: u32,
+    /// How long a gateway holds the entries it is sending; a replica that dies while sending
+    /// frees them when this runs out.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+}
+
+impl Default for DrainJobConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "*/30 * * * * *".into(),
+            batch_size: 50,
+            max_retries: 5,
+            lease: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Refreshing the edge's rows from the hub (edges only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotJobConfig {
+    /// Six-field cron; empty disables the job.
+    pub schedule: String,
+}
+
+impl Default for SnapshotJobConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "0 */5 * * * *".into(),
+        }
+    }
 }
 
 /// Database housekeeping: SQLite `PRAGMA optimize` and a WAL checkpoint that truncates the
@@ -279,4 +326,30 @@ impl PluginsConfig {
             max_attempts: self.webhook_max_attempts.max(1),
         }
     }
+}
+
+/// The hub an edge syncs with: another syncgate, reached through its public API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL of the hub's sync API, with its prefix, e.g. `http://hub:8080/api/v1`.
+    pub url: url::Url,
+    /// Bearer token the edge uses at the hub (a JWT or a device token of the hub).
+    pub token: Secret,
+    /// The `device_id` the edge pushes as.
+    pub device_id: String,
+    /// How often the hub's reachability is checked.
+    #[serde(default = "default_probe_interval", with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// How long one request to the hub may take.
+    #[serde(default = "default_upstream_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_probe_interval() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_upstream_timeout() -> Duration {
+    Duration::from_secs(15)
 }

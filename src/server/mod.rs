@@ -16,6 +16,7 @@ use crate::plugins::Plugins;
 use crate::schema::{Diagnostics, Schema};
 use crate::store::{self, StoreError};
 use crate::sync::notify::FeedWatch;
+use crate::upstream::Upstream;
 use poem::listener::{Acceptor, TcpAcceptor};
 use poem::{EndpointExt, Route, Server};
 use sea_orm::DatabaseConnection;
@@ -42,6 +43,7 @@ pub enum StartError {
 pub async fn prepare(config: &Config) -> Result<(Schema, Plugins, DatabaseConnection), StartError> {
     let (schema, plugins) = load::load_files(config)?;
     let db = store::connect(&config.database).await?;
+    let _lock = store::FileLock::acquire(&config.database.url).await?;
     let applied = store::migrate(&db).await?;
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");
@@ -59,7 +61,6 @@ pub async fn launch(
 ) -> Result<(), StartError> {
     let (schema, plugins, db) = prepare(&config).await?;
     let jobs_status = JobsStatus::default();
-    let mut scheduler = jobs::start(&config.jobs, db.clone(), jobs_status.clone()).await?;
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     let addresses = acceptor.local_addr();
     tracing::info!(
@@ -78,6 +79,7 @@ pub async fn launch(
         crate::plugins::webhook::spawn_delivery(db.clone(), config.plugins.webhook_settings());
     let schema = Arc::new(schema);
     let api = api::build(schema.clone(), &config.server.api_prefix);
+    let upstream = config.upstream.as_ref().map(Upstream::new);
     let state = Arc::new(AppState {
         current: arc_swap::ArcSwap::from_pointee(Served {
             schema,
@@ -90,7 +92,20 @@ pub async fn launch(
         authenticator,
         feed,
         activity: activity.clone(),
+        upstream: upstream.clone(),
     });
+    let mut scheduled = jobs::common_jobs(&state.config.jobs, db.clone());
+    let mut probe = None;
+    if let (Some(upstream), Some(settings)) = (&upstream, &state.config.upstream) {
+        probe = Some(
+            upstream
+                .connectivity
+                .spawn_probe(upstream.client.clone(), settings.probe_interval),
+        );
+        scheduled.extend(edge_jobs(&state, upstream));
+        tracing::info!(hub = %settings.url, device = %settings.device_id, "running as an edge");
+    }
+    let mut scheduler = jobs::start(scheduled, state.jobs.clone()).await?;
     let reloader = reload::spawn(state.clone());
     let app = routes(state);
     let result = Server::new_with_acceptor(acceptor)
@@ -98,6 +113,9 @@ pub async fn launch(
         .await;
     poller.abort();
     reloader.abort();
+    if let Some(probe) = probe {
+        probe.abort();
+    }
     delivery.abort();
     flusher.abort();
     activity.flush(&db).await;
@@ -105,6 +123,47 @@ pub async fn launch(
     let _ = db.close().await;
     tracing::info!("syncgate stopped");
     result.map_err(StartError::Io)
+}
+
+/// The drain and snapshot jobs of an edge.
+fn edge_jobs(state: &Arc<AppState>, upstream: &Upstream) -> Vec<jobs::ScheduledJob> {
+    let drain_state = state.clone();
+    let drain_upstream = upstream.clone();
+    let snapshot_state = state.clone();
+    let snapshot_upstream = upstream.clone();
+    vec![
+        jobs::ScheduledJob {
+            name: "drain",
+            schedule: state.config.jobs.drain.schedule.clone(),
+            run: Arc::new(move || {
+                let state = drain_state.clone();
+                let upstream = drain_upstream.clone();
+                Box::pin(async move {
+                    crate::upstream::drain::drain(&state.db, &upstream, &state.config.jobs.drain)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            }),
+        },
+        jobs::ScheduledJob {
+            name: "snapshot",
+            schedule: state.config.jobs.snapshot.schedule.clone(),
+            run: Arc::new(move || {
+                let state = snapshot_state.clone();
+                let upstream = snapshot_upstream.clone();
+                Box::pin(async move {
+                    let schema = state.schema();
+                    let report =
+                        crate::upstream::snapshot::snapshot(&state.db, &schema, &upstream, false)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    state.feed.advance(report.position);
+                    Ok(())
+                })
+            }),
+        },
+    ]
 }
 
 fn routes(state: Arc<AppState>) -> impl poem::Endpoint {

@@ -8,6 +8,7 @@ use crate::plugins::Plugins;
 use crate::schema::Schema;
 use crate::sync::activity::Activity;
 use crate::sync::notify::FeedWatch;
+use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub feed: FeedWatch,
     /// When devices were last seen, flushed to the database now and then.
     pub activity: Activity,
+    /// The hub, on an edge.
+    pub upstream: Option<Upstream>,
 }
 
 impl AppState {

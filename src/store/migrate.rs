@@ -5,7 +5,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 use syncgate_migrations::{Migrator, MigratorTrait};
 
 /// Applies every pending migration and returns the names of those applied. On PostgreSQL they
-/// run in one transaction under an advisory lock, so replicas starting together take turns.
+/// run in one transaction under an advisory lock, so replicas starting together take turns; on
+/// SQLite, gateways sharing a file take turns through [`super::FileLock`].
 pub async fn migrate(db: &DatabaseConnection) -> Result<Vec<String>, StoreError> {
     if db.get_database_backend() != DbBackend::Postgres {
         let pending = pending_migrations(db).await?;

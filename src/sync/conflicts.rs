@@ -107,6 +107,7 @@ pub async fn resolve(
     caller: &Caller,
     id: i64,
     resolution: Resolution,
+    outbox: bool,
 ) -> Result<(ResolvedConflict, i64), SyncError> {
     let txn = db.begin().await?;
     let head = feed::lock(&txn).await?;
@@ -165,6 +166,17 @@ pub async fn resolve(
         deleted,
     };
     rows::write(&txn, table, &row, true).await?;
+    if outbox {
+        super::push::record_outbox(
+            &txn,
+            table,
+            &conflict.key,
+            &row,
+            caller,
+            &conflict.device_id,
+        )
+        .await?;
+    }
     feed::store(&txn, row.seq).await?;
     conflicts::mark_resolved(&txn, id, resolution.name(), &caller.subject).await?;
     txn.commit().await?;

@@ -5,7 +5,7 @@ mod access;
 pub mod activity;
 pub mod changes;
 pub mod conflicts;
-mod data;
+pub mod data;
 pub mod devices;
 mod error;
 pub mod lookup;

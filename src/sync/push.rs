@@ -16,7 +16,7 @@ use crate::schema::{Schema, TableDef};
 use crate::store::conflicts::{self, NewConflict};
 use crate::store::rows::{self, StoredRow};
 use crate::store::webhooks;
-use crate::store::{feed, ops};
+use crate::store::{feed, ops, outbox};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::{Map, Value};
 
@@ -27,6 +27,8 @@ pub struct PushBatch {
     pub operations: Vec<Operation>,
     /// How hook scripts read other rows (`lookup`).
     pub lookup: Option<crate::plugins::Lookup>,
+    /// On an edge: record every applied write in the outbox for the hub.
+    pub outbox: bool,
 }
 
 /// An atomic batch that failed: the operation at fault and why. Nothing was written.
@@ -68,6 +70,7 @@ pub async fn push(
         seq: head,
         committed: Vec::new(),
         lookup: batch.lookup.clone(),
+        outbox: batch.outbox,
     };
     let mut results = Vec::with_capacity(batch.operations.len());
     for (index, operation) in batch.operations.iter().enumerate() {
@@ -183,6 +186,7 @@ struct Context<'a> {
     /// Writes whose `after_commit` hooks run once the transaction commits.
     committed: Vec<(String, HookOp, HookContext)>,
     lookup: Option<crate::plugins::Lookup>,
+    outbox: bool,
 }
 
 impl Context<'_> {
@@ -203,6 +207,29 @@ impl Context<'_> {
             lookup: self.lookup.clone(),
         }
     }
+}
+
+/// Records an applied write for the hub, in the write's transaction (edges only).
+pub async fn record_outbox(
+    txn: &impl ConnectionTrait,
+    table: &TableDef,
+    key: &Value,
+    row: &StoredRow,
+    caller: &Caller,
+    device_id: &str,
+) -> Result<(), SyncError> {
+    let data = Value::Object(row.values.clone());
+    let entry = outbox::NewEntry {
+        table: &table.name,
+        key,
+        action: if row.deleted { "delete" } else { "upsert" },
+        data: &data,
+        subject: &caller.subject,
+        branch: caller.branch_text(),
+        device_id,
+    };
+    outbox::insert(txn, entry, chrono::Utc::now().timestamp_millis()).await?;
+    Ok(())
 }
 
 fn action_name(action: Action) -> &'static str {
@@ -518,6 +545,17 @@ impl Write<'_> {
             deleted,
         };
         rows::write(txn, table, &row, current.is_some()).await?;
+        if context.outbox {
+            record_outbox(
+                txn,
+                table,
+                self.key,
+                &row,
+                context.caller,
+                context.device_id,
+            )
+            .await?;
+        }
         if !table.spec.hooks.is_empty() {
             let committed = HookOp {
                 row: row.values.clone(),

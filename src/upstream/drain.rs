@@ -1,0 +1,239 @@
+//! The drain job: pushes PENDING outbox entries to the hub, oldest first and one entry per row
+//! at a time (so a row's changes arrive in order), each with its own op id (so a retry after a
+//! lost answer is not applied twice). Applied → SYNCED; the hub kept its row → CONFLICT (not
+//! retried); failed → retried with growing pauses, then ERROR with the last error. Entries are
+//! leased in the database, so replicas sharing it never send one concurrently, and a dead
+//! replica's lease expires.
+
+use super::{HubError, Upstream};
+use crate::config::DrainJobConfig;
+use crate::store::outbox::{self, CONFLICT, ERROR, Entry, PENDING, SYNCED};
+use sea_orm::{DatabaseConnection, DbErr};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+
+/// Batches sent per run at most, so one run ends even when writes keep coming.
+const MAX_BATCHES_PER_RUN: usize = 100;
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct DrainReport {
+    pub synced: u64,
+    pub conflicts: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DrainError {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// Pause before the next try: 1 s, 2 s, 4 s … at most a minute.
+fn backoff_ms(attempts: i64) -> i64 {
+    1000_i64
+        .saturating_mul(1 << attempts.clamp(0, 6))
+        .min(60_000)
+}
+
+/// One drain run.
+pub async fn drain(
+    db: &DatabaseConnection,
+    upstream: &Upstream,
+    settings: &DrainJobConfig,
+) -> Result<DrainReport, DrainError> {
+    let mut report = DrainReport::default();
+    let batch_size = settings.batch_size.max(1) as usize;
+    for _ in 0..MAX_BATCHES_PER_RUN {
+        let now = chrono::Utc::now().timestamp_millis();
+        let candidates = outbox::pending(db, (batch_size * 4) as u64).await?;
+        let picked = pick(&candidates, batch_size, now);
+        if picked.is_empty() {
+            break;
+        }
+        let ids: Vec<i64> = picked.iter().map(|e| e.id).collect();
+        let leased: HashSet<i64> =
+            outbox::lease(db, &ids, now, now + settings.lease.as_millis() as i64)
+                .await?
+                .into_iter()
+                .collect();
+        let batch: Vec<&Entry> = picked
+            .into_iter()
+            .filter(|e| leased.contains(&e.id))
+            .collect();
+        if batch.is_empty() {
+            break;
+        }
+        let operations: Vec<Value> = batch
+            .iter()
+            .map(
+                |e| json!({"op_id": e.op_id, "table": e.table, "action": e.action, "data": e.data}),
+            )
+            .collect();
+        match upstream.client.push(operations).await {
+            Err(error) => {
+                upstream.connectivity.record(if error.is_unreachable() {
+                    Err(error.to_string())
+                } else {
+                    Ok(())
+                });
+                for entry in &batch {
+                    fail(db, entry, &error.to_string(), settings, now, &mut report).await?;
+                }
+                break;
+            }
+            Ok(answer) => {
+                upstream.connectivity.record(Ok(()));
+                let results = results_by_op_id(&answer);
+                for entry in &batch {
+                    match results.get(entry.op_id.as_str()) {
+                        Some(Outcome::Applied) => {
+                            outbox::finish(
+                                db,
+                                entry.id,
+                                SYNCED,
+                                entry.attempts + 1,
+                                now,
+                                None,
+                                now,
+                            )
+                            .await?;
+                            report.synced += 1;
+                        }
+                        Some(Outcome::Conflict(reason)) => {
+                            let reason = format!("the hub kept its row: {reason}");
+                            outbox::finish(
+                                db,
+                                entry.id,
+                                CONFLICT,
+                                entry.attempts + 1,
+                                now,
+                                Some(&reason),
+                                now,
+                            )
+                            .await?;
+                            report.conflicts += 1;
+                        }
+                        Some(Outcome::Error(message)) => {
+                            fail(db, entry, message, settings, now, &mut report).await?
+                        }
+                        None => {
+                            fail(
+                                db,
+                                entry,
+                                "the hub's answer did not mention it",
+                                settings,
+                                now,
+                                &mut report,
+                            )
+                            .await?
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if report.synced + report.conflicts + report.failed > 0 {
+        tracing::info!(
+            synced = report.synced,
+            conflicts = report.conflicts,
+            failed = report.failed,
+            "outbox drained"
+        );
+    }
+    Ok(report)
+}
+
+/// The entries to send now: the oldest due entry of each row, up to `limit`. A row whose oldest
+/// entry is waiting for a retry sends nothing newer meanwhile.
+fn pick(candidates: &[Entry], limit: usize, now: i64) -> Vec<&Entry> {
+    let mut seen_rows = HashSet::new();
+    let mut picked = Vec::new();
+    for entry in candidates {
+        let row = (entry.table.as_str(), entry.key.to_string());
+        if !seen_rows.insert(row) {
+            continue;
+        }
+        if entry.next_attempt_at > now {
+            continue;
+        }
+        picked.push(entry);
+        if picked.len() == limit {
+            break;
+        }
+    }
+    picked
+}
+
+enum Outcome {
+    Applied,
+    Conflict(String),
+    Error(String),
+}
+
+fn results_by_op_id(answer: &Value) -> HashMap<&str, Outcome> {
+    let mut outcomes = HashMap::new();
+    for (list, make) in [
+        (
+            "applied",
+            (|_: &Value| Outcome::Applied) as fn(&Value) -> Outcome,
+        ),
+        ("conflicts", |r: &Value| {
+            Outcome::Conflict(
+                r["conflict"]["reason"]
+                    .as_str()
+                    .unwrap_or("conflict")
+                    .to_string(),
+            )
+        }),
+        ("errors", |r: &Value| {
+            Outcome::Error(
+                r["error"]["message"]
+                    .as_str()
+                    .unwrap_or("error")
+                    .to_string(),
+            )
+        }),
+    ] {
+        for result in answer[list].as_array().into_iter().flatten() {
+            if let Some(op_id) = result["op_id"].as_str() {
+                outcomes.insert(op_id, make(result));
+            }
+        }
+    }
+    outcomes
+}
+
+async fn fail(
+    db: &DatabaseConnection,
+    entry: &Entry,
+    error: &str,
+    settings: &DrainJobConfig,
+    now: i64,
+    report: &mut DrainReport,
+) -> Result<(), DbErr> {
+    let attempts = entry.attempts + 1;
+    let status = if attempts >= i64::from(settings.max_retries) {
+        ERROR
+    } else {
+        PENDING
+    };
+    outbox::finish(
+        db,
+        entry.id,
+        status,
+        attempts,
+        now + backoff_ms(attempts),
+        Some(error),
+        now,
+    )
+    .await?;
+    report.failed += 1;
+    Ok(())
+}
+
+impl From<HubError> for DrainError {
+    fn from(error: HubError) -> Self {
+        DrainError::Db(DbErr::Custom(error.to_string()))
+    }
+}

@@ -1,0 +1,447 @@
+//! Edge and hub as two real syncgate processes on 127.0.0.1 (the edge on SQLite; the hub on
+//! SQLite and on PostgreSQL): the outbox drained once the hub is back, a `kill -9` mid-drain,
+//! retries that run out and the retry endpoint, full and incremental snapshots, and branch
+//! scoping across the two tiers.
+
+mod common;
+
+use common::{Backend, Sandbox, TEST_SECRET, admin, backends, binary, clerk, token, token_with};
+use serde_json::{Value, json};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A gateway process.
+struct Gateway {
+    child: Option<Child>,
+    address: String,
+    config: std::path::PathBuf,
+    client: reqwest::Client,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Gateway {
+    fn new(config: std::path::PathBuf, port: u16) -> Self {
+        Self {
+            child: None,
+            address: format!("127.0.0.1:{port}"),
+            config,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn start(&mut self) {
+        let child = Command::new(binary())
+            .args(["serve", "--listen", &self.address, "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "syncgate=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = self.client.get(self.url("/ready")).send().await
+                && response.status() == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{} did not start", self.address);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    async fn push(&self, token: &str, operations: Value) -> (u16, Value) {
+        self.post(
+            token,
+            "/api/v1/sync/push",
+            json!({"device_id": "till-1", "operations": operations}),
+        )
+        .await
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until `check` holds, polling.
+async fn eventually<F, Fut>(what: &str, seconds: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct Pair {
+    hub: Gateway,
+    edge: Gateway,
+    hub_sandbox: Sandbox,
+    _edge_sandbox: Sandbox,
+}
+
+/// A hub on `backend` (not started) and an edge on SQLite (not started) pointing at it. The
+/// edge acts at the hub as a branch-1 clerk.
+async fn pair(backend: Backend, drain: &str) -> Pair {
+    let hub_sandbox = Sandbox::new(backend).await;
+    hub_sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
+    let hub_port = free_port();
+    let hub = Gateway::new(
+        hub_sandbox.write_config("[jobs.maintenance]\nschedule = \"\"\n"),
+        hub_port,
+    );
+
+    let edge_sandbox = Sandbox::new(Backend::Sqlite).await;
+    edge_sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
+    let edge_token = token_with(
+        "edge-1",
+        "CLERK",
+        Some(json!(1)),
+        Default::default(),
+        86_400,
+    );
+    let edge_config = format!(
+        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}/api/v1\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-1\"\n\
+         probe_interval = \"200ms\"\ntimeout = \"2s\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n{drain}\n\n\
+         [jobs.snapshot]\nschedule = \"\"\n\n[jobs.maintenance]\nschedule = \"\"\n"
+    );
+    let edge = Gateway::new(edge_sandbox.write_config(&edge_config), free_port());
+    let _ = TEST_SECRET;
+    Pair {
+        hub,
+        edge,
+        hub_sandbox,
+        _edge_sandbox: edge_sandbox,
+    }
+}
+
+fn item(id: &str) -> Value {
+    json!({"table": "items", "action": "insert", "data": {"id": id, "name": id}})
+}
+
+async fn pending(edge: &Gateway) -> Value {
+    edge.get(&admin(), "/api/v1/sync/pending").await.1
+}
+
+async fn hub_rows(hub: &Gateway) -> Vec<Value> {
+    let (status, page) = hub.get(&admin(), "/api/v1/sync/changes?limit=1000").await;
+    assert_eq!(status, 200, "{page}");
+    page["changes"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
+    for backend in backends() {
+        let mut pair = pair(backend, "batch_size = 2\nmax_retries = 20\nlease = \"2s\"").await;
+        pair.edge.start().await;
+        let (status, body) = pair
+            .edge
+            .push(&clerk(1), json!([item("a"), item("b"), item("c")]))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let counts = pending(&pair.edge).await;
+        assert_eq!(
+            (counts["pending"].clone(), counts["online"].clone()),
+            (json!(3), json!(false)),
+            "{counts}"
+        );
+        let (_, link) = pair
+            .edge
+            .get(&clerk(1), "/api/v1/sync/upstream/status")
+            .await;
+        assert_eq!(
+            (link["configured"].clone(), link["online"].clone()),
+            (json!(true), json!(false)),
+            "{link}"
+        );
+
+        pair.hub.start().await;
+        eventually("the edge sees the hub online", 10, || async {
+            pending(&pair.edge).await["online"] == true
+        })
+        .await;
+        eventually("the outbox drains", 30, || async {
+            pending(&pair.edge).await["synced"] == 3
+        })
+        .await;
+        let rows = hub_rows(&pair.hub).await;
+        let keys: Vec<&str> = rows.iter().map(|c| c["key"].as_str().unwrap()).collect();
+        assert_eq!(keys, ["a", "b", "c"], "{backend:?}");
+        assert!(rows.iter().all(|c| c["row"]["branch_id"] == 1));
+        let (_, log) = pair
+            .edge
+            .get(&clerk(1), "/api/v1/sync/log?status=synced")
+            .await;
+        assert_eq!(log["entries"].as_array().unwrap().len(), 3, "{log}");
+        // Another user of the edge sees only its own entries.
+        let (_, theirs) = pair
+            .edge
+            .get(
+                &token("someone", "CLERK", Some(json!(1))),
+                "/api/v1/sync/pending",
+            )
+            .await;
+        assert_eq!(theirs["synced"], 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_edge_resumes_and_the_hub_applies_each_write_once() {
+    for backend in backends() {
+        let mut pair = pair(backend, "batch_size = 2\nmax_retries = 20\nlease = \"1s\"").await;
+        pair.edge.start().await;
+        let ops: Vec<Value> = (0..300).map(|i| item(&format!("r{i:03}"))).collect();
+        let (status, body) = pair.edge.push(&clerk(1), json!(ops)).await;
+        assert_eq!(status, 200, "{body}");
+        pair.hub.start().await;
+        eventually("the drain starts", 30, || async {
+            !hub_rows(&pair.hub).await.is_empty()
+        })
+        .await;
+        pair.edge.kill(); // kill -9: no chance to finish the batch in flight
+        let before = hub_rows(&pair.hub).await.len();
+        assert!(
+            before < 300,
+            "{backend:?}: the drain was not interrupted ({before} of 300)"
+        );
+        pair.edge.start().await;
+        eventually("every entry is synced", 90, || async {
+            pending(&pair.edge).await["synced"] == 300
+        })
+        .await;
+        let rows = hub_rows(&pair.hub).await;
+        assert_eq!(rows.len(), 300, "{backend:?}");
+        assert!(
+            rows.iter().all(|c| c["version"] == 1),
+            "{backend:?}: a write was applied twice: {rows:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_that_keep_failing_end_in_error_and_can_be_retried() {
+    for backend in backends() {
+        let mut pair = pair(backend, "batch_size = 10\nmax_retries = 2\nlease = \"2s\"").await;
+        // The hub fails every write to `items` (a broken hook) until it is fixed.
+        let mut schema = common::SYNC_SCHEMA.replace(
+            "[tables.items]\nbranch_column",
+            "[tables.items]\nhooks = [\"gate\"]\nbranch_column",
+        );
+        schema.push('\n');
+        pair.hub_sandbox.write_schema("sync.toml", &schema);
+        std::fs::write(
+            pair.hub_sandbox.path().join("plugins/gate.rhai"),
+            "fn validate(op, ctx) { let x = 1 / 0; }\n",
+        )
+        .unwrap();
+        pair.hub.start().await;
+        pair.edge.start().await;
+        pair.edge.push(&clerk(1), json!([item("x")])).await;
+        eventually("the entry fails for good", 30, || async {
+            pending(&pair.edge).await["error"] == 1
+        })
+        .await;
+        let (_, log) = pair
+            .edge
+            .get(&clerk(1), "/api/v1/sync/log?status=ERROR")
+            .await;
+        let entry = &log["entries"][0];
+        assert_eq!(entry["attempts"], 2, "{backend:?}: {log}");
+        assert!(
+            entry["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("hook `gate` failed"),
+            "{log}"
+        );
+
+        // Fixed at the hub (reloaded without a restart), then re-queued at the edge.
+        std::fs::write(
+            pair.hub_sandbox.path().join("plugins/gate.rhai"),
+            "fn validate(op, ctx) { }\n",
+        )
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let (status, answer) = pair
+            .edge
+            .post(&clerk(1), "/api/v1/sync/log/retry", json!({}))
+            .await;
+        assert_eq!(
+            (status, answer["requeued"].clone()),
+            (200, json!(1)),
+            "{answer}"
+        );
+        eventually("the retried entry syncs", 30, || async {
+            pending(&pair.edge).await["synced"] == 1
+        })
+        .await;
+        assert_eq!(hub_rows(&pair.hub).await.len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
+    for backend in backends() {
+        let mut pair = pair(backend, "max_retries = 3").await;
+        pair.hub.start().await;
+        let rows = |branch: i64, ids: &[&str]| -> Value {
+            ids.iter()
+                .map(|id| json!({"table": "items", "action": "upsert", "data": {"id": id, "name": id, "branch_id": branch}}))
+                .collect()
+        };
+        pair.hub.push(&admin(), rows(1, &["h1", "h2"])).await;
+        pair.hub.push(&admin(), rows(2, &["other"])).await;
+        pair.edge.start().await;
+        eventually("online", 10, || async {
+            pending(&pair.edge).await["online"] == true
+        })
+        .await;
+
+        let (status, body) = pair
+            .edge
+            .post(&admin(), "/api/v1/sync/snapshot?full=true", json!({}))
+            .await;
+        assert_eq!(status, 400, "a caller without a branch: {body}");
+        let (status, status_body) = pair
+            .edge
+            .get(&admin(), "/api/v1/sync/snapshot/status")
+            .await;
+        assert_eq!(status, 400, "{status_body}");
+
+        let (status, body) = pair
+            .edge
+            .post(&clerk(1), "/api/v1/sync/snapshot?full=true", json!({}))
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {body}");
+        assert_eq!(
+            body["counts"]["items"], 2,
+            "only branch 1 comes down: {body}"
+        );
+        let (_, local) = pair.edge.get(&clerk(1), "/api/v1/sync/changes").await;
+        assert_eq!(local["changes"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            pending(&pair.edge).await["pending"],
+            0,
+            "pulled rows are not queued back"
+        );
+
+        pair.hub.push(&admin(), json!([{"table": "items", "action": "update", "data": {"id": "h1", "name": "renamed"}}])).await;
+        pair.hub.push(&admin(), rows(1, &["h3"])).await;
+        let (_, body) = pair
+            .edge
+            .post(&clerk(1), "/api/v1/sync/snapshot", json!({}))
+            .await;
+        assert_eq!(
+            body["counts"]["items"], 2,
+            "incremental: only what changed: {body}"
+        );
+        let (_, row) = pair
+            .edge
+            .get(&clerk(1), "/api/v1/tables/items/rows/h1")
+            .await;
+        assert_eq!(row["name"], "renamed");
+        let (_, state) = pair
+            .edge
+            .get(&clerk(1), "/api/v1/sync/snapshot/status")
+            .await;
+        assert!(state["last_snapshot"].is_string(), "{state}");
+        assert_eq!(
+            (state["branch"].clone(), state["online"].clone()),
+            (json!("1"), json!(true))
+        );
+
+        // A local write not yet drained is not overwritten by a snapshot (items is server_wins:
+        // the hub's row replaces it and the pending write becomes CONFLICT).
+        pair.hub.kill();
+        eventually("offline", 10, || async {
+            pending(&pair.edge).await["online"] == false
+        })
+        .await;
+        let (status, body) = pair
+            .edge
+            .post(&clerk(1), "/api/v1/sync/snapshot", json!({}))
+            .await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["error"]["code"], "hub_unreachable");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hub_scopes_what_an_edge_may_push() {
+    let mut pair = pair(Backend::Sqlite, "batch_size = 10\nmax_retries = 1").await;
+    pair.hub.start().await;
+    pair.edge.start().await;
+    // An edge admin writes a row of branch 2; the edge's hub token is for branch 1.
+    let (status, _) = pair.edge.push(&admin(), json!([{"table": "items", "action": "insert", "data": {"id": "b2", "name": "x", "branch_id": 2}}])).await;
+    assert_eq!(status, 200);
+    eventually("the hub refuses it", 30, || async {
+        pending(&pair.edge).await["error"] == 1
+    })
+    .await;
+    let (_, log) = pair
+        .edge
+        .get(&admin(), "/api/v1/sync/log?status=ERROR")
+        .await;
+    assert!(
+        log["entries"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("outside your scope"),
+        "{log}"
+    );
+    assert!(hub_rows(&pair.hub).await.is_empty());
+}
