@@ -8,6 +8,7 @@ pub mod auth;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod files;
 pub mod jobs;
 pub mod logging;
 pub mod plugins;

@@ -10,6 +10,7 @@ mod m0002_sync_core;
 mod m0003_devices;
 mod m0004_webhook_deliveries;
 mod m0005_outbox;
+mod m0006_files;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_devices::Migration),
             Box::new(m0004_webhook_deliveries::Migration),
             Box::new(m0005_outbox::Migration),
+            Box::new(m0006_files::Migration),
         ]
     }
 

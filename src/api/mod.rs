@@ -7,6 +7,7 @@ mod context;
 mod devices_api;
 pub mod error;
 pub mod error_body;
+mod files_api;
 mod health;
 mod prefixed;
 pub mod sync_api;
@@ -42,7 +43,12 @@ pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
         (
             health::HealthApi,
             Prefixed {
-                api: (SyncApi, devices_api::DevicesApi, upstream_api::UpstreamApi),
+                api: (
+                    SyncApi,
+                    devices_api::DevicesApi,
+                    upstream_api::UpstreamApi,
+                    files_api::FilesApi,
+                ),
                 prefix: prefix.to_string(),
             },
             TablesApi {

@@ -259,7 +259,10 @@ fn row_handler(
             ))
             .into());
         }
-        let key = parse_key(access.table, &raw_key)?;
+        let key = access
+            .table
+            .parse_key(&raw_key)
+            .map_err(|reason| ApiError::bad_request("pk", reason))?;
         let row = crate::store::rows::find(&state.db, access.table, &key)
             .await
             .map_err(SyncError::from)?
@@ -270,20 +273,6 @@ fn row_handler(
             })?;
         Ok(Json(Value::Object(row.to_client())).into_response())
     })
-}
-
-fn parse_key(table: &TableDef, raw: &str) -> Result<Value, ApiError> {
-    let column = &table.spec.columns[&table.spec.primary_key];
-    let value = match column.kind {
-        ColumnType::Integer => raw
-            .parse::<i64>()
-            .map(Value::from)
-            .map_err(|_| ApiError::bad_request("pk", format!("`{raw}` is not an integer key")))?,
-        _ => Value::String(raw.to_string()),
-    };
-    crate::schema::values::check_value(column, &value)
-        .map_err(|reason| ApiError::bad_request("pk", format!("`{raw}`: {reason}")))?;
-    Ok(crate::schema::values::normalize(column, value))
 }
 
 fn json_content(schema: MetaSchemaRef) -> Vec<MetaMediaType> {

@@ -67,7 +67,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 }
 
 fn resolve_relative_paths(config: &mut Config, base: &Path) {
-    for dir in [&mut config.paths.schemas, &mut config.paths.plugins] {
+    for dir in [
+        &mut config.paths.schemas,
+        &mut config.paths.plugins,
+        &mut config.files.dir,
+    ] {
         if dir.is_relative() {
             *dir = base.join(&*dir);
         }

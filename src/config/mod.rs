@@ -30,6 +30,7 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// Present on an edge: the hub it syncs with. Absent on a hub.
     pub upstream: Option<UpstreamConfig>,
+    pub files: FilesConfig,
     pub jobs: JobsConfig,
 }
 
@@ -140,6 +141,23 @@ pub struct JobsConfig {
     pub maintenance: MaintenanceJobConfig,
     pub drain: DrainJobConfig,
     pub snapshot: SnapshotJobConfig,
+    pub files: FilesJobConfig,
+}
+
+/// Removing unreferenced files and expired upload sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesJobConfig {
+    /// Six-field cron; empty disables the job.
+    pub schedule: String,
+}
+
+impl Default for FilesJobConfig {
+    fn default() -> Self {
+        Self {
+            schedule: "0 */10 * * * *".into(),
+        }
+    }
 }
 
 /// Pushing the outbox to the hub (edges only).
@@ -352,4 +370,29 @@ fn default_probe_interval() -> Duration {
 
 fn default_upstream_timeout() -> Duration {
     Duration::from_secs(15)
+}
+
+/// Files of `file` columns.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// Directory the files and upload chunks are stored in.
+    pub dir: PathBuf,
+    /// How long an unfinished upload session lives.
+    #[serde(with = "humantime_serde")]
+    pub upload_expiry: Duration,
+    /// How old an unreferenced file must be before the cleanup job removes it (default 1m:
+    /// a file just stored may be about to be attached).
+    #[serde(default, with = "humantime_serde")]
+    pub cleanup_grace: Option<Duration>,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            dir: "data/files".into(),
+            upload_expiry: Duration::from_secs(24 * 3600),
+            cleanup_grace: None,
+        }
+    }
 }

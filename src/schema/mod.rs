@@ -49,6 +49,20 @@ impl TableDef {
     pub fn permissions_for(&self, role: &str) -> Permissions {
         self.permissions.get(role).copied().unwrap_or_default()
     }
+
+    /// A primary key given as text (a path segment, a form field), in the key column's type.
+    pub fn parse_key(&self, raw: &str) -> Result<serde_json::Value, String> {
+        let column = &self.spec.columns[&self.spec.primary_key];
+        let value = match column.kind {
+            model::ColumnType::Integer => raw
+                .parse::<i64>()
+                .map(serde_json::Value::from)
+                .map_err(|_| format!("`{raw}` is not an integer key"))?,
+            _ => serde_json::Value::String(raw.to_string()),
+        };
+        values::check_value(column, &value).map_err(|reason| format!("`{raw}`: {reason}"))?;
+        Ok(values::normalize(column, value))
+    }
 }
 
 impl Schema {

@@ -199,6 +199,13 @@ pub struct Column {
     /// The accepted values of an `enum` column.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
+    /// Media types a `file` column accepts, checked against the file's content (e.g.
+    /// `["image/png", "image/jpeg"]`, or `["image/*"]`); any type when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accept: Vec<String>,
+    /// Largest file a `file` column accepts, in bytes (default 10 MB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }

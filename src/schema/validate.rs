@@ -130,6 +130,37 @@ fn check_table(table: &TableDef, unparsed: &HashSet<String>, diagnostics: &mut V
             ),
             _ => {}
         }
+        if column.kind != ColumnType::File
+            && (!column.accept.is_empty() || column.max_size.is_some())
+        {
+            diagnostics.push(say(
+                at_column(),
+                format!(
+                    "`accept` and `max_size` apply to file columns, not {}",
+                    column.kind.name()
+                ),
+            ));
+        }
+        for media_type in &column.accept {
+            let valid = media_type
+                .split_once('/')
+                .is_some_and(|(kind, sub)| !kind.is_empty() && !sub.is_empty());
+            if !valid {
+                diagnostics.push(
+                    say(
+                        at_column(),
+                        format!("`{media_type}` in `accept` is not a media type"),
+                    )
+                    .help("e.g. \"image/png\" or \"image/*\""),
+                );
+            }
+        }
+        if column.max_size == Some(0) {
+            diagnostics.push(say(
+                at_column(),
+                "`max_size` must be at least 1 byte".into(),
+            ));
+        }
         if let Some(default) = &column.default
             && let Err(reason) = values::check_value(column, default)
         {

@@ -80,6 +80,7 @@ pub async fn launch(
     let schema = Arc::new(schema);
     let api = api::build(schema.clone(), &config.server.api_prefix);
     let upstream = config.upstream.as_ref().map(Upstream::new);
+    let config_files_dir = config.files.dir.clone();
     let state = Arc::new(AppState {
         current: arc_swap::ArcSwap::from_pointee(Served {
             schema,
@@ -93,8 +94,10 @@ pub async fn launch(
         feed,
         activity: activity.clone(),
         upstream: upstream.clone(),
+        files: Arc::new(crate::files::storage::LocalFiles::new(config_files_dir)),
     });
     let mut scheduled = jobs::common_jobs(&state.config.jobs, db.clone());
+    scheduled.push(files_job(&state));
     let mut probe = None;
     if let (Some(upstream), Some(settings)) = (&upstream, &state.config.upstream) {
         probe = Some(
@@ -123,6 +126,37 @@ pub async fn launch(
     let _ = db.close().await;
     tracing::info!("syncgate stopped");
     result.map_err(StartError::Io)
+}
+
+/// Removing unreferenced files and expired upload sessions.
+fn files_job(state: &Arc<AppState>) -> jobs::ScheduledJob {
+    let state = state.clone();
+    jobs::ScheduledJob {
+        name: "files",
+        schedule: state.config.jobs.files.schedule.clone(),
+        run: Arc::new(move || {
+            let state = state.clone();
+            Box::pin(async move {
+                let schema = state.schema();
+                let is_edge = state.upstream.is_some();
+                let grace = state
+                    .config
+                    .files
+                    .cleanup_grace
+                    .map(|g| g.as_millis() as i64);
+                crate::files::cleanup::cleanup(
+                    &state.db,
+                    &schema,
+                    state.files.as_ref(),
+                    is_edge,
+                    grace,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+            })
+        }),
+    }
 }
 
 /// The drain and snapshot jobs of an edge.

@@ -33,6 +33,8 @@ pub struct AppState {
     pub activity: Activity,
     /// The hub, on an edge.
     pub upstream: Option<Upstream>,
+    /// Where files of `file` columns are stored.
+    pub files: Arc<dyn crate::files::storage::FileStorage>,
 }
 
 impl AppState {

@@ -8,6 +8,7 @@ pub mod devices;
 mod error;
 pub mod feed;
 mod file_lock;
+pub mod files;
 mod introspect;
 mod migrate;
 pub mod ops;

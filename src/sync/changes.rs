@@ -45,6 +45,16 @@ pub async fn read(
     // Read the head first: every position up to it has committed, so it is a safe cursor
     // when nothing more is visible.
     let head = feed::head(db).await?;
+    if query.cursor > head {
+        return Err(SyncError::invalid(
+            "cursor",
+            format!(
+                "cursor {} is beyond the head of the changes feed ({head}): it was not issued by this \
+                 gateway's database; start again without a cursor",
+                query.cursor
+            ),
+        ));
+    }
     let mut found: Vec<(String, StoredRow)> = Vec::new();
     for Access { table, scope, .. } in &tables {
         let scan = Scan {

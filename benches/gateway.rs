@@ -1,0 +1,741 @@
+//! syncgate's benchmark: a real gateway (the release `syncgate` binary) driven over loopback
+//! HTTP, next to a raw baseline doing the same durable writes in the same run.
+//!
+//!     cargo bench --bench gateway                       # SQLite
+//!     cargo bench --bench gateway -- --postgres URL     # and PostgreSQL (an admin URL)
+//!     cargo bench --bench gateway -- --quick            # smaller figures, for a smoke run
+//!
+//! Figures: push (4 clients × 100 and × 500 rows per request), the changes feed to one client,
+//! a 1,000,000-row bootstrap to a new device, and N long-polling devices woken by one write.
+//! See BENCHMARKS.md for the latest results and what dominates the cost.
+
+use serde_json::{Value, json};
+use std::io::Write as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "bench-secret-bench-secret-bench-secret";
+const SCHEMA: &str = r#"
+[roles.ADMIN]
+scope = "all"
+
+[tables.events]
+permissions = { ADMIN = "crud" }
+[tables.events.columns]
+id = { type = "text" }
+branch_id = { type = "integer" }
+device = { type = "text" }
+kind = { type = "enum", values = ["sale", "refund", "count"] }
+amount = { type = "decimal" }
+created_at = { type = "timestamp" }
+"#;
+
+struct Args {
+    postgres: Option<String>,
+    push_rows: usize,
+    bootstrap_rows: usize,
+    live: Vec<usize>,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        postgres: None,
+        push_rows: 20_000,
+        bootstrap_rows: 1_000_000,
+        live: vec![1_000, 10_000],
+    };
+    let mut iter = std::env::args().skip(1);
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--postgres" => args.postgres = iter.next(),
+            "--quick" => {
+                args.push_rows = 4_000;
+                args.bootstrap_rows = 50_000;
+                args.live = vec![200];
+            }
+            "--bench" => {}
+            other => eprintln!("ignoring argument {other}"),
+        }
+    }
+    args
+}
+
+fn progress(text: &str) {
+    eprint!("\r\x1b[2K  {text}");
+    let _ = std::io::stderr().flush();
+}
+
+fn token() -> String {
+    let config = syncgate::config::AuthConfig {
+        jwt_secret: Some(syncgate::config::Secret::new(SECRET)),
+        ..Default::default()
+    };
+    syncgate::auth::Authenticator::from_config(&config)
+        .unwrap()
+        .mint(&syncgate::auth::Claims {
+            sub: "bench".into(),
+            role: "ADMIN".into(),
+            branch: None,
+            exp: chrono::Utc::now().timestamp() + 86_400,
+            other: Default::default(),
+        })
+        .unwrap()
+}
+
+fn row(i: usize) -> Value {
+    json!({"id": format!("e{i:08}"), "branch_id": (i % 20) as i64, "device": format!("till-{}", i % 7),
+           "kind": "sale", "amount": format!("{}.{:02}", i % 1000, i % 100), "created_at": "2026-11-22T10:00:00Z"})
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn peak_rss_mb(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server(dir: &std::path::Path, database_url: &str) -> Server {
+    std::fs::create_dir_all(dir.join("schemas")).unwrap();
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::write(dir.join("schemas/bench.toml"), SCHEMA).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "[server]\nmax_body_bytes = 104857600\n[database]\nurl = \"{database_url}\"\nmax_connections = 16\n\
+         [auth]\njwt_secret = \"{SECRET}\"\n[log]\nlevel = \"warn\"\n[sync]\nmax_batch = 5000\n\
+         [jobs.maintenance]\nschedule = \"\"\n[plugins]\nwatch = false\n"
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_syncgate"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
+        .arg(dir.join("config.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start syncgate");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client
+        .get(format!("{base}/ready"))
+        .send()
+        .await
+        .map(|r| r.status() != 200)
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "the gateway did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Server { child, base }
+}
+
+#[derive(Default)]
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn summary(&mut self) -> String {
+        self.0.sort();
+        let pick = |q: f64| {
+            let i = ((self.0.len() as f64 * q).ceil() as usize).clamp(1, self.0.len()) - 1;
+            self.0[i].as_secs_f64() * 1000.0
+        };
+        if self.0.is_empty() {
+            return "-".into();
+        }
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            pick(0.50),
+            pick(0.99),
+            pick(1.0)
+        )
+    }
+}
+
+/// Pushes `rows` rows starting at `first`, `per_request` per request, from `clients` clients.
+async fn push(
+    server: &Server,
+    token: &str,
+    first: usize,
+    rows: usize,
+    per_request: usize,
+    clients: usize,
+    label: &str,
+) -> (f64, f64, Latencies) {
+    let client = reqwest::Client::new();
+    let requests: Vec<(usize, usize)> = (0..rows.div_ceil(per_request))
+        .map(|r| {
+            (
+                first + r * per_request,
+                per_request.min(rows - r * per_request),
+            )
+        })
+        .collect();
+    let queue = Arc::new(std::sync::Mutex::new(requests.into_iter()));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (client, queue, done, base, token) = (
+            client.clone(),
+            queue.clone(),
+            done.clone(),
+            server.base.clone(),
+            token.to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let Some((start, count)) = queue.lock().unwrap().next() else { break };
+                let operations: Vec<Value> = (start..start + count)
+                    .map(|i| json!({"op_id": format!("op-{i}"), "table": "events", "action": "insert", "data": row(i)}))
+                    .collect();
+                let body = json!({"device_id": format!("bench-{c}"), "operations": operations});
+                let sent = Instant::now();
+                let response = client.post(format!("{base}/api/v1/sync/push")).bearer_auth(&token).json(&body).send().await.unwrap();
+                assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+                let _ = response.bytes().await;
+                latencies.push(sent.elapsed());
+                done.fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+            }
+            latencies
+        }));
+    }
+    let ticker = {
+        let done = done.clone();
+        let label = label.to_string();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let n = done.load(std::sync::atomic::Ordering::Relaxed);
+                progress(&format!(
+                    "{label}: {n}/{rows} rows ({:.0} rows/s)",
+                    n as f64 / started.elapsed().as_secs_f64()
+                ));
+            }
+        })
+    };
+    let mut latencies = Latencies::default();
+    let mut requests = 0;
+    for task in tasks {
+        let part = task.await.unwrap();
+        requests += part.len();
+        latencies.0.extend(part);
+    }
+    ticker.abort();
+    let seconds = started.elapsed().as_secs_f64();
+    (rows as f64 / seconds, requests as f64 / seconds, latencies)
+}
+
+/// Reads the whole feed (`/sync/changes`, limit 1000) or pulls (`/sync/pull`, limit 5000).
+async fn read_all(
+    server: &Server,
+    token: &str,
+    pull: bool,
+    expected: usize,
+    label: &str,
+) -> (f64, Latencies) {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut cursor = String::new();
+    let mut rows = 0;
+    let mut latencies = Latencies::default();
+    loop {
+        let sent = Instant::now();
+        let page: Value = if pull {
+            client
+                .post(format!("{}/api/v1/sync/pull", server.base))
+                .bearer_auth(token)
+                .json(&json!({"limit": 5000, "cursor": cursor}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        } else {
+            client
+                .get(format!(
+                    "{}/api/v1/sync/changes?limit=1000&cursor={cursor}",
+                    server.base
+                ))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        };
+        latencies.0.push(sent.elapsed());
+        rows += if pull {
+            page["data"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|r| r.as_array().unwrap().len())
+                .sum::<usize>()
+        } else {
+            page["changes"].as_array().unwrap().len()
+        };
+        cursor = page["cursor"].as_str().unwrap().to_string();
+        progress(&format!("{label}: {rows}/{expected} rows"));
+        if page["has_more"] != true {
+            break;
+        }
+    }
+    assert_eq!(
+        rows, expected,
+        "{label}: read {rows} rows, expected {expected}"
+    );
+    (rows as f64 / started.elapsed().as_secs_f64(), latencies)
+}
+
+/// N devices long-poll the feed; one write; time until each has it.
+async fn live(server: &Server, token: &str, devices: usize, next_id: usize) -> (usize, Latencies) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(devices)
+        .build()
+        .unwrap();
+    let head: Value = client
+        .get(format!(
+            "{}/api/v1/sync/changes?limit=1&cursor=999999999999",
+            server.base
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cursor = head["cursor"].as_str().unwrap().to_string();
+    let written = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..devices {
+        let (client, base, token, cursor, written, connected) = (
+            client.clone(),
+            server.base.clone(),
+            token.to_string(),
+            cursor.clone(),
+            written.clone(),
+            connected.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let response = client
+                .get(format!(
+                    "{base}/api/v1/sync/changes?wait=60&cursor={cursor}"
+                ))
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?;
+            let page: Value = response.json().await.ok()?;
+            let got = Instant::now();
+            let written_at = *written.get()?;
+            (!page["changes"].as_array()?.is_empty()).then(|| got.duration_since(written_at))
+        }));
+    }
+    // Let every request reach the server and start waiting.
+    while connected.load(std::sync::atomic::Ordering::Relaxed) < devices {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500 + devices as u64 / 5)).await;
+    progress(&format!("live {devices}: writing"));
+    let _ = written.set(Instant::now());
+    let body = json!({"device_id": "writer", "operations": [{"table": "events", "action": "insert", "data": row(next_id)}]});
+    client
+        .post(format!("{}/api/v1/sync/push", server.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let mut latencies = Latencies::default();
+    let mut delivered = 0;
+    for task in tasks {
+        if let Ok(Some(latency)) = task.await {
+            delivered += 1;
+            latencies.0.push(latency);
+        }
+    }
+    (delivered, latencies)
+}
+
+/// The raw baseline on SQLite: what the gateway writes per row (the row with its version, feed
+/// position and change time, and the op id record), in transactions of `per_request` rows, with
+/// prepared statements, 4 threads taking turns like the gateway's writers.
+fn sqlite_baseline(dir: &std::path::Path, rows: usize, per_request: usize) -> f64 {
+    let path = dir.join(format!("baseline-{per_request}.db"));
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE events (id TEXT NOT NULL PRIMARY KEY, branch_id INTEGER, device TEXT, kind TEXT, amount TEXT,
+           created_at TEXT, _sg_version INTEGER NOT NULL, _sg_seq INTEGER NOT NULL, _sg_deleted BOOLEAN NOT NULL,
+           _sg_changed_at INTEGER NOT NULL);
+         CREATE INDEX events_seq ON events (_sg_seq);
+         CREATE TABLE ops (device_id TEXT NOT NULL, op_id TEXT NOT NULL, result TEXT NOT NULL, created_at TEXT NOT NULL,
+           PRIMARY KEY (device_id, op_id));
+         CREATE TABLE seq (name TEXT PRIMARY KEY, value INTEGER); INSERT INTO seq VALUES ('feed', 0);",
+    ).unwrap();
+    drop(connection);
+    let started = Instant::now();
+    let next = Arc::new(std::sync::Mutex::new(0usize));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (path, next) = (path.clone(), next.clone());
+            std::thread::spawn(move || {
+                let mut connection = rusqlite::Connection::open(&path).unwrap();
+                connection.busy_timeout(Duration::from_secs(30)).unwrap();
+                loop {
+                    let start = {
+                        let mut next = next.lock().unwrap();
+                        if *next >= rows {
+                            break;
+                        }
+                        let start = *next;
+                        *next += per_request;
+                        start
+                    };
+                    let txn = connection
+                        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                        .unwrap();
+                    {
+                        let mut seq: i64 = txn
+                            .query_row("SELECT value FROM seq WHERE name = 'feed'", [], |r| {
+                                r.get(0)
+                            })
+                            .unwrap();
+                        let mut insert = txn
+                            .prepare_cached(
+                                "INSERT INTO events VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, 0, ?8)",
+                            )
+                            .unwrap();
+                        let mut op = txn
+                            .prepare_cached("INSERT INTO ops VALUES (?1, ?2, ?3, ?4)")
+                            .unwrap();
+                        for i in start..(start + per_request).min(rows) {
+                            seq += 1;
+                            let r = row(i);
+                            insert
+                                .execute(rusqlite::params![
+                                    r["id"].as_str(),
+                                    r["branch_id"].as_i64(),
+                                    r["device"].as_str(),
+                                    r["kind"].as_str(),
+                                    r["amount"].as_str(),
+                                    r["created_at"].as_str(),
+                                    seq,
+                                    0
+                                ])
+                                .unwrap();
+                            op.execute(rusqlite::params![
+                                format!("bench-{t}"),
+                                format!("op-{i}"),
+                                "{}",
+                                "now"
+                            ])
+                            .unwrap();
+                        }
+                        txn.execute("UPDATE seq SET value = ?1 WHERE name = 'feed'", [seq])
+                            .unwrap();
+                    }
+                    txn.commit().unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The raw read baseline on SQLite: every row in feed order, in pages, as JSON.
+fn sqlite_read_baseline(path: &std::path::Path, page: usize) -> f64 {
+    let connection = rusqlite::Connection::open(path).unwrap();
+    let started = Instant::now();
+    let mut after = 0i64;
+    let mut rows = 0usize;
+    let mut statement = connection
+        .prepare("SELECT id, branch_id, device, kind, amount, created_at, _sg_version, _sg_seq FROM events WHERE _sg_seq > ?1 ORDER BY _sg_seq LIMIT ?2")
+        .unwrap();
+    loop {
+        let mut out = Vec::with_capacity(page);
+        let mut last = after;
+        let mut query = statement
+            .query(rusqlite::params![after, page as i64])
+            .unwrap();
+        while let Some(r) = query.next().unwrap() {
+            last = r.get(7).unwrap();
+            out.push(json!({"id": r.get::<_, String>(0).unwrap(), "branch_id": r.get::<_, i64>(1).unwrap(),
+                "device": r.get::<_, String>(2).unwrap(), "kind": r.get::<_, String>(3).unwrap(),
+                "amount": r.get::<_, String>(4).unwrap(), "created_at": r.get::<_, String>(5).unwrap(),
+                "_version": r.get::<_, i64>(6).unwrap()}));
+        }
+        if out.is_empty() {
+            break;
+        }
+        rows += out.len();
+        let _ = serde_json::to_vec(&out).unwrap();
+        after = last;
+    }
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The raw baseline on PostgreSQL: the same writes as multi-row INSERTs in transactions.
+async fn postgres_baseline(url: &str, rows: usize, per_request: usize) -> f64 {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    db.execute_unprepared(
+        "CREATE TABLE events (id TEXT NOT NULL PRIMARY KEY, branch_id BIGINT, device TEXT, kind TEXT, amount NUMERIC,
+           created_at TIMESTAMPTZ, _sg_version BIGINT NOT NULL, _sg_seq BIGINT NOT NULL, _sg_deleted BOOLEAN NOT NULL,
+           _sg_changed_at BIGINT NOT NULL);
+         CREATE INDEX events_seq ON events (_sg_seq);
+         CREATE TABLE ops (device_id TEXT NOT NULL, op_id TEXT NOT NULL, result TEXT NOT NULL, created_at TEXT NOT NULL,
+           PRIMARY KEY (device_id, op_id));
+         CREATE TABLE seq (name TEXT PRIMARY KEY, value BIGINT); INSERT INTO seq VALUES ('feed', 0);",
+    ).await.unwrap();
+    let started = Instant::now();
+    let next = Arc::new(std::sync::Mutex::new(0usize));
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let (db, next) = (db.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let start = {
+                    let mut next = next.lock().unwrap();
+                    if *next >= rows {
+                        break;
+                    }
+                    let start = *next;
+                    *next += per_request;
+                    start
+                };
+                let end = (start + per_request).min(rows);
+                let txn = db.begin().await.unwrap();
+                let seq: i64 = txn
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        sea_orm::DbBackend::Postgres,
+                        "UPDATE seq SET value = value + 0 WHERE name = 'feed' RETURNING value",
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .try_get("", "value")
+                    .unwrap();
+                let mut values = Vec::new();
+                let mut ops = Vec::new();
+                for (n, i) in (start..end).enumerate() {
+                    let r = row(i);
+                    values.push(format!(
+                        "('{}', {}, '{}', '{}', {}, '{}', 1, {}, false, 0)",
+                        r["id"].as_str().unwrap(),
+                        r["branch_id"],
+                        r["device"].as_str().unwrap(),
+                        r["kind"].as_str().unwrap(),
+                        r["amount"].as_str().unwrap(),
+                        r["created_at"].as_str().unwrap(),
+                        seq + n as i64 + 1
+                    ));
+                    ops.push(format!("('bench-{t}', 'op-{i}', '{{}}', 'now')"));
+                }
+                txn.execute_unprepared(&format!("INSERT INTO events VALUES {}", values.join(",")))
+                    .await
+                    .unwrap();
+                txn.execute_unprepared(&format!("INSERT INTO ops VALUES {}", ops.join(",")))
+                    .await
+                    .unwrap();
+                txn.execute_unprepared(&format!(
+                    "UPDATE seq SET value = {} WHERE name = 'feed'",
+                    seq + (end - start) as i64
+                ))
+                .await
+                .unwrap();
+                txn.commit().await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn postgres_database(admin: &str, name: &str) -> String {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(admin)
+        .await
+        .expect("connect to the PostgreSQL admin URL");
+    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await
+        .unwrap();
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
+fn line(name: &str, figure: String, baseline: Option<f64>, value: f64) {
+    let ratio = baseline.map_or("baseline: n/a".to_string(), |b| {
+        format!("baseline {b:.0}/s, gateway/baseline {:.2}", value / b)
+    });
+    eprintln!("\r\x1b[2K  {name:<34} {figure}  [{ratio}]");
+}
+
+async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, args: &Args) {
+    let dir = tempfile::tempdir().unwrap();
+    eprintln!("\n== {backend} ==");
+    let server = start_server(dir.path(), &database_url).await;
+    let token = token();
+    let mut next = 0;
+    for per_request in [100, 500] {
+        let label = format!("push 4 clients × {per_request} rows/request");
+        let (rows_s, req_s, mut latency) = push(
+            &server,
+            &token,
+            next,
+            args.push_rows,
+            per_request,
+            4,
+            &label,
+        )
+        .await;
+        next += args.push_rows;
+        let baseline = match &baseline_pg {
+            None => sqlite_baseline(dir.path(), args.push_rows, per_request),
+            Some(url) => {
+                postgres_baseline(
+                    &postgres_database(url, &format!("sgbench_base_{per_request}")).await,
+                    args.push_rows,
+                    per_request,
+                )
+                .await
+            }
+        };
+        line(
+            &label,
+            format!(
+                "{rows_s:>9.0} rows/s {req_s:>7.0} req/s  {}",
+                latency.summary()
+            ),
+            Some(baseline),
+            rows_s,
+        );
+    }
+    let (rows_s, mut latency) = read_all(
+        &server,
+        &token,
+        false,
+        next,
+        "changes feed, 1 client, limit 1000",
+    )
+    .await;
+    let read_baseline = (baseline_pg.is_none())
+        .then(|| sqlite_read_baseline(&dir.path().join("baseline-500.db"), 1000));
+    line(
+        "changes feed, 1 client, limit 1000",
+        format!("{rows_s:>9.0} rows/s  {}", latency.summary()),
+        read_baseline,
+        rows_s,
+    );
+
+    let to_load = args.bootstrap_rows.saturating_sub(next);
+    let (load_s, _, _) = push(
+        &server,
+        &token,
+        next,
+        to_load,
+        5000,
+        4,
+        "loading the bootstrap rows",
+    )
+    .await;
+    eprintln!(
+        "\r\x1b[2K  (loaded {to_load} more rows at {load_s:.0} rows/s, 4 clients × 5000 rows/request)"
+    );
+    next += to_load;
+    let started = Instant::now();
+    let (rows_s, mut latency) =
+        read_all(&server, &token, true, next, "bootstrap (pull, limit 5000)").await;
+    let seconds = started.elapsed().as_secs_f64();
+    let read_baseline = (baseline_pg.is_none()).then(|| {
+        sqlite_read_baseline(
+            std::path::Path::new(&database_url.trim_start_matches("sqlite://")),
+            5000,
+        )
+    });
+    line(
+        &format!("bootstrap {next} rows to 1 device"),
+        format!(
+            "{rows_s:>9.0} rows/s in {seconds:.1} s  {}",
+            latency.summary()
+        ),
+        read_baseline,
+        rows_s,
+    );
+
+    for &devices in &args.live {
+        let (delivered, mut latency) = live(&server, &token, devices, next).await;
+        next += 1;
+        line(
+            &format!("live: {devices} long-polling devices"),
+            format!("{delivered}/{devices} delivered, {}", latency.summary()),
+            None,
+            0.0,
+        );
+    }
+    eprintln!(
+        "  server peak memory (VmHWM): {:.0} MB",
+        server.peak_rss_mb()
+    );
+}
+
+fn main() {
+    let args = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        eprintln!(
+            "syncgate benchmark: {} push rows, {} bootstrap rows, live {:?}",
+            args.push_rows, args.bootstrap_rows, args.live
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}", dir.path().join("gateway.db").display());
+        run("SQLite", sqlite, None, &args).await;
+        if let Some(admin) = &args.postgres {
+            let url = postgres_database(admin, "sgbench_gateway").await;
+            run("PostgreSQL", url, Some(admin.clone()), &args).await;
+        }
+    });
+}

@@ -1,0 +1,168 @@
+//! Checking where a file goes (a `file` column of a row the caller may update) and storing it.
+//! The row itself is then updated through the push machinery by the caller of these functions.
+
+use super::DEFAULT_MAX_SIZE;
+use super::media::{accepted, sniff};
+use super::storage::FileStorage;
+use crate::auth::Caller;
+use crate::schema::model::{Column, ColumnType};
+use crate::schema::{Schema, TableDef};
+use crate::store::files::{self, StoredFile};
+use crate::store::rows;
+use crate::sync::{SyncError, access};
+use sea_orm::DatabaseConnection;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("the file is {size} bytes; `{table}.{field}` accepts at most {max} bytes")]
+    TooLarge {
+        table: String,
+        field: String,
+        size: u64,
+        max: u64,
+    },
+    #[error("the file's content is `{found}`; `{table}.{field}` accepts {accepted}")]
+    Unsupported {
+        table: String,
+        field: String,
+        found: String,
+        accepted: String,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("file storage failed: {0}")]
+    Storage(#[from] std::io::Error),
+}
+
+impl From<sea_orm::DbErr> for FileError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        FileError::Sync(error.into())
+    }
+}
+
+/// A `file` column of one row.
+pub struct Target<'a> {
+    pub table: &'a TableDef,
+    pub key: Value,
+    pub field: String,
+    pub column: &'a Column,
+}
+
+impl Target<'_> {
+    pub fn max_size(&self) -> u64 {
+        self.column.max_size.unwrap_or(DEFAULT_MAX_SIZE)
+    }
+}
+
+/// The live row `key` of `table` that the caller may update, and its file column `field`.
+pub async fn target<'a>(
+    db: &DatabaseConnection,
+    schema: &'a Schema,
+    caller: &Caller,
+    table: &str,
+    key: &str,
+    field: &str,
+) -> Result<Target<'a>, FileError> {
+    let access = access(schema, caller, table)?;
+    let table = access.table;
+    let column = table
+        .spec
+        .columns
+        .get(field)
+        .filter(|c| c.kind == ColumnType::File)
+        .ok_or_else(|| {
+            FileError::BadRequest(format!(
+                "`{field}` is not a file column of table `{}`",
+                table.name
+            ))
+        })?;
+    if !access.permissions.update {
+        return Err(SyncError::Forbidden(format!(
+            "your role `{}` may not update rows of table `{}`",
+            caller.role, table.name
+        ))
+        .into());
+    }
+    let key = table.parse_key(key).map_err(FileError::BadRequest)?;
+    rows::find(db, table, &key)
+        .await?
+        .filter(|row| !row.deleted && access.scope.allows(&row.values))
+        .ok_or_else(|| SyncError::RowNotFound {
+            table: table.name.clone(),
+            key: key.to_string(),
+        })?;
+    Ok(Target {
+        table,
+        key,
+        field: field.to_string(),
+        column,
+    })
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The storage key of an attachment's bytes.
+pub fn object_key(id: &str) -> String {
+    format!("files/{id}")
+}
+
+/// Checks size and content type, and stores the file; the row is not changed yet.
+pub async fn store(
+    db: &DatabaseConnection,
+    storage: &dyn FileStorage,
+    caller: &Caller,
+    target: &Target<'_>,
+    bytes: &[u8],
+) -> Result<StoredFile, FileError> {
+    let size = bytes.len() as u64;
+    if size > target.max_size() {
+        return Err(FileError::TooLarge {
+            table: target.table.name.clone(),
+            field: target.field.clone(),
+            size,
+            max: target.max_size(),
+        });
+    }
+    let media_type = sniff(bytes);
+    if !accepted(target.column, &media_type) {
+        return Err(FileError::Unsupported {
+            table: target.table.name.clone(),
+            field: target.field.clone(),
+            found: media_type,
+            accepted: target.column.accept.join(", "),
+        });
+    }
+    let file = StoredFile {
+        id: uuid::Uuid::new_v4().to_string(),
+        table: target.table.name.clone(),
+        key: target.key.clone(),
+        field: target.field.clone(),
+        media_type,
+        size: size as i64,
+        sha256: sha256_hex(bytes),
+        subject: caller.subject.clone(),
+        created_at: chrono::Utc::now().timestamp_millis(),
+    };
+    storage.put(&object_key(&file.id), bytes).await?;
+    files::insert_file(db, &file).await?;
+    Ok(file)
+}
+
+/// Undoes [`store`] when the row could not be updated.
+pub async fn discard(db: &DatabaseConnection, storage: &dyn FileStorage, id: &str) {
+    let _ = storage.delete(&object_key(id)).await;
+    let _ = files::delete_file(db, id).await;
+}
