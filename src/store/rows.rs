@@ -298,3 +298,83 @@ pub async fn backlog(
         newest_change: row.try_get("", "newest")?,
     })
 }
+
+/// The rows with the given keys, tombstones included, by the key's JSON text.
+pub async fn find_many(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    keys: &[Value],
+) -> Result<std::collections::HashMap<String, StoredRow>, DbErr> {
+    let backend = db.get_database_backend();
+    let pk = &table.spec.primary_key;
+    let kind = table.spec.columns[pk].kind;
+    let mut found = std::collections::HashMap::new();
+    for chunk in keys.chunks(500) {
+        let mut sql = SqlBuilder::new(backend);
+        sql.push(&format!(
+            "SELECT {} FROM {} WHERE {} IN (",
+            select_list(backend, table),
+            quote(&table.name),
+            quote(pk)
+        ));
+        for (index, key) in chunk.iter().enumerate() {
+            if index > 0 {
+                sql.push(", ");
+            }
+            let (bound, cast) = bind_value(backend, kind, key);
+            sql.bind(bound, cast);
+        }
+        sql.push(")");
+        for result in db.query_all_raw(sql.build()).await? {
+            let row = decode(backend, table, &result)?;
+            let key = row.values.get(pk).cloned().unwrap_or(Value::Null);
+            found.insert(key.to_string(), row);
+        }
+    }
+    Ok(found)
+}
+
+/// Inserts new rows with multi-row INSERTs.
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    rows: &[&StoredRow],
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    let names: Vec<String> = table
+        .spec
+        .columns
+        .keys()
+        .map(|name| quote(name))
+        .chain(["_sg_version", "_sg_seq", "_sg_deleted", "_sg_changed_at"].map(quote))
+        .collect();
+    let null = Value::Null;
+    // SQLite allows 32766 bound values per statement.
+    let per_statement = (30_000 / names.len()).clamp(1, 500);
+    for chunk in rows.chunks(per_statement) {
+        let mut sql = SqlBuilder::new(backend);
+        sql.push(&format!(
+            "INSERT INTO {} ({}) VALUES ",
+            quote(&table.name),
+            names.join(", ")
+        ));
+        for (index, row) in chunk.iter().enumerate() {
+            sql.push(if index == 0 { "(" } else { ", (" });
+            for (name, column) in &table.spec.columns {
+                let (bound, cast) =
+                    bind_value(backend, column.kind, row.values.get(name).unwrap_or(&null));
+                sql.bind(bound, cast).push(", ");
+            }
+            sql.bind(sea_orm::Value::BigInt(Some(row.version)), None)
+                .push(", ")
+                .bind(sea_orm::Value::BigInt(Some(row.seq)), None)
+                .push(", ")
+                .bind(sea_orm::Value::Bool(Some(row.deleted)), None)
+                .push(", ")
+                .bind(sea_orm::Value::BigInt(Some(row.changed_at)), None)
+                .push(")");
+        }
+        db.execute_raw(sql.build()).await?;
+    }
+    Ok(())
+}

@@ -19,6 +19,7 @@ use crate::store::webhooks;
 use crate::store::{feed, ops, outbox};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// A push request, as the core sees it.
 pub struct PushBatch {
@@ -71,7 +72,14 @@ pub async fn push(
         committed: Vec::new(),
         lookup: batch.lookup.clone(),
         outbox: batch.outbox,
+        rows: HashMap::new(),
+        replays: HashMap::new(),
+        buffered: batch.atomic.then(Buffered::default),
     };
+    context
+        .read_ahead(&txn, &batch.operations)
+        .await
+        .map_err(whole)?;
     let mut results = Vec::with_capacity(batch.operations.len());
     for (index, operation) in batch.operations.iter().enumerate() {
         let outcome = if batch.atomic {
@@ -112,6 +120,11 @@ pub async fn push(
             Err(error) => results.push(error_result(index, operation, &error)),
         }
     }
+    if let Some(buffered) = context.buffered.take() {
+        flush(&txn, schema, &batch.device_id, buffered)
+            .await
+            .map_err(|e| whole(e.into()))?;
+    }
     if context.seq > head {
         feed::store(&txn, context.seq)
             .await
@@ -125,6 +138,26 @@ pub async fn push(
     }
     let position = context.seq;
     Ok((split(results, position), position))
+}
+
+/// Writes the buffered new rows (table by table, in order) and op results.
+async fn flush(
+    txn: &impl ConnectionTrait,
+    schema: &Schema,
+    device_id: &str,
+    buffered: Buffered,
+) -> Result<(), sea_orm::DbErr> {
+    let mut by_table: Vec<(&str, Vec<&StoredRow>)> = Vec::new();
+    for (table, row) in &buffered.inserts {
+        match by_table.iter_mut().find(|(name, _)| name == table) {
+            Some((_, rows)) => rows.push(row),
+            None => by_table.push((table, vec![row])),
+        }
+    }
+    for (table, rows) in by_table {
+        rows::insert_many(txn, &schema.tables[table], &rows).await?;
+    }
+    ops::record_many(txn, device_id, &buffered.ops).await
 }
 
 /// A database error that concerns one row (a constraint) rather than the connection.
@@ -187,9 +220,80 @@ struct Context<'a> {
     committed: Vec<(String, HookOp, HookContext)>,
     lookup: Option<crate::plugins::Lookup>,
     outbox: bool,
+    /// Rows read ahead for the batch and rows written by it, by table and key JSON; `None`
+    /// records a key known to have no row.
+    rows: HashMap<(String, String), Option<StoredRow>>,
+    /// First results of op ids already applied, read ahead for the batch.
+    replays: HashMap<String, Value>,
+    /// In an atomic batch, new rows and op results are written together at the end.
+    buffered: Option<Buffered>,
+}
+
+/// Writes of an atomic batch, flushed with multi-row INSERTs before the commit.
+#[derive(Default)]
+struct Buffered {
+    inserts: Vec<(String, StoredRow)>,
+    /// Position in `inserts` of each buffered row, by table and key JSON.
+    positions: HashMap<(String, String), usize>,
+    ops: Vec<(String, Value)>,
 }
 
 impl Context<'_> {
+    /// The row `key` of `table`: from what the batch read ahead or wrote, else the database.
+    async fn find_row(
+        &mut self,
+        txn: &impl ConnectionTrait,
+        table: &TableDef,
+        key: &Value,
+    ) -> Result<Option<StoredRow>, SyncError> {
+        let slot = (table.name.clone(), key.to_string());
+        if let Some(known) = self.rows.get(&slot) {
+            return Ok(known.clone());
+        }
+        let found = rows::find(txn, table, key).await?;
+        self.rows.insert(slot, found.clone());
+        Ok(found)
+    }
+
+    /// Reads ahead every row and op id the batch names, in one query per table.
+    async fn read_ahead(
+        &mut self,
+        txn: &impl ConnectionTrait,
+        operations: &[Operation],
+    ) -> Result<(), SyncError> {
+        let op_ids: Vec<&str> = operations
+            .iter()
+            .filter_map(|op| op.op_id.as_deref())
+            .collect();
+        if !op_ids.is_empty() {
+            self.replays = ops::find_many(txn, self.device_id, &op_ids).await?;
+        }
+        let mut keys: HashMap<&str, Vec<Value>> = HashMap::new();
+        for operation in operations {
+            let Some(table) = self.schema.table(&operation.table) else {
+                continue;
+            };
+            let pk = &table.spec.primary_key;
+            if let Some(key) = operation.data.get(pk)
+                && crate::schema::values::check_value(&table.spec.columns[pk], key).is_ok()
+                && !key.is_null()
+            {
+                let key = crate::schema::values::normalize(&table.spec.columns[pk], key.clone());
+                keys.entry(table.name.as_str()).or_default().push(key);
+            }
+        }
+        for (name, keys) in keys {
+            let table = &self.schema.tables[name];
+            let mut found = rows::find_many(txn, table, &keys).await?;
+            for key in keys {
+                let text = key.to_string();
+                let row = found.remove(&text);
+                self.rows.entry((name.to_string(), text)).or_insert(row);
+            }
+        }
+        Ok(())
+    }
+
     fn next_seq(&mut self) -> i64 {
         self.seq += 1;
         self.seq
@@ -247,9 +351,14 @@ async fn apply(
     index: usize,
     operation: &Operation,
 ) -> Result<OpResult, SyncError> {
-    if let Some(op_id) = &operation.op_id
-        && let Some(stored) = ops::find(txn, context.device_id, op_id).await?
-    {
+    let replay = match &operation.op_id {
+        Some(op_id) if context.replays.contains_key(op_id) => context.replays.get(op_id).cloned(),
+        Some(op_id) if context.buffered.is_none() => {
+            ops::find(txn, context.device_id, op_id).await?
+        }
+        _ => None,
+    };
+    if let Some(stored) = replay {
         let mut result: OpResult = serde_json::from_value(stored).map_err(|error| {
             SyncError::Db(sea_orm::DbErr::Custom(format!("stored op result: {error}")))
         })?;
@@ -263,7 +372,7 @@ async fn apply(
     let base_version = operation
         .base_version
         .or_else(|| operation.data.get(VERSION_FIELD).and_then(Value::as_i64));
-    let existing = rows::find(txn, access.table, &key).await?;
+    let existing = context.find_row(txn, access.table, &key).await?;
     let existing = match existing {
         Some(row) if !access.scope.allows(&row.values) => {
             return Err(match operation.action {
@@ -290,7 +399,12 @@ async fn apply(
     };
     if let Some(op_id) = &operation.op_id {
         let stored = serde_json::to_value(&result).expect("an op result serialises");
-        ops::record(txn, context.device_id, op_id, &stored).await?;
+        // A later operation of this batch with the same op id is a replay of this one.
+        context.replays.insert(op_id.clone(), stored.clone());
+        match &mut context.buffered {
+            Some(buffered) => buffered.ops.push((op_id.clone(), stored)),
+            None => ops::record(txn, context.device_id, op_id, &stored).await?,
+        }
     }
     Ok(result)
 }
@@ -544,7 +658,21 @@ impl Write<'_> {
             seq: context.next_seq(),
             deleted,
         };
-        rows::write(txn, table, &row, current.is_some()).await?;
+        let slot = (table.name.clone(), self.key.to_string());
+        match &mut context.buffered {
+            // A row this batch inserted and changes again: change the insert.
+            Some(buffered) if buffered.positions.contains_key(&slot) => {
+                buffered.inserts[buffered.positions[&slot]].1 = row.clone();
+            }
+            Some(buffered) if current.is_none() => {
+                buffered
+                    .positions
+                    .insert(slot.clone(), buffered.inserts.len());
+                buffered.inserts.push((table.name.clone(), row.clone()));
+            }
+            _ => rows::write(txn, table, &row, current.is_some()).await?,
+        }
+        context.rows.insert(slot, Some(row.clone()));
         if context.outbox {
             record_outbox(
                 txn,
