@@ -323,19 +323,23 @@ async fn live(server: &Server, token: &str, devices: usize, next_id: usize) -> (
         .pool_max_idle_per_host(devices)
         .build()
         .unwrap();
+    // The feed position after a first write is where the devices start waiting.
+    let body = json!({"device_id": "writer", "operations": [
+        {"table": "events", "action": "insert", "data": row(next_id + 1_000_000_000)}]});
     let head: Value = client
-        .get(format!(
-            "{}/api/v1/sync/changes?limit=1&cursor=999999999999",
-            server.base
-        ))
+        .post(format!("{}/api/v1/sync/push", server.base))
         .bearer_auth(token)
+        .json(&body)
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let cursor = head["cursor"].as_str().unwrap().to_string();
+    let cursor = head["cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the first write failed: {head}"))
+        .to_string();
     let written = Arc::new(std::sync::OnceLock::<Instant>::new());
     let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();

@@ -5,7 +5,21 @@
 //! keeps a transaction that reads first from failing with SQLITE_BUSY when it starts writing.
 
 use super::sql::SqlBuilder;
-use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
+    Statement, TransactionOptions, TransactionTrait, Value,
+};
+
+/// Begins a transaction that will write: on SQLite `BEGIN IMMEDIATE`, which waits for the write
+/// lock up front (a deferred transaction that reads first can fail with "database is locked"
+/// when it then tries to write while another writer commits).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+}
 
 /// Locks the counter for this transaction and returns its current value.
 pub async fn lock(txn: &impl ConnectionTrait) -> Result<i64, DbErr> {

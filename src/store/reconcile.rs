@@ -6,7 +6,7 @@ use super::StoreError;
 use super::ddl::{self, SYSTEM_COLUMNS};
 use super::introspect::{self, PhysicalTable, RecordedColumn, RecordedTable};
 use crate::schema::{Schema, TableDef};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 /// What applying the schema would do.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -167,7 +167,7 @@ async fn compare(
 /// Refuses, changing nothing, when the plan has refusals. Returns what was done.
 pub async fn reconcile(db: &DatabaseConnection, schema: &Schema) -> Result<Plan, StoreError> {
     let backend = db.get_database_backend();
-    let txn = db.begin().await?;
+    let txn = super::feed::begin_write(db).await?;
     if backend == DbBackend::Postgres {
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})"))
             .await?;

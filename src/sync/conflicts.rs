@@ -10,7 +10,7 @@ use crate::store::conflicts::{self, StoredConflict};
 use crate::store::feed;
 use crate::store::rows::{self, StoredRow};
 use poem_openapi::Object;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};
 
 /// An open conflict: both rows, both versions, and who wrote the client's.
@@ -109,7 +109,7 @@ pub async fn resolve(
     resolution: Resolution,
     outbox: bool,
 ) -> Result<(ResolvedConflict, i64), SyncError> {
-    let txn = db.begin().await?;
+    let txn = crate::store::feed::begin_write(db).await?;
     let head = feed::lock(&txn).await?;
     let missing = || SyncError::RowNotFound {
         table: "syncgate_conflicts".into(),

@@ -10,7 +10,7 @@ use crate::schema::model::ConflictStrategy;
 use crate::store::rows::{self, StoredRow};
 use crate::store::{feed, outbox, snapshots};
 use crate::sync::data::{check_sent, complete_new_row};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -91,7 +91,7 @@ async fn apply_page(
     changes: &[Value],
     report: &mut SnapshotReport,
 ) -> Result<i64, DbErr> {
-    let txn = db.begin().await?;
+    let txn = feed::begin_write(db).await?;
     let head = feed::lock(&txn).await?;
     let mut seq = head;
     let now = chrono::Utc::now().timestamp_millis();
