@@ -38,7 +38,7 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, Stor
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(Duration::from_secs(60))
         });
     Database::connect(options)
         .await

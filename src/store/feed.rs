@@ -10,15 +10,33 @@ use sea_orm::{
     Statement, TransactionOptions, TransactionTrait, Value,
 };
 
-/// Begins a transaction that will write: on SQLite `BEGIN IMMEDIATE`, which waits for the write
-/// lock up front (a deferred transaction that reads first can fail with "database is locked"
-/// when it then tries to write while another writer commits).
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+/// Holds this process's turn to write to SQLite until dropped (after the commit).
+pub type WriterTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+
+/// SQLite has one writer at a time: writers of this process queue here, in order and without
+/// polling, instead of spinning in SQLite's busy handler.
+static SQLITE_WRITER: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Begins a transaction that will write. On SQLite it first waits for this process's turn, then
+/// runs `BEGIN IMMEDIATE`, which takes the write lock up front (a deferred transaction that
+/// reads first can fail with "database is locked" when it then tries to write). Keep the turn
+/// until the transaction has committed.
+pub async fn begin_write(
+    db: &DatabaseConnection,
+) -> Result<(DatabaseTransaction, WriterTurn), DbErr> {
+    let turn = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        Some(SQLITE_WRITER.clone().lock_owned().await)
+    } else {
+        None
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?;
+    Ok((txn, turn))
 }
 
 /// Locks the counter for this transaction and returns its current value.

@@ -167,7 +167,7 @@ async fn compare(
 /// Refuses, changing nothing, when the plan has refusals. Returns what was done.
 pub async fn reconcile(db: &DatabaseConnection, schema: &Schema) -> Result<Plan, StoreError> {
     let backend = db.get_database_backend();
-    let txn = super::feed::begin_write(db).await?;
+    let (txn, _turn) = super::feed::begin_write(db).await?;
     if backend == DbBackend::Postgres {
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})"))
             .await?;

@@ -109,7 +109,7 @@ pub async fn resolve(
     resolution: Resolution,
     outbox: bool,
 ) -> Result<(ResolvedConflict, i64), SyncError> {
-    let txn = crate::store::feed::begin_write(db).await?;
+    let (txn, _turn) = crate::store::feed::begin_write(db).await?;
     let head = feed::lock(&txn).await?;
     let missing = || SyncError::RowNotFound {
         table: "syncgate_conflicts".into(),

@@ -61,7 +61,7 @@ pub async fn push(
             "`device_id` must not be empty",
         )));
     }
-    let txn = feed::begin_write(db).await.map_err(|e| whole(e.into()))?;
+    let (txn, _turn) = feed::begin_write(db).await.map_err(|e| whole(e.into()))?;
     let head = feed::lock(&txn).await.map_err(|e| whole(e.into()))?;
     let mut context = Context {
         schema,

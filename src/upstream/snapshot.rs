@@ -91,7 +91,7 @@ async fn apply_page(
     changes: &[Value],
     report: &mut SnapshotReport,
 ) -> Result<i64, DbErr> {
-    let txn = feed::begin_write(db).await?;
+    let (txn, _turn) = feed::begin_write(db).await?;
     let head = feed::lock(&txn).await?;
     let mut seq = head;
     let now = chrono::Utc::now().timestamp_millis();
