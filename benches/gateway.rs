@@ -594,6 +594,66 @@ async fn postgres_baseline(url: &str, rows: usize, per_request: usize) -> f64 {
     rows as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The raw read baseline on PostgreSQL: every row of `events` in feed order, in pages, as JSON.
+async fn postgres_read_baseline(url: &str, page: usize) -> f64 {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    let started = Instant::now();
+    let mut after = 0i64;
+    let mut rows = 0usize;
+    loop {
+        let statement = sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT id, branch_id, device, kind, CAST(amount AS TEXT) AS amount, created_at, _sg_version, _sg_seq \
+             FROM events WHERE _sg_seq > $1 ORDER BY _sg_seq LIMIT $2",
+            [after.into(), (page as i64).into()],
+        );
+        let results = db.query_all_raw(statement).await.unwrap();
+        if results.is_empty() {
+            break;
+        }
+        let mut out = Vec::with_capacity(results.len());
+        for r in &results {
+            let created: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at").unwrap();
+            after = r.try_get("", "_sg_seq").unwrap();
+            out.push(json!({"id": r.try_get::<String>("", "id").unwrap(), "branch_id": r.try_get::<i64>("", "branch_id").unwrap(),
+                "device": r.try_get::<String>("", "device").unwrap(), "kind": r.try_get::<String>("", "kind").unwrap(),
+                "amount": r.try_get::<String>("", "amount").unwrap(), "created_at": created.to_rfc3339(),
+                "_version": r.try_get::<i64>("", "_sg_version").unwrap()}));
+        }
+        rows += out.len();
+        let _ = serde_json::to_vec(&out).unwrap();
+    }
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The live baseline: `devices` tasks in this process woken by one `watch` send, with no HTTP
+/// and no database — the floor of change-to-delivery latency on this machine.
+async fn live_baseline(devices: usize) -> Latencies {
+    let (sender, _) = tokio::sync::watch::channel(0u64);
+    let sent = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let tasks: Vec<_> = (0..devices)
+        .map(|_| {
+            let mut receiver = sender.subscribe();
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                receiver.changed().await.ok()?;
+                Some(Instant::now().duration_since(*sent.get()?))
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _ = sent.set(Instant::now());
+    sender.send_replace(1);
+    let mut latencies = Latencies::default();
+    for task in tasks {
+        if let Ok(Some(latency)) = task.await {
+            latencies.0.push(latency);
+        }
+    }
+    latencies
+}
+
 async fn postgres_database(admin: &str, name: &str) -> String {
     use sea_orm::ConnectionTrait;
     let db = sea_orm::Database::connect(admin)
@@ -663,8 +723,14 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         "changes feed, 1 client, limit 1000",
     )
     .await;
-    let read_baseline = (baseline_pg.is_none())
-        .then(|| sqlite_read_baseline(&dir.path().join("baseline-500.db"), 1000));
+    let read_baseline = match &baseline_pg {
+        None => sqlite_read_baseline(&dir.path().join("baseline-500.db"), 1000),
+        Some(admin) => {
+            let url = format!("{}/sgbench_base_500", admin.rsplit_once('/').unwrap().0);
+            postgres_read_baseline(&url, 1000).await
+        }
+    };
+    let read_baseline = Some(read_baseline);
     line(
         "changes feed, 1 client, limit 1000",
         format!("{rows_s:>9.0} rows/s  {}", latency.summary()),
@@ -691,11 +757,13 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
     let (rows_s, mut latency) =
         read_all(&server, &token, true, next, "bootstrap (pull, limit 5000)").await;
     let seconds = started.elapsed().as_secs_f64();
-    let read_baseline = (baseline_pg.is_none()).then(|| {
-        sqlite_read_baseline(
-            std::path::Path::new(&database_url.trim_start_matches("sqlite://")),
+    let read_baseline = Some(match &baseline_pg {
+        None => sqlite_read_baseline(
+            std::path::Path::new(database_url.trim_start_matches("sqlite://")),
             5000,
-        )
+        ),
+        // The gateway's own table, read raw.
+        Some(_) => postgres_read_baseline(&database_url, 5000).await,
     });
     line(
         &format!("bootstrap {next} rows to 1 device"),
@@ -710,11 +778,18 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
     for &devices in &args.live {
         let (delivered, mut latency) = live(&server, &token, devices, next).await;
         next += 1;
-        line(
-            &format!("live: {devices} long-polling devices"),
-            format!("{delivered}/{devices} delivered, {}", latency.summary()),
-            None,
-            0.0,
+        let mut floor = live_baseline(devices).await;
+        let p99 = |l: &mut Latencies| {
+            l.0.sort();
+            l.0.get((l.0.len() * 99 / 100).min(l.0.len().saturating_sub(1)))
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        let (gateway_p99, floor_p99) = (p99(&mut latency), p99(&mut floor));
+        eprintln!(
+            "\r\x1b[2K  {:<34} {delivered}/{devices} delivered, {}  [baseline (in-process broadcast) p99 {floor_p99:.2} ms, gateway/baseline p99 {:.0}]",
+            format!("live: {devices} long-polling devices"),
+            latency.summary(),
+            gateway_p99 / floor_p99.max(0.001)
         );
     }
     eprintln!(

@@ -162,11 +162,7 @@ enum Download {
     RangeNotSatisfiable(#[oai(header = "Content-Range")] String),
 }
 
-fn rfc3339(millis: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .map(crate::schema::values::format_timestamp)
-        .unwrap_or_default()
-}
+use crate::schema::values::format_millis as rfc3339;
 
 /// Stores the file and writes the attachment id into its row (a new version).
 async fn attach_file(

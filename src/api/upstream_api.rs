@@ -103,11 +103,7 @@ struct SnapshotStatus {
     last_snapshot: Option<String>,
 }
 
-fn rfc3339(millis: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .map(crate::schema::values::format_timestamp)
-        .unwrap_or_default()
-}
+use crate::schema::values::format_millis as rfc3339;
 
 /// Whose outbox entries the caller sees: everyone's for a role scoped to `all`, else its own.
 fn subject_filter<'a>(state: &AppState, caller: &'a Caller) -> Option<&'a str> {

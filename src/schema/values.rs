@@ -116,6 +116,13 @@ pub fn normalize(column: &Column, value: Value) -> Value {
     }
 }
 
+/// Unix milliseconds as [`format_timestamp`] writes them.
+pub fn format_millis(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(format_timestamp)
+        .unwrap_or_default()
+}
+
 /// RFC 3339 in UTC with `Z`, with as many fraction digits as needed.
 pub fn format_timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)

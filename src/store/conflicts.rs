@@ -54,12 +54,7 @@ pub async fn insert(db: &impl ConnectionTrait, conflict: NewConflict<'_>) -> Res
         "open".into(),
         chrono::Utc::now().to_rfc3339().into(),
     ];
-    for (index, value) in values.into_iter().enumerate() {
-        if index > 0 {
-            sql.push(", ");
-        }
-        sql.bind(value, None);
-    }
+    sql.bind_list(values);
     sql.push(") RETURNING id");
     let row = db
         .query_one_raw(sql.build())
@@ -80,12 +75,7 @@ pub async fn open(
     sql.push(&format!(
         "SELECT {COLUMNS} FROM syncgate_conflicts WHERE status = 'open' AND table_name IN ("
     ));
-    for (index, table) in tables.iter().enumerate() {
-        if index > 0 {
-            sql.push(", ");
-        }
-        sql.bind((*table).into(), None);
-    }
+    sql.bind_list(tables.iter().map(|table| Value::from(*table)));
     sql.push(") ORDER BY id");
     db.query_all_raw(sql.build())
         .await?

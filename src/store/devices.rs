@@ -49,12 +49,7 @@ pub async fn insert(
         device.updated_at.clone().into(),
         device.acked_cursor.into(),
     ];
-    for (index, value) in values.into_iter().enumerate() {
-        if index > 0 {
-            sql.push(", ");
-        }
-        sql.bind(value, None);
-    }
+    sql.bind_list(values);
     sql.push(")");
     db.execute_raw(sql.build()).await?;
     Ok(())

@@ -49,12 +49,7 @@ impl Upload {
 fn insert_values(db: &impl ConnectionTrait, sql_head: &str, values: Vec<Value>) -> SqlBuilder {
     let mut sql = SqlBuilder::new(db.get_database_backend());
     sql.push(sql_head);
-    for (index, value) in values.into_iter().enumerate() {
-        if index > 0 {
-            sql.push(", ");
-        }
-        sql.bind(value, None);
-    }
+    sql.bind_list(values);
     sql.push(")");
     sql
 }

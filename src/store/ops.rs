@@ -54,12 +54,7 @@ pub async fn find_many(
         sql.push("SELECT op_id, result FROM syncgate_ops WHERE device_id = ")
             .bind(device_id.into(), None)
             .push(" AND op_id IN (");
-        for (index, op_id) in chunk.iter().enumerate() {
-            if index > 0 {
-                sql.push(", ");
-            }
-            sql.bind((*op_id).into(), None);
-        }
+        sql.bind_list(chunk.iter().map(|op_id| Value::from(*op_id)));
         sql.push(")");
         for row in db.query_all_raw(sql.build()).await? {
             let text: String = row.try_get("", "result")?;

@@ -61,12 +61,7 @@ pub async fn insert(db: &impl ConnectionTrait, entry: NewEntry<'_>, now: i64) ->
         now.into(),
         now.into(),
     ];
-    for (index, value) in values.into_iter().enumerate() {
-        if index > 0 {
-            sql.push(", ");
-        }
-        sql.bind(value, None);
-    }
+    sql.bind_list(values);
     sql.push(")");
     db.execute_raw(sql.build()).await?;
     Ok(())
@@ -233,14 +228,9 @@ pub async fn requeue(
         if ids.is_empty() {
             return Ok(0);
         }
-        sql.push(" AND id IN (");
-        for (index, id) in ids.iter().enumerate() {
-            if index > 0 {
-                sql.push(", ");
-            }
-            sql.bind((*id).into(), None);
-        }
-        sql.push(")");
+        sql.push(" AND id IN (")
+            .bind_list(ids.iter().map(|id| Value::from(*id)))
+            .push(")");
     }
     Ok(db.execute_raw(sql.build()).await?.rows_affected())
 }

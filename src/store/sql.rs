@@ -39,6 +39,17 @@ impl SqlBuilder {
         self
     }
 
+    /// Appends placeholders for `values`, separated by commas (a VALUES row, an IN list).
+    pub fn bind_list(&mut self, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        for (index, value) in values.into_iter().enumerate() {
+            if index > 0 {
+                self.push(", ");
+            }
+            self.bind(value, None);
+        }
+        self
+    }
+
     pub fn build(self) -> Statement {
         Statement::from_sql_and_values(self.backend, self.sql, self.values)
     }

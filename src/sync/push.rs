@@ -555,39 +555,26 @@ impl Write<'_> {
             // Deleting twice changes nothing: answer with the tombstone.
             return Ok(self.applied(&server));
         }
-        match detect(table, self.base_version, self.sent, &server) {
-            None => {
-                let values = server.values.clone();
-                self.store(
-                    txn,
-                    context,
-                    values,
-                    server.version + 1,
-                    true,
-                    Some(&server),
-                )
-                .await
-            }
-            Some(reason) => match decide(table, self.use_local(), self.sent, &server) {
-                Decision::Apply => {
-                    let values = server.values.clone();
-                    self.store(
-                        txn,
-                        context,
-                        values,
-                        server.version + 1,
-                        true,
-                        Some(&server),
-                    )
-                    .await
-                }
-                Decision::Keep => Ok(self.kept(&server, reason, None)),
+        if let Some(reason) = detect(table, self.base_version, self.sent, &server) {
+            match decide(table, self.use_local(), self.sent, &server) {
+                Decision::Apply => {}
+                Decision::Keep => return Ok(self.kept(&server, reason, None)),
                 Decision::Queue => {
-                    self.queue(txn, context, &server, server.values.clone(), reason)
-                        .await
+                    let values = server.values.clone();
+                    return self.queue(txn, context, &server, values, reason).await;
                 }
-            },
+            }
         }
+        let values = server.values.clone();
+        self.store(
+            txn,
+            context,
+            values,
+            server.version + 1,
+            true,
+            Some(&server),
+        )
+        .await
     }
 
     /// A complete new row: scope columns filled from the caller's claims when not sent.

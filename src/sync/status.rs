@@ -129,11 +129,7 @@ pub struct StatusQuery {
     pub last_hours: u32,
 }
 
-fn rfc3339(millis: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .map(crate::schema::values::format_timestamp)
-        .unwrap_or_default()
-}
+use crate::schema::values::format_millis as rfc3339;
 
 /// "2 minutes", "3 hours", "just now".
 pub fn human_duration(seconds: i64) -> String {
