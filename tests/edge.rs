@@ -188,11 +188,26 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
     for backend in backends() {
         let mut pair = pair(backend, "batch_size = 2\nmax_retries = 20\nlease = \"2s\"").await;
         pair.edge.start().await;
+        let till = json!({"id": "till-1", "name": "till", "platform": "pos", "app_version": "1"});
+        assert_eq!(
+            pair.edge
+                .post(&clerk(1), "/api/v1/sync/devices", till)
+                .await
+                .0,
+            201
+        );
         let (status, body) = pair
             .edge
             .push(&clerk(1), json!([item("a"), item("b"), item("c")]))
             .await;
         assert_eq!(status, 200, "{body}");
+        // The device's writes wait in the outbox: its status says so.
+        let (_, device) = pair
+            .edge
+            .get(&clerk(1), "/api/v1/sync/devices/till-1")
+            .await;
+        assert_eq!(device["outbox_pending"], 3, "{device}");
+        assert_eq!(device["sync_status"], "pending", "{device}");
         let counts = pending(&pair.edge).await;
         assert_eq!(
             (counts["pending"].clone(), counts["online"].clone()),

@@ -167,6 +167,15 @@ pub async fn has_pending(
     Ok(row.map_or(Ok(0), |r| r.try_get::<i64>("", "n"))? > 0)
 }
 
+/// Entries written through `device_id` and not yet pushed to the hub.
+pub async fn pending_for_device(db: &impl ConnectionTrait, device_id: &str) -> Result<i64, DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push("SELECT COUNT(*) AS n FROM syncgate_outbox WHERE status = 'PENDING' AND device_id = ")
+        .bind(device_id.into(), None);
+    let row = db.query_one_raw(sql.build()).await?;
+    row.map_or(Ok(0), |r| r.try_get("", "n"))
+}
+
 /// Entry counts by status, of `subject` or of everyone.
 pub async fn counts(
     db: &impl ConnectionTrait,

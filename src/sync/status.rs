@@ -58,6 +58,8 @@ pub struct DeviceView {
     pub sync_status: DeviceState,
     /// Changes the device may see and has not acknowledged.
     pub pending: i64,
+    /// On an edge: writes of this device not yet pushed to the hub.
+    pub outbox_pending: i64,
     /// Seconds since the oldest unacknowledged change.
     pub lag_seconds: i64,
     /// The last acknowledged cursor.
@@ -189,6 +191,7 @@ pub async fn device_view(
         .last_seen
         .max(activity.last_seen(&device.id, &device.subject));
     let backlog = device_backlog(db, schema, device).await?;
+    let outbox_pending = crate::store::outbox::pending_for_device(db, &device.id).await?;
     let lag_seconds = backlog
         .oldest_change
         .map_or(0, |oldest| ((now - oldest) / 1000).max(0));
@@ -196,7 +199,7 @@ pub async fn device_view(
         last_seen.is_none_or(|seen| now - seen > settings.offline_after.as_millis() as i64);
     let sync_status = if offline {
         DeviceState::Offline
-    } else if backlog.changes == 0 {
+    } else if backlog.changes == 0 && outbox_pending == 0 {
         DeviceState::UpToDate
     } else if lag_seconds > settings.stale_after.as_secs() as i64 {
         DeviceState::Stale
@@ -212,6 +215,7 @@ pub async fn device_view(
         last_seen: last_seen.map(rfc3339),
         sync_status,
         pending: backlog.changes,
+        outbox_pending,
         lag_seconds,
         acked_cursor: device.acked_cursor.to_string(),
         last_ack: device.acked_at.map(rfc3339),
