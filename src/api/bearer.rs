@@ -56,7 +56,7 @@ async fn caller_for(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     Ok(Caller::from_claims(claims))
 }
 
-fn state_of(request: &Request) -> Result<&Arc<AppState>, ApiError> {
+pub(super) fn state_of(request: &Request) -> Result<&Arc<AppState>, ApiError> {
     request.data::<Arc<AppState>>().ok_or_else(|| {
         ApiError::new(
             poem::http::StatusCode::INTERNAL_SERVER_ERROR,

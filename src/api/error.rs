@@ -36,6 +36,27 @@ impl ApiError {
         self
     }
 
+    /// A body that could not be read: a JSON syntax error, or JSON of the wrong shape, with the
+    /// line and column where they are known.
+    pub fn unreadable_body(syntax: bool, reason: &str, position: Option<(usize, usize)>) -> Self {
+        let (code, message) = if syntax {
+            (
+                "malformed_json",
+                format!("the body is not valid JSON: {reason}"),
+            )
+        } else {
+            (
+                "bad_request",
+                format!("the body does not have the expected shape: {reason}"),
+            )
+        };
+        let details = position.map_or(
+            json!({}),
+            |(line, column)| json!({"line": line, "column": column}),
+        );
+        Self::new(StatusCode::BAD_REQUEST, code, message).with_details(details)
+    }
+
     pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
             .with_details(json!({"field": field}))
@@ -122,6 +143,12 @@ impl ApiResponse for ApiError {
 
     fn register(registry: &mut Registry) {
         ErrorBody::register(registry);
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(error: sea_orm::DbErr) -> Self {
+        SyncError::from(error).into()
     }
 }
 

@@ -1,7 +1,8 @@
 //! The one error body every endpoint answers with: `{"error": {"code", "message", "details"}}`.
 
+use super::error::ApiError;
+use poem::Response;
 use poem::http::StatusCode;
-use poem::{IntoResponse, Response};
 use poem_openapi::Object;
 use serde_json::{Value, json};
 
@@ -33,21 +34,16 @@ impl ErrorBody {
     }
 }
 
-/// A plain poem response carrying the error body.
-pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = json!({"error": {"code": code, "message": message.into(), "details": {}}});
-    poem::web::Json(body).with_status(status).into_response()
-}
-
 /// Maps errors raised by poem itself (unknown route, body too large, bad method…) to the error
 /// body, so clients never see a plain-text error.
 pub async fn render_poem_error(error: poem::Error) -> Response {
-    if error.is::<super::error::ApiError>() {
+    use poem::error::ResponseError;
+    if error.is::<ApiError>() {
         return error.into_response();
     }
     let status = error.status();
     if let Some(parse) = error.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
-        return payload_error(&parse.reason);
+        return payload_error(&parse.reason).as_response();
     }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_string()),
@@ -72,41 +68,16 @@ pub async fn render_poem_error(error: poem::Error) -> Response {
         }
         _ => ("bad_request", error.to_string()),
     };
-    let mut response = error_response(status, code, message);
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            "WWW-Authenticate",
-            poem::http::HeaderValue::from_static("Bearer"),
-        );
-    }
-    response
+    ApiError::new(status, code, message).as_response()
 }
 
-/// A request body poem-openapi could not parse: a JSON syntax error (with its position), or a
-/// body of the wrong shape.
-fn payload_error(reason: &str) -> Response {
+/// A request body poem-openapi could not parse: a JSON syntax error (its message ends with the
+/// position), or a body of the wrong shape.
+fn payload_error(reason: &str) -> ApiError {
     // serde_json ends its messages with "at line L column C".
     let position = reason.rsplit_once(" at line ").and_then(|(_, at)| {
         let (line, column) = at.split_once(" column ")?;
-        Some((
-            line.parse::<u64>().ok()?,
-            column.trim().parse::<u64>().ok()?,
-        ))
+        Some((line.parse().ok()?, column.trim().parse().ok()?))
     });
-    let (code, message, details) = match position {
-        Some((line, column)) => (
-            "malformed_json",
-            format!("the body is not valid JSON: {reason}"),
-            json!({"line": line, "column": column}),
-        ),
-        None => (
-            "bad_request",
-            format!("the body does not have the expected shape: {reason}"),
-            json!({}),
-        ),
-    };
-    let body = json!({"error": {"code": code, "message": message, "details": details}});
-    poem::web::Json(body)
-        .with_status(StatusCode::BAD_REQUEST)
-        .into_response()
+    ApiError::unreadable_body(position.is_some(), reason, position)
 }

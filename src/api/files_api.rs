@@ -418,7 +418,7 @@ impl FilesApi {
         };
         let file = crate::store::files::get_file(&state.db, &id.0)
             .await
-            .map_err(|e| ApiError::from(crate::sync::SyncError::from(e)))?
+            .map_err(ApiError::from)?
             .ok_or_else(missing)?;
         let schema = state.schema();
         let access = crate::sync::access(&schema, &auth.0, &file.table).map_err(|_| missing())?;
@@ -427,7 +427,7 @@ impl FilesApi {
         }
         let row = crate::store::rows::find(&state.db, access.table, &file.key)
             .await
-            .map_err(|e| ApiError::from(crate::sync::SyncError::from(e)))?;
+            .map_err(ApiError::from)?;
         if !row.is_some_and(|row| !row.deleted && access.scope.allows(&row.values)) {
             return Err(missing());
         }

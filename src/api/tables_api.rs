@@ -3,7 +3,7 @@
 //! table's own columns in the OpenAPI document, and a new table needs no recompilation: this
 //! API implements poem-openapi's `OpenApi` trait by hand from the loaded schema.
 
-use super::bearer::{BearerAuth, authenticate};
+use super::bearer::{BearerAuth, authenticate, state_of};
 use super::context::{self, intern};
 use super::error::ApiError;
 use super::error_body::ErrorBody;
@@ -13,7 +13,6 @@ use super::tables_doc::{
 };
 use crate::schema::model::ColumnType;
 use crate::schema::{Schema, TableDef};
-use crate::server::AppState;
 use crate::sync::types::{Action, Operation, Resolve};
 use crate::sync::{SyncError, access};
 use poem::endpoint::{BoxEndpoint, make};
@@ -117,32 +116,15 @@ fn handler(table: String, run: Handler) -> BoxEndpoint<'static> {
     .boxed()
 }
 
-fn state(request: &Request) -> Result<Arc<AppState>, ApiError> {
-    request.data::<Arc<AppState>>().cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the gateway state is missing",
-        )
-    })
-}
-
 /// Parses a JSON body, answering 400 with the line and column of a syntax error.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|error| {
-        let (code, message) = if error.is_syntax() || error.is_eof() {
-            (
-                "malformed_json",
-                format!("the body is not valid JSON: {error}"),
-            )
-        } else {
-            (
-                "bad_request",
-                format!("the body does not have the expected shape: {error}"),
-            )
-        };
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-            .with_details(serde_json::json!({"line": error.line(), "column": error.column()}))
+        let syntax = error.is_syntax() || error.is_eof();
+        ApiError::unreadable_body(
+            syntax,
+            &error.to_string(),
+            Some((error.line(), error.column())),
+        )
     })
 }
 
@@ -175,7 +157,7 @@ fn push_handler(
     mut request: Request,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
     Box::pin(async move {
-        let state = state(&request)?;
+        let state = state_of(&request)?.clone();
         let caller = authenticate(&request).await?;
         let bytes = request.take_body().into_vec().await.map_err(|error| {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
@@ -214,7 +196,7 @@ fn changes_handler(
     request: Request,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
     Box::pin(async move {
-        let state = state(&request)?;
+        let state = state_of(&request)?.clone();
         let caller = authenticate(&request).await?;
         let params: ChangesParams = request.params().map_err(|error| {
             ApiError::new(
@@ -241,7 +223,7 @@ fn row_handler(
     request: Request,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>> {
     Box::pin(async move {
-        let state = state(&request)?;
+        let state = state_of(&request)?.clone();
         let caller = authenticate(&request).await?;
         let raw_key = request.path_params::<String>().map_err(|_| {
             ApiError::new(

@@ -139,10 +139,6 @@ impl From<Entry> for LogEntry {
     }
 }
 
-fn db_error(error: sea_orm::DbErr) -> ApiError {
-    crate::sync::SyncError::from(error).into()
-}
-
 #[OpenApi(tag = "EdgeTag::Edge")]
 impl UpstreamApi {
     /// Outbox counts by status.
@@ -156,7 +152,7 @@ impl UpstreamApi {
     ) -> Result<Json<PendingCounts>, ApiError> {
         let counts = outbox::counts(&state.db, subject_filter(&state, &auth.0))
             .await
-            .map_err(db_error)?;
+            .map_err(ApiError::from)?;
         let count = |status: &str| {
             counts
                 .iter()
@@ -210,7 +206,7 @@ impl UpstreamApi {
             limit,
         )
         .await
-        .map_err(db_error)?;
+        .map_err(ApiError::from)?;
         Ok(Json(LogPage {
             entries: entries.into_iter().map(LogEntry::from).collect(),
         }))
@@ -239,7 +235,7 @@ impl UpstreamApi {
             now,
         )
         .await
-        .map_err(db_error)?;
+        .map_err(ApiError::from)?;
         Ok(Json(RetryAnswer { requeued }))
     }
 
@@ -303,7 +299,7 @@ impl UpstreamApi {
                 snapshot::SnapshotError::Hub(hub) => {
                     ApiError::new(StatusCode::BAD_GATEWAY, "hub_refused", hub.to_string())
                 }
-                snapshot::SnapshotError::Db(db) => db_error(db),
+                snapshot::SnapshotError::Db(db) => db.into(),
             })?;
         state.feed.advance(report.position);
         Ok(Json(SnapshotAnswer {
@@ -333,7 +329,7 @@ impl UpstreamApi {
         }
         let last = crate::store::snapshots::get(&state.db, snapshot::SNAPSHOT_KEY)
             .await
-            .map_err(db_error)?;
+            .map_err(ApiError::from)?;
         Ok(Json(SnapshotStatus {
             online: state
                 .upstream
