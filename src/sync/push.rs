@@ -619,24 +619,29 @@ impl Write<'_> {
         current: Option<&StoredRow>,
     ) -> Result<OpResult, SyncError> {
         let table = self.table();
-        let hook_op = HookOp {
-            action: action_name(self.operation.action).into(),
-            table: table.name.clone(),
-            key: self.key.clone(),
-            data: self.sent.clone(),
-            row: values,
-            current: current.map(|row| row.values.clone()),
-            op_id: self.operation.op_id.clone(),
-        };
-        let values = if table.spec.hooks.is_empty() {
-            hook_op.row.clone()
+        // Tables without hooks skip building what only hooks read (copies of the sent data
+        // and of the current row), on every write.
+        let (values, hook_op) = if table.spec.hooks.is_empty() {
+            (values, None)
         } else {
+            let hook_op = HookOp {
+                action: action_name(self.operation.action).into(),
+                table: table.name.clone(),
+                key: self.key.clone(),
+                data: self.sent.clone(),
+                row: values,
+                current: current.map(|row| row.values.clone()),
+                op_id: self.operation.op_id.clone(),
+            };
             let hook_ctx = context.hook_context(table, &hook_op.action);
             let row = context
                 .plugins
                 .before_write(table, hook_op.clone(), &hook_ctx)
                 .await?;
-            self.checked_hook_row(table, row, context.caller)?
+            (
+                self.checked_hook_row(table, row, context.caller)?,
+                Some(hook_op),
+            )
         };
         let row = StoredRow {
             values,
@@ -671,7 +676,7 @@ impl Write<'_> {
             )
             .await?;
         }
-        if !table.spec.hooks.is_empty() {
+        if let Some(hook_op) = hook_op {
             let committed = HookOp {
                 row: row.values.clone(),
                 ..hook_op
