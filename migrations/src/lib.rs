@@ -11,6 +11,7 @@ mod m0003_devices;
 mod m0004_webhook_deliveries;
 mod m0005_outbox;
 mod m0006_files;
+mod m0007_op_records;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_webhook_deliveries::Migration),
             Box::new(m0005_outbox::Migration),
             Box::new(m0006_files::Migration),
+            Box::new(m0007_op_records::Migration),
         ]
     }
 

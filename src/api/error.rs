@@ -3,8 +3,10 @@
 
 use super::error_body::ErrorBody;
 use crate::auth::AuthError;
+use crate::files::attach::FileError;
 use crate::sync::SyncError;
 use crate::sync::push::PushFailure;
+use crate::upstream::snapshot::SnapshotError;
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::ApiResponse;
@@ -158,74 +160,94 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// Every sync-core failure answered alike, for the whole request or (as `OpError`) for one
+/// operation: the same `code`, from [`SyncError::code`].
 impl From<SyncError> for ApiError {
     fn from(error: SyncError) -> Self {
         let message = error.to_string();
-        match error {
+        let code = error.code();
+        let status = match &error {
+            SyncError::UnknownTable { .. } | SyncError::RowNotFound { .. } => StatusCode::NOT_FOUND,
+            SyncError::Forbidden(_) => StatusCode::FORBIDDEN,
+            SyncError::Invalid { .. } | SyncError::OpIdReused(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            SyncError::KeyTaken(_) | SyncError::AlreadyResolved(_) => StatusCode::CONFLICT,
+            SyncError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            SyncError::Hook(crate::plugins::HookError::Rejected { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            SyncError::Hook(crate::plugins::HookError::Failed { .. }) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            SyncError::Db(db) if is_unique_violation(db) => StatusCode::CONFLICT,
+            SyncError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let details = match error {
             SyncError::UnknownTable { table, available } => {
-                ApiError::new(StatusCode::NOT_FOUND, "unknown_table", message)
-                    .with_details(json!({"table": table, "available_tables": available}))
+                json!({"table": table, "available_tables": available})
             }
-            SyncError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
-            SyncError::RowNotFound { table, key } => {
-                ApiError::new(StatusCode::NOT_FOUND, "row_not_found", message)
-                    .with_details(json!({"table": table, "key": key}))
-            }
-            SyncError::Invalid { field, .. } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                message,
-            )
-            .with_details(json!({"field": field})),
-            SyncError::KeyTaken(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
-            SyncError::BadRequest(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
-            }
+            SyncError::RowNotFound { table, key } => json!({"table": table, "key": key}),
+            SyncError::Invalid { field, .. } => json!({"field": field}),
+            SyncError::OpIdReused(_) => json!({"field": "op_id"}),
             SyncError::Hook(crate::plugins::HookError::Rejected {
                 hook,
                 message: reason,
-            }) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "rejected_by_hook",
-                message,
-            )
-            .with_details(json!({"hook": hook, "reason": reason})),
+            }) => json!({"hook": hook, "reason": reason}),
             SyncError::Hook(crate::plugins::HookError::Failed { hook, function, .. }) => {
                 tracing::error!(%hook, %function, error = %message, "hook failed");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "hook_failed", message)
-                    .with_details(json!({"hook": hook, "function": function}))
+                json!({"hook": hook, "function": function})
+            }
+            SyncError::Db(db) if is_unique_violation(&db) => {
+                tracing::warn!(error = %db, "a write hit a unique constraint");
+                return ApiError::new(
+                    status,
+                    "key_taken",
+                    "the write conflicts with a row that already exists",
+                );
             }
             SyncError::Db(db) => {
                 tracing::error!(error = %db, "database error");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                return ApiError::new(
+                    status,
+                    code,
                     "internal error; the gateway log has the details",
-                )
+                );
             }
-        }
+            _ => json!({}),
+        };
+        ApiError::new(status, code, message).with_details(details)
     }
+}
+
+fn is_unique_violation(error: &sea_orm::DbErr) -> bool {
+    matches!(
+        error.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
 }
 
 impl From<PushFailure> for ApiError {
     fn from(failure: PushFailure) -> Self {
         let field = failure.error.field().map(String::from);
-        let whole_request = failure.table.is_empty();
         let mut error = ApiError::from(failure.error);
-        if whole_request {
+        let Some(operation) = failure.operation else {
             return error;
-        }
-        let op = match &failure.op_id {
+        };
+        let op = match &operation.op_id {
             Some(op_id) => format!(
                 "operation {} (op_id `{op_id}`, table `{}`)",
-                failure.index, failure.table
+                operation.index, operation.table
             ),
-            None => format!("operation {} (table `{}`)", failure.index, failure.table),
+            None => format!(
+                "operation {} (table `{}`)",
+                operation.index, operation.table
+            ),
         };
         if error.status != StatusCode::INTERNAL_SERVER_ERROR {
             error.message = format!("{op}: {}; nothing was written", error.message);
         }
-        let mut details = json!({"index": failure.index, "op_id": failure.op_id, "table": failure.table, "field": field});
+        let mut details = json!({"index": operation.index, "op_id": operation.op_id, "table": operation.table, "field": field});
         if let (Value::Object(extra), Value::Object(target)) = (&error.details, &mut details) {
             for (key, value) in extra {
                 target.entry(key.clone()).or_insert(value.clone());
@@ -233,5 +255,53 @@ impl From<PushFailure> for ApiError {
         }
         error.details = details;
         error
+    }
+}
+
+impl From<FileError> for ApiError {
+    fn from(error: FileError) -> Self {
+        let message = error.to_string();
+        match error {
+            FileError::Sync(sync) => sync.into(),
+            FileError::TooLarge { size, max, .. } => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", message)
+                    .with_details(json!({"size": size, "max_size": max}))
+            }
+            FileError::Unsupported { found, .. } => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                message,
+            )
+            .with_details(json!({"media_type": found})),
+            FileError::BadRequest(_) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+            }
+            FileError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
+            FileError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            FileError::Storage(io) => {
+                tracing::error!(error = %io, "file storage failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "file storage failed; the gateway log has the details",
+                )
+            }
+        }
+    }
+}
+
+impl From<SnapshotError> for ApiError {
+    fn from(error: SnapshotError) -> Self {
+        match error {
+            SnapshotError::Hub(hub) if hub.is_unreachable() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "hub_unreachable",
+                hub.to_string(),
+            ),
+            SnapshotError::Hub(hub) => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "hub_refused", hub.to_string())
+            }
+            SnapshotError::Sync(sync) => sync.into(),
+        }
     }
 }

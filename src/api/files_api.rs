@@ -3,20 +3,20 @@
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
-use super::sync_api::run_push;
+use super::writes::write_options;
 use crate::auth::Caller;
 use crate::files::attach::{self, FileError, Target};
 use crate::files::{range, uploads};
 use crate::server::AppState;
 use crate::store::files::{StoredFile, Upload};
-use crate::sync::types::{Action, Operation, RowObject};
+use crate::sync::types::RowObject;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::{Binary, Json};
 use poem_openapi::types::multipart::Upload as FilePart;
 use poem_openapi::{ApiResponse, Multipart, Object, OpenApi, Tags};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 
 #[derive(Tags)]
@@ -26,38 +26,6 @@ enum FilesTag {
 }
 
 pub struct FilesApi;
-
-impl From<FileError> for ApiError {
-    fn from(error: FileError) -> Self {
-        let message = error.to_string();
-        match error {
-            FileError::Sync(sync) => sync.into(),
-            FileError::TooLarge { size, max, .. } => {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", message)
-                    .with_details(json!({"size": size, "max_size": max}))
-            }
-            FileError::Unsupported { found, .. } => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                message,
-            )
-            .with_details(json!({"media_type": found})),
-            FileError::BadRequest(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
-            }
-            FileError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "not_found", message),
-            FileError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
-            FileError::Storage(io) => {
-                tracing::error!(error = %io, "file storage failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "file storage failed; the gateway log has the details",
-                )
-            }
-        }
-    }
-}
 
 /// A file upload (`multipart/form-data`).
 #[derive(Multipart)]
@@ -172,33 +140,21 @@ async fn attach_file(
     bytes: &[u8],
 ) -> Result<Attachment, ApiError> {
     let file = attach::store(&state.db, state.files.as_ref(), caller, target, bytes).await?;
-    let mut data = Map::new();
-    data.insert(target.table.spec.primary_key.clone(), target.key.clone());
-    data.insert(target.field.clone(), Value::String(file.id.clone()));
-    let operation = Operation {
-        op_id: None,
-        table: target.table.name.clone(),
-        action: Action::Update,
-        data,
-        base_version: None,
-        resolve: None,
-    };
-    let device = caller
-        .device_id
-        .clone()
-        .unwrap_or_else(|| "file-upload".into());
-    match run_push(state, caller, device, true, vec![operation]).await {
-        Ok(outcome) => {
-            let applied = outcome.applied.into_iter().next();
-            Ok(attachment(
-                file,
-                applied.as_ref().and_then(|a| a.version).unwrap_or_default(),
-                applied.and_then(|a| a.row).unwrap_or_default(),
-            ))
+    let schema = state.schema();
+    let plugins = state.plugins();
+    let options = write_options(state, caller);
+    match attach::attach(
+        &state.db, &schema, &plugins, caller, target, &file.id, options,
+    )
+    .await
+    {
+        Ok((row, position)) => {
+            state.feed.advance(position);
+            Ok(attachment(file, row.version, RowObject(row.to_client())))
         }
         Err(error) => {
             attach::discard(&state.db, state.files.as_ref(), &file.id).await;
-            Err(error)
+            Err(error.into())
         }
     }
 }

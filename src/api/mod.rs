@@ -14,6 +14,7 @@ pub mod sync_api;
 mod tables_api;
 pub mod tables_doc;
 mod upstream_api;
+mod writes;
 
 use crate::schema::Schema;
 use context::BuildContext;

@@ -3,12 +3,12 @@
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
+use super::writes::{run_push, write_options};
 use crate::server::AppState;
 use crate::sync::SyncError;
 use crate::sync::changes::{self, FeedQuery, parse_cursor};
 use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
 use crate::sync::pull::pull;
-use crate::sync::push::{PushBatch, push};
 use crate::sync::types::{Action, ChangesPage, Operation, PushOutcome, Resolve, RowObject};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -109,51 +109,6 @@ struct ResolveRequest {
     resolution: ResolutionChoice,
     /// Required with `merged`.
     data: Option<HashMap<String, Value>>,
-}
-
-/// Runs a push and wakes the long-polls; shared with the per-table endpoint.
-pub async fn run_push(
-    state: &AppState,
-    caller: &crate::auth::Caller,
-    device_id: String,
-    atomic: bool,
-    operations: Vec<Operation>,
-) -> Result<PushOutcome, ApiError> {
-    if let Some(own) = &caller.device_id
-        && *own != device_id
-    {
-        return Err(crate::sync::SyncError::Forbidden(format!(
-            "a device token pushes as its own device `{own}`, not `{device_id}`"
-        ))
-        .into());
-    }
-    state.activity.mark(&device_id, &caller.subject);
-    let max = state.config.sync.max_batch;
-    if operations.len() > max {
-        return Err(ApiError::bad_request(
-            "operations",
-            format!(
-                "{} operations is more than the {max} a push may carry (`sync.max_batch`)",
-                operations.len()
-            ),
-        ));
-    }
-    let schema = state.schema();
-    let batch = PushBatch {
-        device_id,
-        atomic,
-        operations,
-        lookup: Some(crate::sync::lookup::lookup(
-            state.db.clone(),
-            schema.clone(),
-            caller.clone(),
-        )),
-        outbox: state.config.upstream.is_some(),
-    };
-    let plugins = state.plugins();
-    let (outcome, position) = push(&state.db, &schema, &plugins, caller, &batch).await?;
-    state.feed.advance(position);
-    Ok(outcome)
 }
 
 /// Reads one page of the changes feed; shared with the per-table endpoint.
@@ -332,13 +287,10 @@ impl SyncApi {
             }
         };
         let schema = state.schema();
+        let plugins = state.plugins();
+        let options = write_options(&state, &auth.0);
         let (resolved, position) = conflicts::resolve(
-            &state.db,
-            &schema,
-            &auth.0,
-            id.0,
-            resolution,
-            state.config.upstream.is_some(),
+            &state.db, &schema, &plugins, &auth.0, id.0, resolution, options,
         )
         .await?;
         state.feed.advance(position);

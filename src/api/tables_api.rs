@@ -7,10 +7,11 @@ use super::bearer::{BearerAuth, authenticate, state_of};
 use super::context::{self, intern};
 use super::error::ApiError;
 use super::error_body::ErrorBody;
-use super::sync_api::{run_changes, run_push};
+use super::sync_api::run_changes;
 use super::tables_doc::{
     self, changes_page_schema, push_outcome_schema, push_request_schema, row_schema,
 };
+use super::writes::run_push;
 use crate::schema::model::ColumnType;
 use crate::schema::{Schema, TableDef};
 use crate::sync::types::{Action, Operation, Resolve};

@@ -288,19 +288,8 @@ impl UpstreamApi {
         }
         let upstream = edge(&state)?;
         let schema = state.schema();
-        let report = snapshot::snapshot(&state.db, &schema, upstream, full.0.unwrap_or(false))
-            .await
-            .map_err(|error| match error {
-                snapshot::SnapshotError::Hub(hub) if hub.is_unreachable() => ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "hub_unreachable",
-                    hub.to_string(),
-                ),
-                snapshot::SnapshotError::Hub(hub) => {
-                    ApiError::new(StatusCode::BAD_GATEWAY, "hub_refused", hub.to_string())
-                }
-                snapshot::SnapshotError::Db(db) => db.into(),
-            })?;
+        let report =
+            snapshot::snapshot(&state.db, &schema, upstream, full.0.unwrap_or(false)).await?;
         state.feed.advance(report.position);
         Ok(Json(SnapshotAnswer {
             success: true,

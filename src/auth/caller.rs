@@ -45,6 +45,18 @@ impl Caller {
         }
     }
 
+    /// The gateway itself, writing on its own account (rows pulled from the hub). It has no
+    /// role, so the API never admits it; only the write pipeline's callers build it.
+    pub fn system(subject: &str) -> Self {
+        Self {
+            subject: subject.to_string(),
+            role: String::new(),
+            branch: None,
+            claims: Map::new(),
+            device_id: None,
+        }
+    }
+
     /// The caller a device token acts as: the claims its device was registered with.
     pub fn from_device(device_id: &str, claims: &Map<String, Value>) -> Self {
         let text = |name: &str| {

@@ -1,17 +1,20 @@
-//! Checking where a file goes (a `file` column of a row the caller may update) and storing it.
-//! The row itself is then updated through the push machinery by the caller of these functions.
+//! Checking where a file goes (a `file` column of a row the caller may update), storing it, and
+//! writing its id into the row through the write pipeline.
 
 use super::DEFAULT_MAX_SIZE;
 use super::media::{accepted, sniff};
 use super::storage::FileStorage;
 use crate::auth::Caller;
+use crate::plugins::Plugins;
 use crate::schema::model::{Column, ColumnType};
 use crate::schema::{Schema, TableDef};
 use crate::store::files::{self, StoredFile};
-use crate::store::rows;
+use crate::store::rows::{self, StoredRow};
+use crate::sync::types::Action;
+use crate::sync::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer};
 use crate::sync::{SyncError, access};
 use sea_orm::DatabaseConnection;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +162,40 @@ pub async fn store(
     storage.put(&object_key(&file.id), bytes).await?;
     files::insert_file(db, &file).await?;
     Ok(file)
+}
+
+/// Writes the attachment id into the target's column: a new version of the row, through the
+/// write pipeline like any update (hooks, webhooks, outbox). Returns the row and the feed
+/// position.
+pub async fn attach(
+    db: &DatabaseConnection,
+    schema: &Schema,
+    plugins: &Plugins,
+    caller: &Caller,
+    target: &Target<'_>,
+    file_id: &str,
+    options: WriteOptions,
+) -> Result<(StoredRow, i64), FileError> {
+    let access = access(schema, caller, &target.table.name)?;
+    let device_id = caller.device_id.as_deref().unwrap_or("file-upload");
+    let actor = Actor { caller, device_id };
+    let mut writer = Writer::begin(db, plugins, actor, options).await?;
+    let mut sent = Map::new();
+    sent.insert(target.table.spec.primary_key.clone(), target.key.clone());
+    sent.insert(target.field.clone(), Value::String(file_id.to_string()));
+    let written = writer
+        .apply(RowWrite {
+            access: &access,
+            action: Action::Update,
+            key: target.key.clone(),
+            sent,
+            base_version: None,
+            rule: ConflictRule::Apply,
+            op_id: None,
+        })
+        .await?;
+    let position = writer.commit(schema).await?;
+    Ok((written.row, position))
 }
 
 /// Undoes [`store`] when the row could not be updated.

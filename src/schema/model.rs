@@ -162,6 +162,20 @@ pub enum ConflictStrategy {
     Hook,
 }
 
+impl ConflictStrategy {
+    /// The name the schema files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConflictStrategy::ServerWins => "server_wins",
+            ConflictStrategy::ClientWins => "client_wins",
+            ConflictStrategy::LastWriteWins => "last_write_wins",
+            ConflictStrategy::Merge => "merge",
+            ConflictStrategy::Manual => "manual",
+            ConflictStrategy::Hook => "hook",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictDetection {

@@ -3,6 +3,7 @@
 //! Used for declared defaults when the schema loads, and for every value a client writes.
 
 use super::model::{Column, ColumnType};
+use chrono::Datelike;
 use serde_json::Value;
 
 /// Why `value` does not fit `column`, in words a client can act on.
@@ -13,6 +14,9 @@ pub fn check_value(column: &Column, value: &Value) -> Result<(), String> {
         } else {
             Err("null is not allowed: the column is not nullable".into())
         };
+    }
+    if has_nul(value) {
+        return Err("NUL characters (\\u0000) are not allowed".into());
     }
     match column.kind {
         ColumnType::Text => {
@@ -54,17 +58,18 @@ pub fn check_value(column: &Column, value: &Value) -> Result<(), String> {
             .ok_or_else(|| format!("expected true or false, got {}", describe(value))),
         ColumnType::Timestamp => {
             let text = expect_string(value, "an RFC 3339 timestamp string")?;
-            chrono::DateTime::parse_from_rfc3339(text)
-                .map(|_| ())
-                .map_err(|_| {
-                    format!("expected an RFC 3339 timestamp such as 2026-11-22T10:00:00Z, got \"{text}\"")
-                })
+            let time = chrono::DateTime::parse_from_rfc3339(text).map_err(|_| {
+                format!(
+                    "expected an RFC 3339 timestamp such as 2026-11-22T10:00:00Z, got \"{text}\""
+                )
+            })?;
+            check_year(time.with_timezone(&chrono::Utc).year())
         }
         ColumnType::Date => {
             let text = expect_string(value, "a date string")?;
-            chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map(|_| ())
-                .map_err(|_| format!("expected a date such as 2026-11-22, got \"{text}\""))
+            let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map_err(|_| format!("expected a date such as 2026-11-22, got \"{text}\""))?;
+            check_year(date.year())
         }
         ColumnType::Uuid => {
             let text = expect_string(value, "a UUID string")?;
@@ -126,6 +131,50 @@ pub fn format_millis(millis: i64) -> String {
 /// RFC 3339 in UTC with `Z`, with as many fraction digits as needed.
 pub fn format_timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// Both backends store years 1 to 9999 alike (PostgreSQL has no year 0, and SQLite's text sorts
+/// only four-digit years in order).
+fn check_year(year: i32) -> Result<(), String> {
+    if (1..=9999).contains(&year) {
+        Ok(())
+    } else {
+        Err(format!("the year {year} is outside 1 to 9999"))
+    }
+}
+
+/// Whether a string anywhere in the value (JSON keys included) holds a NUL character, which
+/// PostgreSQL cannot store in text or JSON.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, item)| key.contains('\0') || has_nul(item)),
+        _ => false,
+    }
+}
+
+/// The most characters of a client-chosen identifier (`device_id`, `op_id`).
+pub const MAX_IDENTIFIER: usize = 200;
+
+/// Why a client-chosen identifier (`device_id`, `op_id`) cannot be used, in words that follow its
+/// name: not empty, at most 200 characters, no control characters.
+pub fn check_identifier(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    let length = text.chars().count();
+    if length > MAX_IDENTIFIER {
+        return Err(format!(
+            "is {length} characters long; at most {MAX_IDENTIFIER} are allowed"
+        ));
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
 }
 
 fn expect_string<'v>(value: &'v Value, expected: &str) -> Result<&'v str, String> {

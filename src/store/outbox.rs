@@ -28,42 +28,55 @@ pub struct Entry {
     pub synced_at: Option<i64>,
 }
 
-pub struct NewEntry<'a> {
-    pub table: &'a str,
-    pub key: &'a Json,
-    pub action: &'a str,
-    pub data: &'a Json,
-    pub subject: &'a str,
+/// A write to record for the hub.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub table: String,
+    pub key: Json,
+    /// `upsert` or `delete`.
+    pub action: &'static str,
+    pub data: Json,
+    pub subject: String,
     pub branch: Option<String>,
-    pub device_id: &'a str,
+    pub device_id: String,
 }
 
 const COLUMNS: &str = "id, op_id, table_name, row_key, action, data, subject, branch, device_id, \
                        status, attempts, next_attempt_at, last_error, created_at, synced_at";
 
-pub async fn insert(db: &impl ConnectionTrait, entry: NewEntry<'_>, now: i64) -> Result<(), DbErr> {
-    let mut sql = SqlBuilder::new(db.get_database_backend());
-    sql.push(
-        "INSERT INTO syncgate_outbox (op_id, table_name, row_key, action, data, subject, branch, \
-         device_id, status, attempts, next_attempt_at, created_at) VALUES (",
-    );
-    let values: [Value; 12] = [
-        uuid::Uuid::new_v4().to_string().into(),
-        entry.table.into(),
-        entry.key.to_string().into(),
-        entry.action.into(),
-        entry.data.to_string().into(),
-        entry.subject.into(),
-        Value::String(entry.branch),
-        entry.device_id.into(),
-        PENDING.into(),
-        0i64.into(),
-        now.into(),
-        now.into(),
-    ];
-    sql.bind_list(values);
-    sql.push(")");
-    db.execute_raw(sql.build()).await?;
+/// Records new entries, PENDING and due at once, with multi-row INSERTs.
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    entries: &[NewEntry],
+    now: i64,
+) -> Result<(), DbErr> {
+    // 12 values per entry; SQLite allows 32766 bound values per statement.
+    for chunk in entries.chunks(1000) {
+        let mut sql = SqlBuilder::new(db.get_database_backend());
+        sql.push(
+            "INSERT INTO syncgate_outbox (op_id, table_name, row_key, action, data, subject, \
+             branch, device_id, status, attempts, next_attempt_at, created_at) VALUES ",
+        );
+        for (index, entry) in chunk.iter().enumerate() {
+            sql.push(if index == 0 { "(" } else { ", (" });
+            sql.bind_list([
+                uuid::Uuid::new_v4().to_string().into(),
+                entry.table.as_str().into(),
+                entry.key.to_string().into(),
+                entry.action.into(),
+                entry.data.to_string().into(),
+                entry.subject.as_str().into(),
+                Value::String(entry.branch.clone()),
+                entry.device_id.as_str().into(),
+                PENDING.into(),
+                0i64.into(),
+                now.into(),
+                now.into(),
+            ]);
+            sql.push(")");
+        }
+        db.execute_raw(sql.build()).await?;
+    }
     Ok(())
 }
 

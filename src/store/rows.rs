@@ -163,77 +163,6 @@ pub async fn count(
     row.map_or(Ok(0), |row| row.try_get("", "n"))
 }
 
-/// Inserts the row, or replaces it when `exists`.
-pub async fn write(
-    db: &impl ConnectionTrait,
-    table: &TableDef,
-    row: &StoredRow,
-    exists: bool,
-) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    let mut sql = SqlBuilder::new(backend);
-    let system = [
-        ("_sg_version", sea_orm::Value::BigInt(Some(row.version))),
-        ("_sg_seq", sea_orm::Value::BigInt(Some(row.seq))),
-        ("_sg_deleted", sea_orm::Value::Bool(Some(row.deleted))),
-        (
-            "_sg_changed_at",
-            sea_orm::Value::BigInt(Some(row.changed_at)),
-        ),
-    ];
-    let null = Value::Null;
-    if exists {
-        sql.push(&format!("UPDATE {} SET ", quote(&table.name)));
-        for (name, column) in &table.spec.columns {
-            if *name == table.spec.primary_key {
-                continue;
-            }
-            let (bound, cast) =
-                bind_value(backend, column.kind, row.values.get(name).unwrap_or(&null));
-            sql.push(&quote(name))
-                .push(" = ")
-                .bind(bound, cast)
-                .push(", ");
-        }
-        for (index, (name, value)) in system.into_iter().enumerate() {
-            if index > 0 {
-                sql.push(", ");
-            }
-            sql.push(&quote(name)).push(" = ").bind(value, None);
-        }
-        sql.push(" WHERE ");
-        let key = row.values.get(&table.spec.primary_key).unwrap_or(&null);
-        push_key_filter(&mut sql, table, key);
-    } else {
-        let names: Vec<String> = table
-            .spec
-            .columns
-            .keys()
-            .map(|name| quote(name))
-            .chain(system.iter().map(|(name, _)| quote(name)))
-            .collect();
-        sql.push(&format!(
-            "INSERT INTO {} ({}) VALUES (",
-            quote(&table.name),
-            names.join(", ")
-        ));
-        for (name, column) in &table.spec.columns {
-            let (bound, cast) =
-                bind_value(backend, column.kind, row.values.get(name).unwrap_or(&null));
-            sql.bind(bound, cast).push(", ");
-        }
-        for (index, (_, value)) in system.into_iter().enumerate() {
-            if index > 0 {
-                sql.push(", ");
-            }
-            sql.bind(value, None);
-        }
-        sql.push(")");
-    }
-    db.execute_raw(sql.build()).await?;
-    Ok(())
-}
-
 fn decode(backend: DbBackend, table: &TableDef, result: &QueryResult) -> Result<StoredRow, DbErr> {
     let mut values = Map::new();
     for (name, column) in &table.spec.columns {
@@ -334,8 +263,9 @@ pub async fn find_many(
     Ok(found)
 }
 
-/// Inserts new rows with multi-row INSERTs.
-pub async fn insert_many(
+/// Writes rows with multi-row upserts: new keys are inserted, existing ones replaced. Callers
+/// hold the feed lock, so no other writer inserts the same key meanwhile.
+pub async fn upsert_many(
     db: &impl ConnectionTrait,
     table: &TableDef,
     rows: &[&StoredRow],
@@ -348,6 +278,13 @@ pub async fn insert_many(
         .map(|name| quote(name))
         .chain(["_sg_version", "_sg_seq", "_sg_deleted", "_sg_changed_at"].map(quote))
         .collect();
+    let pk = quote(&table.spec.primary_key);
+    let updates: Vec<String> = names
+        .iter()
+        .filter(|name| **name != pk)
+        .map(|name| format!("{name} = excluded.{name}"))
+        .collect();
+    let conflict_clause = format!(" ON CONFLICT ({pk}) DO UPDATE SET {}", updates.join(", "));
     let null = Value::Null;
     // SQLite allows 32766 bound values per statement.
     let per_statement = (30_000 / names.len()).clamp(1, 500);
@@ -374,6 +311,7 @@ pub async fn insert_many(
                 .bind(sea_orm::Value::BigInt(Some(row.changed_at)), None)
                 .push(")");
         }
+        sql.push(&conflict_clause);
         db.execute_raw(sql.build()).await?;
     }
     Ok(())

@@ -11,6 +11,22 @@ pub struct Access<'a> {
     pub scope: RowScope,
 }
 
+impl<'a> Access<'a> {
+    /// Every operation on every row: for the gateway's own writes (rows pulled from the hub).
+    pub fn unrestricted(table: &'a TableDef) -> Self {
+        Self {
+            table,
+            permissions: Permissions {
+                create: true,
+                read: true,
+                update: true,
+                delete: true,
+            },
+            scope: RowScope::All,
+        }
+    }
+}
+
 /// The caller's access to `table`. A table the caller's role has no permission on does not
 /// exist for it: the answer is the same as for a table not in the schema.
 pub fn access<'a>(

@@ -2,13 +2,13 @@
 
 use super::SyncError;
 use super::access::{access, readable};
-use super::data::{check_sent, overlay};
-use super::types::RowObject;
+use super::data::{VERSION_FIELD, check_sent};
+use super::types::{Action, RowObject};
+use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer};
 use crate::auth::Caller;
+use crate::plugins::Plugins;
 use crate::schema::Schema;
 use crate::store::conflicts::{self, StoredConflict};
-use crate::store::feed;
-use crate::store::rows::{self, StoredRow};
 use poem_openapi::Object;
 use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};
@@ -100,28 +100,39 @@ pub async fn list(
         .collect())
 }
 
-/// Applies a resolution as a new version of the row; returns it and the feed position.
+/// Applies a resolution as a new version of the row, through the write pipeline (so the table's
+/// hooks and webhooks run, and an edge records it for the hub); returns it and the feed
+/// position.
 pub async fn resolve(
     db: &DatabaseConnection,
     schema: &Schema,
+    plugins: &Plugins,
     caller: &Caller,
     id: i64,
     resolution: Resolution,
-    outbox: bool,
+    options: WriteOptions,
 ) -> Result<(ResolvedConflict, i64), SyncError> {
-    let (txn, _turn) = crate::store::feed::begin_write(db).await?;
-    let head = feed::lock(&txn).await?;
     let missing = || SyncError::RowNotFound {
         table: "syncgate_conflicts".into(),
         key: id.to_string(),
     };
-    let conflict = conflicts::get(&txn, id).await?.ok_or_else(missing)?;
+    // Whose conflict it is: the resolution is recorded for the device that pushed it.
+    let device_id = conflicts::get(db, id).await?.ok_or_else(missing)?.device_id;
+    let actor = Actor {
+        caller,
+        device_id: &device_id,
+    };
+    let mut writer = Writer::begin(db, plugins, actor, options).await?;
+    // Read again under the feed lock, which every resolution of it also takes.
+    let conflict = conflicts::get(writer.connection(), id)
+        .await?
+        .ok_or_else(missing)?;
     let access = access(schema, caller, &conflict.table).map_err(|_| missing())?;
     if !access.scope.allows(&conflict.server_row) {
         return Err(missing());
     }
     if conflict.status != "open" {
-        return Err(SyncError::KeyTaken(format!(
+        return Err(SyncError::AlreadyResolved(format!(
             "conflict {id} was already resolved ({})",
             conflict.resolution.as_deref().unwrap_or("unknown")
         )));
@@ -133,53 +144,41 @@ pub async fn resolve(
         )));
     }
     let table = access.table;
-    let current = rows::find(&txn, table, &conflict.key)
+    let current = writer
+        .current(table, &conflict.key)
         .await?
         .filter(|row| access.scope.allows(&row.values))
         .ok_or_else(missing)?;
-    let client_deletes = conflict.client_row.get("_deleted") == Some(&Value::Bool(true));
-    let (values, deleted) = match &resolution {
-        Resolution::UseServer => (current.values.clone(), current.deleted),
+    let (action, sent) = match &resolution {
+        Resolution::UseServer if current.deleted => (Action::Delete, Map::new()),
+        Resolution::UseServer => (Action::Update, Map::new()),
         Resolution::UseLocal => {
             let mut client = conflict.client_row.clone();
-            client.remove("_deleted");
-            (
-                overlay(&current.values, &check_sent(table, &client)?, false),
-                client_deletes,
-            )
+            let deletes = client.remove("_deleted") == Some(Value::Bool(true));
+            client.remove(VERSION_FIELD);
+            let action = if deletes {
+                Action::Delete
+            } else {
+                Action::Update
+            };
+            (action, check_sent(table, &client)?)
         }
-        Resolution::Merged(data) => (
-            overlay(&current.values, &check_sent(table, data)?, false),
-            false,
-        ),
+        Resolution::Merged(data) => (Action::Update, check_sent(table, data)?),
     };
-    if !access.scope.allows(&values) {
-        return Err(SyncError::Forbidden(
-            "the resolved row would be outside your scope".into(),
-        ));
-    }
-    let row = StoredRow {
-        values,
-        changed_at: chrono::Utc::now().timestamp_millis(),
-        version: current.version + 1,
-        seq: head + 1,
-        deleted,
-    };
-    rows::write(&txn, table, &row, true).await?;
-    if outbox {
-        super::push::record_outbox(
-            &txn,
-            table,
-            &conflict.key,
-            &row,
-            caller,
-            &conflict.device_id,
-        )
+    let written = writer
+        .apply(RowWrite {
+            access: &access,
+            action,
+            key: conflict.key.clone(),
+            sent,
+            base_version: None,
+            rule: ConflictRule::Apply,
+            op_id: None,
+        })
         .await?;
-    }
-    feed::store(&txn, row.seq).await?;
-    conflicts::mark_resolved(&txn, id, resolution.name(), &caller.subject).await?;
-    txn.commit().await?;
+    conflicts::mark_resolved(writer.connection(), id, resolution.name(), &caller.subject).await?;
+    let position = writer.commit(schema).await?;
+    let row = written.row;
     Ok((
         ResolvedConflict {
             id,
@@ -190,6 +189,6 @@ pub async fn resolve(
             deleted: row.deleted,
             row: RowObject(row.to_client()),
         },
-        row.seq,
+        position,
     ))
 }

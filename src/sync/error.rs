@@ -19,8 +19,15 @@ pub enum SyncError {
         field: Option<String>,
         message: String,
     },
+    /// A key already taken by a row the caller cannot see.
     #[error("{0}")]
     KeyTaken(String),
+    /// An op id used for two different changes.
+    #[error("{0}")]
+    OpIdReused(String),
+    /// A manual conflict that was already resolved.
+    #[error("{0}")]
+    AlreadyResolved(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -57,6 +64,8 @@ impl SyncError {
             SyncError::RowNotFound { .. } => "row_not_found",
             SyncError::Invalid { .. } => "validation_failed",
             SyncError::KeyTaken(_) => "key_taken",
+            SyncError::OpIdReused(_) => "op_id_reused",
+            SyncError::AlreadyResolved(_) => "already_resolved",
             SyncError::BadRequest(_) => "bad_request",
             SyncError::Hook(crate::plugins::HookError::Rejected { .. }) => "rejected_by_hook",
             SyncError::Hook(crate::plugins::HookError::Failed { .. }) => "hook_failed",
@@ -67,6 +76,7 @@ impl SyncError {
     pub fn field(&self) -> Option<&str> {
         match self {
             SyncError::Invalid { field, .. } => field.as_deref(),
+            SyncError::OpIdReused(_) => Some("op_id"),
             _ => None,
         }
     }

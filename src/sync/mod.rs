@@ -15,6 +15,7 @@ pub mod push;
 mod resolve;
 pub mod status;
 pub mod types;
+pub mod write;
 
-pub use access::{access, readable, usable_tables};
+pub use access::{Access, access, readable, usable_tables};
 pub use error::SyncError;

@@ -84,6 +84,18 @@ pub enum Action {
     Delete,
 }
 
+impl Action {
+    /// The name clients send, and hooks see in `op.action`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Insert => "insert",
+            Action::Update => "update",
+            Action::Upsert => "upsert",
+            Action::Delete => "delete",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Enum)]
 #[serde(rename_all = "snake_case")]
 #[oai(rename_all = "snake_case")]

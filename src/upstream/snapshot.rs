@@ -5,11 +5,15 @@
 //! `server_wins` tables, where the hub's row replaces it and the pending writes become CONFLICT.
 
 use super::{HubError, Upstream};
+use crate::auth::Caller;
+use crate::plugins::Plugins;
 use crate::schema::Schema;
 use crate::schema::model::ConflictStrategy;
-use crate::store::rows::{self, StoredRow};
-use crate::store::{feed, outbox, snapshots};
+use crate::store::{outbox, snapshots};
 use crate::sync::data::{check_sent, complete_new_row};
+use crate::sync::types::Action;
+use crate::sync::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer};
+use crate::sync::{Access, SyncError};
 use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -35,8 +39,14 @@ pub struct SnapshotReport {
 pub enum SnapshotError {
     #[error(transparent)]
     Hub(#[from] HubError),
-    #[error("database error: {0}")]
-    Db(#[from] DbErr),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+impl From<DbErr> for SnapshotError {
+    fn from(error: DbErr) -> Self {
+        SnapshotError::Sync(error.into())
+    }
 }
 
 pub async fn snapshot(
@@ -84,23 +94,27 @@ pub async fn snapshot(
     Ok(report)
 }
 
-/// Writes one page of the hub's changes in one transaction; returns the local feed position.
+/// Writes one page of the hub's changes through the write pipeline, in one transaction, with no
+/// hooks (the hub ran them) and no outbox entries (no echo); returns the local feed position.
 async fn apply_page(
     db: &DatabaseConnection,
     schema: &Schema,
     changes: &[Value],
     report: &mut SnapshotReport,
-) -> Result<i64, DbErr> {
-    let (txn, _turn) = feed::begin_write(db).await?;
-    let head = feed::lock(&txn).await?;
-    let mut seq = head;
-    let now = chrono::Utc::now().timestamp_millis();
+) -> Result<i64, SnapshotError> {
+    let caller = Caller::system("syncgate:snapshot");
+    let plugins = Plugins::default();
+    let actor = Actor {
+        caller: &caller,
+        device_id: SNAPSHOT_KEY,
+    };
+    let mut writer = Writer::begin(db, &plugins, actor, WriteOptions::default()).await?;
+    let mut rows = Vec::with_capacity(changes.len());
     for change in changes {
         let Some(table) = change["table"].as_str().and_then(|name| schema.table(name)) else {
             continue;
         };
         let mut row: Map<String, Value> = change["row"].as_object().cloned().unwrap_or_default();
-        row.remove("_version");
         row.retain(|column, _| table.spec.columns.contains_key(column));
         let values = match check_sent(table, &row).and_then(|sent| complete_new_row(table, &sent)) {
             Ok(values) => values,
@@ -114,40 +128,54 @@ async fn apply_page(
             .cloned()
             .unwrap_or(Value::Null);
         let deleted = change["deleted"] == Value::Bool(true);
-        if outbox::has_pending(&txn, &table.name, &key).await? {
+        rows.push((Access::unrestricted(table), key, values, deleted));
+    }
+    for table in schema.tables.values() {
+        let keys: Vec<Value> = rows
+            .iter()
+            .filter(|(access, ..)| access.table.name == table.name)
+            .map(|(_, key, ..)| key.clone())
+            .collect();
+        writer.preload(table, &keys).await?;
+    }
+    for (access, key, values, deleted) in rows {
+        let table = access.table;
+        if outbox::has_pending(writer.connection(), &table.name, &key).await? {
             if table.spec.conflict != ConflictStrategy::ServerWins {
                 report.kept_local += 1;
                 continue;
             }
             outbox::supersede(
-                &txn,
+                writer.connection(),
                 &table.name,
                 &key,
                 "replaced by the hub's row in a snapshot (server_wins)",
             )
             .await?;
         }
-        let local = rows::find(&txn, table, &key).await?;
-        if let Some(local) = &local
-            && local.values == values
-            && local.deleted == deleted
-        {
+        let unchanged = writer
+            .current(table, &key)
+            .await?
+            .is_some_and(|local| local.deleted == deleted && (deleted || local.values == values));
+        if unchanged {
             continue;
         }
-        seq += 1;
-        let stored = StoredRow {
-            values,
-            version: local.as_ref().map_or(1, |l| l.version + 1),
-            seq,
-            deleted,
-            changed_at: now,
-        };
-        rows::write(&txn, table, &stored, local.is_some()).await?;
+        writer
+            .apply(RowWrite {
+                access: &access,
+                action: if deleted {
+                    Action::Delete
+                } else {
+                    Action::Upsert
+                },
+                key,
+                sent: values,
+                base_version: None,
+                rule: ConflictRule::Apply,
+                op_id: None,
+            })
+            .await?;
         *report.counts.entry(table.name.clone()).or_default() += 1;
     }
-    if seq > head {
-        feed::store(&txn, seq).await?;
-    }
-    txn.commit().await?;
-    Ok(seq)
+    Ok(writer.commit(schema).await?)
 }
