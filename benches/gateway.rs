@@ -4,8 +4,11 @@
 //!     cargo bench --bench gateway                       # SQLite
 //!     cargo bench --bench gateway -- --postgres URL     # and PostgreSQL (an admin URL)
 //!     cargo bench --bench gateway -- --quick            # smaller figures, for a smoke run
+//!     cargo bench --bench gateway -- --push-only        # only the push figures
+//!     cargo bench --bench gateway -- --push-rows N      # rows per push figure (20,000)
 //!
-//! Figures: push (4 clients × 100 and × 500 rows per request), the changes feed to one client,
+//! Figures: push (4 clients × 100 and × 500 rows per request; on PostgreSQL also into a table
+//! grown to 200,000 rows), the changes feed to one client,
 //! a 1,000,000-row bootstrap to a new device, and N long-polling devices woken by one write.
 //! See BENCHMARKS.md for the latest results and what dominates the cost.
 
@@ -33,7 +36,11 @@ created_at = { type = "timestamp" }
 
 struct Args {
     postgres: Option<String>,
+    /// Only the push figures (for profiling the write path).
+    push_only: bool,
     push_rows: usize,
+    /// Rows a table holds before the "grown table" push figures (PostgreSQL).
+    grown_rows: usize,
     bootstrap_rows: usize,
     live: Vec<usize>,
 }
@@ -41,7 +48,9 @@ struct Args {
 fn args() -> Args {
     let mut args = Args {
         postgres: None,
+        push_only: false,
         push_rows: 20_000,
+        grown_rows: 200_000,
         bootstrap_rows: 1_000_000,
         live: vec![1_000, 10_000],
     };
@@ -49,8 +58,16 @@ fn args() -> Args {
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--postgres" => args.postgres = iter.next(),
+            "--push-only" => args.push_only = true,
+            "--push-rows" => {
+                args.push_rows = iter
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("--push-rows N")
+            }
             "--quick" => {
                 args.push_rows = 4_000;
+                args.grown_rows = 20_000;
                 args.bootstrap_rows = 50_000;
                 args.live = vec![200];
             }
@@ -516,8 +533,10 @@ fn sqlite_read_baseline(path: &std::path::Path, page: usize) -> f64 {
 }
 
 /// The raw baseline on PostgreSQL: the same writes as multi-row INSERTs in transactions.
-async fn postgres_baseline(url: &str, rows: usize, per_request: usize) -> f64 {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
+/// The raw write baseline on PostgreSQL: `rows` rows after `prefill` rows already in the table
+/// (written first, untimed), `per_request` per transaction, from 4 connections.
+async fn postgres_baseline(url: &str, prefill: usize, rows: usize, per_request: usize) -> f64 {
+    use sea_orm::ConnectionTrait;
     let db = sea_orm::Database::connect(url).await.unwrap();
     db.execute_unprepared(
         "CREATE TABLE events (id TEXT NOT NULL PRIMARY KEY, branch_id BIGINT, device TEXT, kind TEXT, amount NUMERIC,
@@ -528,8 +547,23 @@ async fn postgres_baseline(url: &str, rows: usize, per_request: usize) -> f64 {
            PRIMARY KEY (device_id, op_id));
          CREATE TABLE seq (name TEXT PRIMARY KEY, value BIGINT); INSERT INTO seq VALUES ('feed', 0);",
     ).await.unwrap();
+    if prefill > 0 {
+        postgres_baseline_writes(&db, 0, prefill, 5000).await;
+    }
     let started = Instant::now();
-    let next = Arc::new(std::sync::Mutex::new(0usize));
+    postgres_baseline_writes(&db, prefill, prefill + rows, per_request).await;
+    rows as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Writes rows `first..end` as the gateway would, `per_request` per transaction, from 4 tasks.
+async fn postgres_baseline_writes(
+    db: &sea_orm::DatabaseConnection,
+    first: usize,
+    rows: usize,
+    per_request: usize,
+) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let next = Arc::new(std::sync::Mutex::new(first));
     let mut tasks = Vec::new();
     for t in 0..4 {
         let (db, next) = (db.clone(), next.clone());
@@ -591,7 +625,6 @@ async fn postgres_baseline(url: &str, rows: usize, per_request: usize) -> f64 {
     for task in tasks {
         task.await.unwrap();
     }
-    rows as f64 / started.elapsed().as_secs_f64()
 }
 
 /// The raw read baseline on PostgreSQL: every row of `events` in feed order, in pages, as JSON.
@@ -699,6 +732,7 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
             Some(url) => {
                 postgres_baseline(
                     &postgres_database(url, &format!("sgbench_base_{per_request}")).await,
+                    0,
                     args.push_rows,
                     per_request,
                 )
@@ -714,6 +748,12 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
             Some(baseline),
             rows_s,
         );
+    }
+    if args.push_only {
+        if let Some(admin) = &baseline_pg {
+            grown_table_pushes(&server, &token, admin, next, args).await;
+        }
+        return;
     }
     let (rows_s, mut latency) = read_all(
         &server,
@@ -738,6 +778,9 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         rows_s,
     );
 
+    if let Some(admin) = &baseline_pg {
+        next = grown_table_pushes(&server, &token, admin, next, args).await;
+    }
     let to_load = args.bootstrap_rows.saturating_sub(next);
     let (load_s, _, _) = push(
         &server,
@@ -796,6 +839,46 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         "  server peak memory (VmHWM): {:.0} MB",
         server.peak_rss_mb()
     );
+}
+
+/// PostgreSQL: the table grown to `args.grown_rows` rows, then the same pushes, each beside a
+/// baseline table holding as many rows. Returns the next row number.
+async fn grown_table_pushes(
+    server: &Server,
+    token: &str,
+    admin: &str,
+    mut next: usize,
+    args: &Args,
+) -> usize {
+    let to_load = args.grown_rows.saturating_sub(next);
+    push(server, token, next, to_load, 5000, 4, "growing the table").await;
+    next += to_load;
+    for per_request in [100, 500] {
+        let label = format!(
+            "push 4 clients × {per_request} rows/request, table of {} rows",
+            args.grown_rows
+        );
+        let (rows_s, req_s, mut latency) =
+            push(server, token, next, args.push_rows, per_request, 4, &label).await;
+        next += args.push_rows;
+        let baseline = postgres_baseline(
+            &postgres_database(admin, &format!("sgbench_grown_{per_request}")).await,
+            args.grown_rows,
+            args.push_rows,
+            per_request,
+        )
+        .await;
+        line(
+            &label,
+            format!(
+                "{rows_s:>9.0} rows/s {req_s:>7.0} req/s  {}",
+                latency.summary()
+            ),
+            Some(baseline),
+            rows_s,
+        );
+    }
+    next
 }
 
 fn main() {

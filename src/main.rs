@@ -2,6 +2,11 @@ use clap::Parser;
 use std::process::ExitCode;
 use syncgate::cli::{Cli, run};
 
+/// mimalloc rather than glibc malloc: request handling allocates many small JSON values, and
+/// glibc's allocator took about a fifth of the gateway's CPU time in a push profile.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -299,25 +299,45 @@ fn fingerprint(operation: &Operation, checked: Option<&Checked<'_>>) -> String {
     let Some(checked) = checked else {
         return String::new();
     };
-    let mut hasher = Sha256::new();
-    hasher.update(operation.table.as_bytes());
-    hasher.update([0]);
-    hasher.update(operation.action.name().as_bytes());
-    hasher.update([0]);
-    hasher.update(format!("{:?}/{:?}", checked.base_version, operation.resolve).as_bytes());
+    let mut hasher = HashWriter(Sha256::new());
+    hasher.0.update(operation.table.as_bytes());
+    hasher.0.update([0]);
+    hasher.0.update(operation.action.name().as_bytes());
+    hasher.0.update([0]);
+    hasher
+        .0
+        .update(checked.base_version.unwrap_or(-1).to_le_bytes());
+    hasher.0.update([operation.resolve.is_some() as u8]);
     for name in checked.access.table.spec.columns.keys() {
         if let Some(value) = checked.sent.get(name) {
-            hasher.update([0]);
-            hasher.update(name.as_bytes());
-            hasher.update([0]);
-            hasher.update(value.to_string().as_bytes());
+            hasher.0.update([0]);
+            hasher.0.update(name.as_bytes());
+            hasher.0.update([0]);
+            serde_json::to_writer(&mut hasher, value).expect("hashing cannot fail");
         }
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = hasher.0.finalize();
+    let mut text = String::with_capacity(64);
+    for byte in digest {
+        text.push(HEX[(byte >> 4) as usize] as char);
+        text.push(HEX[(byte & 15) as usize] as char);
+    }
+    text
+}
+
+/// Feeds what serde writes into the hash, without building the text first.
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn result(index: usize, operation: &Operation, key: Value, written: Written) -> OpResult {
