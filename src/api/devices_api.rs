@@ -2,6 +2,8 @@
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
+use super::serde_payload::JsonAnswer;
+use super::sync_doc::{DeviceListDoc, DeviceViewDoc, RegisteredDeviceDoc, SyncStatusDoc};
 use crate::server::AppState;
 use crate::sync::changes::parse_cursor;
 use crate::sync::devices::{self, DeviceChanges, Registration};
@@ -10,6 +12,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};
+use serde::Serialize;
 use std::sync::Arc;
 
 #[derive(Tags)]
@@ -30,22 +33,16 @@ struct DeviceRegistration {
     app_version: String,
 }
 
-#[derive(Object)]
-struct RegisteredDevice {
+/// A registered device and its token; the document calls it `RegisteredDevice`.
+#[derive(Serialize)]
+struct RegisteredDeviceAnswer {
     device: DeviceView,
-    /// The device token: send it as `Authorization: Bearer <token>`. Shown only now.
     token: String,
 }
 
-#[derive(ApiResponse)]
-enum RegisterResponse {
-    /// The device and its token.
-    #[oai(status = 201)]
-    Created(Json<RegisteredDevice>),
-}
-
-#[derive(Object)]
-struct DeviceList {
+/// The document calls it `DeviceList`.
+#[derive(Serialize)]
+struct DeviceListAnswer {
     devices: Vec<DeviceView>,
 }
 
@@ -108,7 +105,7 @@ impl DevicesApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         body: Json<DeviceRegistration>,
-    ) -> Result<RegisterResponse, ApiError> {
+    ) -> Result<JsonAnswer<RegisteredDeviceAnswer, RegisteredDeviceDoc, 201>, ApiError> {
         let body = body.0;
         let registration = Registration {
             id: body.id,
@@ -118,10 +115,7 @@ impl DevicesApi {
         };
         let (device, token) = devices::register(&state.db, &auth.0, registration).await?;
         let device = view(&state, &device).await?;
-        Ok(RegisterResponse::Created(Json(RegisteredDevice {
-            device,
-            token,
-        })))
+        Ok(JsonAnswer::new(RegisteredDeviceAnswer { device, token }))
     }
 
     /// List devices.
@@ -132,13 +126,13 @@ impl DevicesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-    ) -> Result<Json<DeviceList>, ApiError> {
+    ) -> Result<JsonAnswer<DeviceListAnswer, DeviceListDoc>, ApiError> {
         let schema = state.schema();
         let mut views = Vec::new();
         for device in devices::list(&state.db, &schema, &auth.0).await? {
             views.push(view(&state, &device).await?);
         }
-        Ok(Json(DeviceList { devices: views }))
+        Ok(JsonAnswer::new(DeviceListAnswer { devices: views }))
     }
 
     /// One device with its status.
@@ -148,10 +142,10 @@ impl DevicesApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         id: Path<String>,
-    ) -> Result<Json<DeviceView>, ApiError> {
+    ) -> Result<JsonAnswer<DeviceView, DeviceViewDoc>, ApiError> {
         let schema = state.schema();
         let device = devices::reachable(&state.db, &schema, &auth.0, &id.0).await?;
-        Ok(Json(view(&state, &device).await?))
+        Ok(JsonAnswer::new(view(&state, &device).await?))
     }
 
     /// Update a device's name, platform or app version.
@@ -166,7 +160,7 @@ impl DevicesApi {
         auth: BearerAuth,
         id: Path<String>,
         body: Json<DeviceUpdate>,
-    ) -> Result<Json<DeviceView>, ApiError> {
+    ) -> Result<JsonAnswer<DeviceView, DeviceViewDoc>, ApiError> {
         let schema = state.schema();
         let changes = DeviceChanges {
             name: body.0.name,
@@ -174,7 +168,7 @@ impl DevicesApi {
             app_version: body.0.app_version,
         };
         let device = devices::update(&state.db, &schema, &auth.0, &id.0, changes).await?;
-        Ok(Json(view(&state, &device).await?))
+        Ok(JsonAnswer::new(view(&state, &device).await?))
     }
 
     /// Delete a device; its token stops working.
@@ -225,12 +219,14 @@ impl DevicesApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         body: Json<AckRequest>,
-    ) -> Result<Json<DeviceView>, ApiError> {
+    ) -> Result<JsonAnswer<DeviceView, DeviceViewDoc>, ApiError> {
         let schema = state.schema();
         let cursor = parse_cursor(Some(&body.cursor))?;
-        state.activity.mark(&body.device_id, &auth.0.subject);
         let device = devices::ack(&state.db, &schema, &auth.0, &body.device_id, cursor).await?;
-        Ok(Json(view(&state, &device).await?))
+        // Only an acknowledgement that went through marks the device: another user's attempt
+        // with this device id must not touch it.
+        state.activity.mark(&body.device_id, &auth.0.subject);
+        Ok(JsonAnswer::new(view(&state, &device).await?))
     }
 
     /// Sync status across the caller's devices.
@@ -249,7 +245,7 @@ impl DevicesApi {
         check_conflicts: Query<Option<bool>>,
         /// Window, in hours, in which a device counts as active (default 24).
         last_hours: Query<Option<u32>>,
-    ) -> Result<Json<SyncStatus>, ApiError> {
+    ) -> Result<JsonAnswer<SyncStatus, SyncStatusDoc>, ApiError> {
         let schema = state.schema();
         let query = StatusQuery {
             include_devices: include_devices.0.unwrap_or(true),
@@ -265,6 +261,6 @@ impl DevicesApi {
             &query,
         )
         .await?;
-        Ok(Json(answer))
+        Ok(JsonAnswer::new(answer))
     }
 }

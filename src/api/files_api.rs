@@ -3,13 +3,13 @@
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
+use super::sync_doc::RowObject;
 use super::writes::write_options;
 use crate::auth::Caller;
 use crate::files::attach::{self, FileError, Target};
 use crate::files::{range, uploads};
 use crate::server::AppState;
 use crate::store::files::{StoredFile, Upload};
-use crate::sync::types::RowObject;
 use poem::http::StatusCode;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path};
@@ -150,7 +150,7 @@ async fn attach_file(
     {
         Ok((row, position)) => {
             state.feed.advance(position);
-            Ok(attachment(file, row.version, RowObject(row.to_client())))
+            Ok(attachment(file, row.version, RowObject(row.into_client())))
         }
         Err(error) => {
             attach::discard(&state.db, state.files.as_ref(), &file.id).await;

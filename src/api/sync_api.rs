@@ -3,17 +3,23 @@
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
+use super::serde_payload::{JsonAnswer, JsonBody};
+use super::sync_doc::{
+    ChangesPageDoc, ConflictListDoc, PullResponseDoc, PushOutcomeDoc, PushRequestDoc,
+    ResolvedConflictDoc,
+};
 use super::writes::{run_push, write_options};
 use crate::server::AppState;
 use crate::sync::SyncError;
 use crate::sync::changes::{self, FeedQuery, parse_cursor};
 use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
 use crate::sync::pull::pull;
-use crate::sync::types::{Action, ChangesPage, Operation, PushOutcome, Resolve, RowObject};
+use crate::sync::types::{ChangesPage, Operation, PushOutcome, Row};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi, Tags};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -32,38 +38,17 @@ enum SyncTag {
 
 pub struct SyncApi;
 
-/// A batch of changes from one device.
-#[derive(Object)]
-pub(crate) struct PushRequest {
-    /// The device sending the batch; replayed `op_id`s are recognised per device.
+/// A push request as read; the document calls it `PushRequest`.
+#[derive(Deserialize)]
+struct PushBody {
     device_id: String,
-    /// `true` (default): the whole batch commits in one transaction or not at all, and the
-    /// first failing operation is answered with an error naming it. `false`: each operation
-    /// stands alone and failures are listed in `errors`.
-    #[oai(default = "default_true")]
+    #[serde(default = "default_true")]
     atomic: bool,
-    operations: Vec<PushOperation>,
+    operations: Vec<Operation>,
 }
 
 fn default_true() -> bool {
     true
-}
-
-/// One change to one row.
-#[derive(Object)]
-pub(crate) struct PushOperation {
-    /// Client-chosen id; a replay with the same id returns the first result and writes nothing.
-    op_id: Option<String>,
-    table: String,
-    action: Action,
-    /// The row's columns (its primary key always; for `update`, the columns that change). A
-    /// `_version` here is taken as `base_version`.
-    #[oai(default)]
-    data: HashMap<String, Value>,
-    /// The row version the change is based on; older than the server's is a conflict.
-    base_version: Option<i64>,
-    /// `use_local` applies the client's row even if it conflicts.
-    resolve: Option<Resolve>,
 }
 
 /// Which rows to pull.
@@ -77,19 +62,19 @@ struct PullRequest {
     cursor: Option<String>,
 }
 
-#[derive(Object)]
-struct PullResponse {
+/// A page of a pull; the document calls it `PullResponse`.
+#[derive(Serialize)]
+struct PullAnswer {
     success: bool,
-    /// Rows by table.
-    data: BTreeMap<String, Vec<RowObject>>,
+    data: BTreeMap<String, Vec<Row>>,
     limit: u64,
-    /// Pass it as `cursor` for the next page.
     cursor: String,
     has_more: bool,
 }
 
-#[derive(Object)]
-struct ConflictList {
+/// The open conflicts; the document calls it `ConflictList`.
+#[derive(Serialize)]
+struct ConflictListAnswer {
     conflicts: Vec<ConflictView>,
 }
 
@@ -161,24 +146,18 @@ impl SyncApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: Json<PushRequest>,
-    ) -> Result<Json<PushOutcome>, ApiError> {
+        body: JsonBody<PushBody, PushRequestDoc>,
+    ) -> Result<JsonAnswer<PushOutcome, PushOutcomeDoc>, ApiError> {
         let body = body.0;
-        let operations = body
-            .operations
-            .into_iter()
-            .map(|op| Operation {
-                op_id: op.op_id,
-                table: op.table,
-                action: op.action,
-                data: op.data.into_iter().collect(),
-                base_version: op.base_version,
-                resolve: op.resolve,
-            })
-            .collect();
-        run_push(&state, &auth.0, body.device_id, body.atomic, operations)
-            .await
-            .map(Json)
+        run_push(
+            &state,
+            &auth.0,
+            body.device_id,
+            body.atomic,
+            body.operations,
+        )
+        .await
+        .map(JsonAnswer::new)
     }
 
     /// Read the changes feed.
@@ -199,7 +178,7 @@ impl SyncApi {
         tables: Query<Option<String>>,
         /// Seconds to wait for a change when there is none (at most 60).
         wait: Query<Option<u64>>,
-    ) -> Result<Json<ChangesPage>, ApiError> {
+    ) -> Result<JsonAnswer<ChangesPage, ChangesPageDoc>, ApiError> {
         run_changes(
             &state,
             &auth.0,
@@ -209,7 +188,7 @@ impl SyncApi {
             wait.0,
         )
         .await
-        .map(Json)
+        .map(JsonAnswer::new)
     }
 
     /// Pull rows by table.
@@ -221,18 +200,14 @@ impl SyncApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         body: Json<PullRequest>,
-    ) -> Result<Json<PullResponse>, ApiError> {
+    ) -> Result<JsonAnswer<PullAnswer, PullResponseDoc>, ApiError> {
         let limit = clamp_limit(body.limit, PULL_LIMIT)?;
         let cursor = parse_cursor(body.cursor.as_deref())?;
         let schema = state.schema();
         let page = pull(&state.db, &schema, &auth.0, body.0.tables, cursor, limit).await?;
-        Ok(Json(PullResponse {
+        Ok(JsonAnswer::new(PullAnswer {
             success: true,
-            data: page
-                .data
-                .into_iter()
-                .map(|(table, rows)| (table, rows.into_iter().map(RowObject).collect()))
-                .collect(),
+            data: page.data.into_iter().collect(),
             limit,
             cursor: page.cursor,
             has_more: page.has_more,
@@ -251,10 +226,10 @@ impl SyncApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-    ) -> Result<Json<ConflictList>, ApiError> {
+    ) -> Result<JsonAnswer<ConflictListAnswer, ConflictListDoc>, ApiError> {
         let schema = state.schema();
         let conflicts = conflicts::list(&state.db, &schema, &auth.0).await?;
-        Ok(Json(ConflictList { conflicts }))
+        Ok(JsonAnswer::new(ConflictListAnswer { conflicts }))
     }
 
     /// Resolve a conflict.
@@ -271,7 +246,7 @@ impl SyncApi {
         auth: BearerAuth,
         id: Path<i64>,
         body: Json<ResolveRequest>,
-    ) -> Result<Json<ResolvedConflict>, ApiError> {
+    ) -> Result<JsonAnswer<ResolvedConflict, ResolvedConflictDoc>, ApiError> {
         let resolution = match (body.0.resolution, body.0.data) {
             (ResolutionChoice::UseLocal, _) => Resolution::UseLocal,
             (ResolutionChoice::UseServer, _) => Resolution::UseServer,
@@ -294,6 +269,6 @@ impl SyncApi {
         )
         .await?;
         state.feed.advance(position);
-        Ok(Json(resolved))
+        Ok(JsonAnswer::new(resolved))
     }
 }

@@ -7,6 +7,7 @@ use super::bearer::{BearerAuth, authenticate, state_of};
 use super::context::{self, intern};
 use super::error::ApiError;
 use super::error_body::ErrorBody;
+use super::serde_payload::json_response;
 use super::sync_api::run_changes;
 use super::tables_doc::{
     self, changes_page_schema, push_outcome_schema, push_request_schema, row_schema,
@@ -18,8 +19,7 @@ use crate::sync::types::{Action, Operation, Resolve};
 use crate::sync::{SyncError, access};
 use poem::endpoint::{BoxEndpoint, make};
 use poem::http::{Method, StatusCode};
-use poem::web::Json;
-use poem::{EndpointExt, IntoResponse, Request, Response};
+use poem::{EndpointExt, Request, Response};
 use poem_openapi::registry::{
     MetaApi, MetaMediaType, MetaOperation, MetaOperationParam, MetaParamIn, MetaPath, MetaRequest,
     MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, MetaTag, Registry,
@@ -177,12 +177,8 @@ fn push_handler(
             })
             .collect();
         let outcome = run_push(&state, &caller, body.device_id, body.atomic, operations).await?;
-        Ok(Json(outcome_json(&outcome)).into_response())
+        Ok(json_response(StatusCode::OK, &outcome))
     })
-}
-
-fn outcome_json<T: poem_openapi::types::ToJSON>(value: &T) -> Value {
-    value.to_json().unwrap_or(Value::Null)
 }
 
 #[derive(Deserialize)]
@@ -215,7 +211,7 @@ fn changes_handler(
             params.wait,
         )
         .await?;
-        Ok(Json(outcome_json(&page)).into_response())
+        Ok(json_response(StatusCode::OK, &page))
     })
 }
 
@@ -254,7 +250,7 @@ fn row_handler(
                 table: table.clone(),
                 key: key.to_string(),
             })?;
-        Ok(Json(Value::Object(row.to_client())).into_response())
+        Ok(json_response(StatusCode::OK, &row.into_client()))
     })
 }
 

@@ -4,9 +4,11 @@
 //! by the generic endpoints, is one of the row schemas.
 
 use super::context::{self, intern};
+use super::sync_doc::{
+    ANY_ROW_SCHEMA, ChangesPageDoc, OpResultDoc, PushOutcomeDoc, PushRequestDoc, free_form_object,
+};
 use crate::schema::model::{Column, ColumnType};
 use crate::schema::{Schema, TableDef};
-use crate::sync::types::{ANY_ROW_SCHEMA, ChangesPage, OpResult, PushOutcome, free_form_object};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 
@@ -65,9 +67,9 @@ pub fn register_any_row(registry: &mut Registry) {
 /// Registers every per-table schema.
 pub fn register_tables(registry: &mut Registry, schema: &Schema) {
     register_any_row(registry);
-    PushOutcome::register(registry);
-    ChangesPage::register(registry);
-    super::sync_api::PushRequest::register(registry);
+    PushOutcomeDoc::register(registry);
+    ChangesPageDoc::register(registry);
+    PushRequestDoc::register(registry);
     for table in schema.tables.values() {
         let name = &table.name;
         registry.schemas.insert(patch_schema(name), patch(table));
@@ -87,7 +89,7 @@ pub fn register_tables(registry: &mut Registry, schema: &Schema) {
         );
         derive(
             registry,
-            &OpResult::name(),
+            &OpResultDoc::name(),
             format!("{name}_OpResult"),
             &[("row", reference(row_schema(name)))],
             &[],
@@ -95,7 +97,7 @@ pub fn register_tables(registry: &mut Registry, schema: &Schema) {
         let op_result = reference(format!("{name}_OpResult"));
         derive(
             registry,
-            &PushOutcome::name(),
+            &PushOutcomeDoc::name(),
             push_outcome_schema(name),
             &[
                 ("applied", op_result.clone()),
@@ -113,7 +115,7 @@ pub fn register_tables(registry: &mut Registry, schema: &Schema) {
         );
         derive(
             registry,
-            &ChangesPage::name(),
+            &ChangesPageDoc::name(),
             changes_page_schema(name),
             &[("changes", reference(format!("{name}_Change")))],
             &[],

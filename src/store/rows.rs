@@ -25,7 +25,12 @@ pub struct StoredRow {
 impl StoredRow {
     /// The row as clients see it: its columns and `_version`.
     pub fn to_client(&self) -> Map<String, Value> {
-        let mut row = self.values.clone();
+        self.clone().into_client()
+    }
+
+    /// [`StoredRow::to_client`] without copying the row.
+    pub fn into_client(self) -> Map<String, Value> {
+        let mut row = self.values;
         row.insert("_version".into(), Value::from(self.version));
         row
     }

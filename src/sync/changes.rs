@@ -4,7 +4,7 @@
 use super::SyncError;
 use super::access::{Access, readable};
 use super::notify::FeedWatch;
-use super::types::{Change, ChangesPage, RowObject};
+use super::types::{Change, ChangesPage};
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::store::feed;
@@ -89,7 +89,7 @@ pub fn to_change(schema: &Schema, table: String, row: StoredRow) -> Change {
         key,
         version: row.version,
         deleted: row.deleted,
-        row: RowObject(row.to_client()),
+        row: row.into_client(),
         table,
     }
 }

@@ -3,29 +3,29 @@
 use super::SyncError;
 use super::access::{access, readable};
 use super::data::{VERSION_FIELD, check_sent};
-use super::types::{Action, RowObject};
+use super::types::{Action, Row};
 use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer};
 use crate::auth::Caller;
 use crate::plugins::Plugins;
 use crate::schema::Schema;
 use crate::store::conflicts::{self, StoredConflict};
-use poem_openapi::Object;
 use sea_orm::DatabaseConnection;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// An open conflict: both rows, both versions, and who wrote the client's.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ConflictView {
     pub id: i64,
     pub table: String,
     pub key: Value,
     /// The server's row when the conflict happened.
-    pub server_row: RowObject,
+    pub server_row: Row,
     /// The row the client wanted (`_deleted: true` for a deletion).
-    pub client_row: RowObject,
+    pub client_row: Row,
     pub server_version: i64,
     /// The version the client based its change on, when it sent one.
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub base_version: Option<i64>,
     pub device_id: String,
     /// Subject of the user whose push conflicted.
@@ -39,8 +39,8 @@ impl From<StoredConflict> for ConflictView {
             id: stored.id,
             table: stored.table,
             key: stored.key,
-            server_row: RowObject(stored.server_row),
-            client_row: RowObject(stored.client_row),
+            server_row: stored.server_row,
+            client_row: stored.client_row,
             server_version: stored.server_version,
             base_version: stored.base_version,
             device_id: stored.device_id,
@@ -67,7 +67,7 @@ impl Resolution {
     }
 }
 
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ResolvedConflict {
     pub id: i64,
     pub resolution: String,
@@ -76,7 +76,7 @@ pub struct ResolvedConflict {
     /// The row's version after the resolution.
     pub version: i64,
     pub deleted: bool,
-    pub row: RowObject,
+    pub row: Row,
 }
 
 /// Open conflicts on rows the caller may read.
@@ -187,7 +187,7 @@ pub async fn resolve(
             key: conflict.key,
             version: row.version,
             deleted: row.deleted,
-            row: RowObject(row.to_client()),
+            row: row.into_client(),
         },
         position,
     ))

@@ -6,15 +6,14 @@
 use super::SyncError;
 use super::access::{Access, access};
 use super::data::{VERSION_FIELD, check_sent, key_of};
-use super::types::{
-    ConflictInfo, OpError, OpResult, OpStatus, Operation, PushOutcome, Resolve, RowObject,
-};
+use super::types::{ConflictInfo, OpError, OpResult, OpStatus, Operation, PushOutcome, Resolve};
 use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer, Written};
 use crate::auth::Caller;
 use crate::plugins::Plugins;
 use crate::schema::values::check_identifier;
 use crate::schema::{Schema, TableDef};
 use crate::store::ops::OpRecord;
+use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -282,7 +281,7 @@ async fn replay(
         },
         version: Some(record.version),
         deleted: record.deleted,
-        row: row.map(|row| RowObject(row.to_client())),
+        row: row.map(StoredRow::into_client),
         conflict: record
             .conflict
             .clone()
@@ -353,7 +352,7 @@ fn result(index: usize, operation: &Operation, key: Value, written: Written) -> 
         },
         version: Some(written.row.version),
         deleted: written.row.deleted,
-        row: Some(RowObject(written.row.to_client())),
+        row: Some(written.row.into_client()),
         conflict: written.conflict,
         error: None,
         replayed: false,

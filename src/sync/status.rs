@@ -11,12 +11,12 @@ use crate::config::DevicesConfig;
 use crate::schema::Schema;
 use crate::store::devices::StoredDevice;
 use crate::store::rows::{self, Backlog};
-use poem_openapi::{Enum, Object};
 use sea_orm::DatabaseConnection;
+use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DeviceState {
     /// Has acknowledged every change it may see.
     UpToDate,
@@ -28,8 +28,8 @@ pub enum DeviceState {
     Offline,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OverallState {
     /// Every active device is up to date and no conflict waits.
     Healthy,
@@ -42,7 +42,7 @@ pub enum OverallState {
 }
 
 /// A device with its status.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DeviceView {
     pub device_id: String,
     pub name: String,
@@ -53,7 +53,7 @@ pub struct DeviceView {
     /// Subject of the device's user.
     pub user: String,
     /// When the device last made a request (RFC 3339).
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<String>,
     pub sync_status: DeviceState,
     /// Changes the device may see and has not acknowledged.
@@ -64,44 +64,44 @@ pub struct DeviceView {
     pub lag_seconds: i64,
     /// The last acknowledged cursor.
     pub acked_cursor: String,
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_ack: Option<String>,
     pub created_at: String,
 }
 
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Serialize)]
 pub struct TableSummary {
     /// Live rows in the caller's scope.
     pub rows: i64,
     /// When a row in scope last changed (RFC 3339).
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_change: Option<String>,
 }
 
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DataSummary {
     pub tables: BTreeMap<String, TableSummary>,
     /// Changes not yet acknowledged, summed over the devices.
     pub unsynced_changes: i64,
     pub open_conflicts: i64,
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_change: Option<String>,
 }
 
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Serialize)]
 pub struct UserView {
     pub sub: String,
     pub role: String,
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
 }
 
 /// The answer of `GET /sync/status` (seed 003's shape, with seed 001's per-user figures).
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SyncStatus {
     pub sync_status: OverallState,
     /// The latest acknowledgement of any device (RFC 3339).
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_sync: Option<String>,
     /// The largest device lag, for people ("2 minutes").
     pub sync_lag: String,
@@ -112,10 +112,10 @@ pub struct SyncStatus {
     /// Unacknowledged changes, summed over the devices.
     pub pending_syncs: i64,
     /// Present when `include_devices` is true (the default).
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub devices: Option<Vec<DeviceView>>,
     /// Open conflicts; present when `check_conflicts` is true.
-    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub conflicts: Option<Vec<ConflictView>>,
     pub data_summary: DataSummary,
     /// Plain sentences a person can act on.

@@ -1,0 +1,556 @@
+//! How the sync core's answers look in the OpenAPI document. The core's types are plain serde
+//! data (`sync::types`, `sync::status`, `sync::conflicts`); the API answers them with serde
+//! ([`super::serde_payload`]) and describes each with a type of the same shape here, from which
+//! poem-openapi derives the schema. These types are never built: they only describe. The test
+//! `documented_shapes_match_answers` checks that answers carry exactly the documented fields.
+#![allow(dead_code)]
+
+use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use poem_openapi::{Enum, Object};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+/// A row of any table: its columns and `_version`. In the OpenAPI document it is one of the
+/// tables' row schemas (`<table>_Row`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowObject(pub Map<String, Value>);
+
+/// Name of the schema `RowObject` refers to; registered by the tables API from the schema.
+pub const ANY_ROW_SCHEMA: &str = "AnyRow";
+
+impl Type for RowObject {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        ANY_ROW_SCHEMA.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(ANY_ROW_SCHEMA.into())
+    }
+
+    fn register(registry: &mut Registry) {
+        super::tables_doc::register_any_row(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ParseFromJSON for RowObject {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::Object(map)) => Ok(RowObject(map)),
+            Some(_) => Err(ParseError::custom("a row must be a JSON object")),
+            None => Err(ParseError::expected_input()),
+        }
+    }
+}
+
+impl ToJSON for RowObject {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::Object(self.0.clone()))
+    }
+}
+
+/// Helper for documentation: an object with free-form properties.
+pub fn free_form_object(description: &'static str) -> MetaSchema {
+    MetaSchema {
+        description: Some(description),
+        additional_properties: Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema::ANY)))),
+        ..MetaSchema::new("object")
+    }
+}
+
+#[derive(Enum)]
+#[oai(rename_all = "snake_case")]
+#[oai(rename = "Action")]
+pub enum ActionDoc {
+    /// Create a row; a live row with the same key is a conflict.
+    Insert,
+    /// Change the sent columns of an existing row.
+    Update,
+    /// Create the row, or change it when it exists.
+    Upsert,
+    /// Delete the row (it stays as a versioned tombstone in the feed).
+    Delete,
+}
+
+#[derive(Enum)]
+#[oai(rename_all = "snake_case")]
+#[oai(rename = "Resolve")]
+pub enum ResolveDoc {
+    /// Apply the client's row even if it conflicts (the caller needs update permission).
+    UseLocal,
+}
+
+#[derive(Enum)]
+#[oai(rename_all = "snake_case")]
+#[oai(rename = "OpStatus")]
+pub enum OpStatusDoc {
+    Applied,
+    Conflict,
+    Error,
+}
+
+/// How a conflict ended.
+#[derive(Object)]
+#[oai(rename = "ConflictInfo")]
+pub struct ConflictInfoDoc {
+    /// The table's strategy (or `use_local` when the operation forced its row).
+    strategy: String,
+    /// `server_kept` (nothing applied) or `queued` (kept for manual resolution).
+    resolution: String,
+    /// Why it was a conflict.
+    reason: String,
+    /// Id in `GET /sync/conflicts` when queued.
+    #[oai(skip_serializing_if_is_none)]
+    conflict_id: Option<i64>,
+}
+
+/// Why an operation failed.
+#[derive(Object)]
+#[oai(rename = "OpError")]
+pub struct OpErrorDoc {
+    code: String,
+    message: String,
+    /// The column at fault, when there is one.
+    #[oai(skip_serializing_if_is_none)]
+    field: Option<String>,
+}
+
+/// The result of one operation.
+#[derive(Object)]
+#[oai(rename = "OpResult")]
+pub struct OpResultDoc {
+    /// Position of the operation in the request.
+    index: u32,
+    #[oai(skip_serializing_if_is_none)]
+    op_id: Option<String>,
+    table: String,
+    /// The row's primary key value.
+    #[oai(skip_serializing_if_is_none)]
+    key: Option<Value>,
+    status: OpStatusDoc,
+    /// Applied: the row's new version. Conflict: the server's version.
+    #[oai(skip_serializing_if_is_none)]
+    version: Option<i64>,
+    /// Whether the row (applied or the server's) is a deletion tombstone.
+    deleted: bool,
+    /// Applied: the stored row. Conflict: the server's row.
+    #[oai(skip_serializing_if_is_none)]
+    row: Option<RowObject>,
+    #[oai(skip_serializing_if_is_none)]
+    conflict: Option<ConflictInfoDoc>,
+    #[oai(skip_serializing_if_is_none)]
+    error: Option<OpErrorDoc>,
+    /// True when this is the stored result of an earlier request with the same `op_id`.
+    replayed: bool,
+}
+
+/// The answer to a push: every operation's result, split by outcome.
+#[derive(Object)]
+#[oai(rename = "PushOutcome")]
+pub struct PushOutcomeDoc {
+    /// True when no operation failed (conflicts are not failures).
+    success: bool,
+    applied: Vec<OpResultDoc>,
+    conflicts: Vec<OpResultDoc>,
+    errors: Vec<OpResultDoc>,
+    /// The changes feed position after this push.
+    cursor: String,
+}
+
+/// One entry of the changes feed: the current state of a row (or its tombstone).
+#[derive(Object)]
+#[oai(rename = "Change")]
+pub struct ChangeDoc {
+    /// Feed position of the row's latest change.
+    seq: i64,
+    table: String,
+    key: Value,
+    version: i64,
+    deleted: bool,
+    /// The row; for a tombstone, the row as it was when deleted.
+    row: RowObject,
+}
+
+#[derive(Object)]
+#[oai(rename = "ChangesPage")]
+pub struct ChangesPageDoc {
+    changes: Vec<ChangeDoc>,
+    /// Pass it as `cursor` to continue after these changes.
+    cursor: String,
+    /// More changes are waiting: ask again at once.
+    has_more: bool,
+}
+
+/// An open conflict: both rows, both versions, and who wrote the client's.
+#[derive(Object)]
+#[oai(rename = "ConflictView")]
+pub struct ConflictViewDoc {
+    id: i64,
+    table: String,
+    key: Value,
+    /// The server's row when the conflict happened.
+    server_row: RowObject,
+    /// The row the client wanted (`_deleted: true` for a deletion).
+    client_row: RowObject,
+    server_version: i64,
+    /// The version the client based its change on, when it sent one.
+    #[oai(skip_serializing_if_is_none)]
+    base_version: Option<i64>,
+    device_id: String,
+    /// Subject of the user whose push conflicted.
+    user: String,
+    created_at: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "ResolvedConflict")]
+pub struct ResolvedConflictDoc {
+    id: i64,
+    resolution: String,
+    table: String,
+    key: Value,
+    /// The row's version after the resolution.
+    version: i64,
+    deleted: bool,
+    row: RowObject,
+}
+
+use std::collections::BTreeMap;
+
+#[derive(Enum)]
+#[oai(rename_all = "snake_case")]
+#[oai(rename = "DeviceState")]
+pub enum DeviceStateDoc {
+    /// Has acknowledged every change it may see.
+    UpToDate,
+    /// Has unacknowledged changes, for less than `devices.stale_after`.
+    Pending,
+    /// Has had unacknowledged changes for longer than `devices.stale_after`.
+    Stale,
+    /// Not seen for longer than `devices.offline_after` (or never).
+    Offline,
+}
+
+#[derive(Enum)]
+#[oai(rename_all = "snake_case")]
+#[oai(rename = "OverallState")]
+pub enum OverallStateDoc {
+    /// Every active device is up to date and no conflict waits.
+    Healthy,
+    /// Some device is behind.
+    Delayed,
+    /// Conflicts wait for a decision.
+    Conflicts,
+    /// No device was active in the window.
+    Offline,
+}
+
+/// A device with its status.
+#[derive(Object)]
+#[oai(rename = "DeviceView")]
+pub struct DeviceViewDoc {
+    device_id: String,
+    name: String,
+    /// The platform given at registration (seed 003's `device_type`).
+    device_type: String,
+    /// The app version given at registration.
+    version: String,
+    /// Subject of the device's user.
+    user: String,
+    /// When the device last made a request (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    last_seen: Option<String>,
+    sync_status: DeviceStateDoc,
+    /// Changes the device may see and has not acknowledged.
+    pending: i64,
+    /// On an edge: writes of this device not yet pushed to the hub.
+    outbox_pending: i64,
+    /// Seconds since the oldest unacknowledged change.
+    lag_seconds: i64,
+    /// The last acknowledged cursor.
+    acked_cursor: String,
+    #[oai(skip_serializing_if_is_none)]
+    last_ack: Option<String>,
+    created_at: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "TableSummary")]
+pub struct TableSummaryDoc {
+    /// Live rows in the caller's scope.
+    rows: i64,
+    /// When a row in scope last changed (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    last_change: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "DataSummary")]
+pub struct DataSummaryDoc {
+    tables: BTreeMap<String, TableSummaryDoc>,
+    /// Changes not yet acknowledged, summed over the devices.
+    unsynced_changes: i64,
+    open_conflicts: i64,
+    #[oai(skip_serializing_if_is_none)]
+    last_change: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(rename = "UserView")]
+pub struct UserViewDoc {
+    sub: String,
+    role: String,
+    #[oai(skip_serializing_if_is_none)]
+    branch: Option<String>,
+}
+
+/// The answer of `GET /sync/status` (seed 003's shape, with seed 001's per-user figures).
+#[derive(Object)]
+#[oai(rename = "SyncStatus")]
+pub struct SyncStatusDoc {
+    sync_status: OverallStateDoc,
+    /// The latest acknowledgement of any device (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    last_sync: Option<String>,
+    /// The largest device lag, for people ("2 minutes").
+    sync_lag: String,
+    sync_lag_seconds: i64,
+    total_devices: i64,
+    /// Devices seen within `last_hours`.
+    active_devices: i64,
+    /// Unacknowledged changes, summed over the devices.
+    pending_syncs: i64,
+    /// Present when `include_devices` is true (the default).
+    #[oai(skip_serializing_if_is_none)]
+    devices: Option<Vec<DeviceViewDoc>>,
+    /// Open conflicts; present when `check_conflicts` is true.
+    #[oai(skip_serializing_if_is_none)]
+    conflicts: Option<Vec<ConflictViewDoc>>,
+    data_summary: DataSummaryDoc,
+    /// Plain sentences a person can act on.
+    recommendations: Vec<String>,
+    user: UserViewDoc,
+    server_time: String,
+    last_hours: u32,
+}
+
+/// A batch of changes from one device.
+#[derive(Object)]
+#[oai(rename = "PushRequest")]
+pub struct PushRequestDoc {
+    /// The device sending the batch; replayed `op_id`s are recognised per device.
+    device_id: String,
+    /// `true` (default): the whole batch commits in one transaction or not at all, and the
+    /// first failing operation is answered with an error naming it. `false`: each operation
+    /// stands alone and failures are listed in `errors`.
+    #[oai(default = "default_true")]
+    atomic: bool,
+    operations: Vec<PushOperationDoc>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One change to one row.
+#[derive(Object)]
+#[oai(rename = "PushOperation")]
+pub struct PushOperationDoc {
+    /// Client-chosen id; a replay with the same id returns the first result and writes nothing.
+    op_id: Option<String>,
+    table: String,
+    action: ActionDoc,
+    /// The row's columns (its primary key always; for `update`, the columns that change). A
+    /// `_version` here is taken as `base_version`.
+    #[oai(default)]
+    data: BTreeMap<String, Value>,
+    /// The row version the change is based on; older than the server's is a conflict.
+    base_version: Option<i64>,
+    /// `use_local` applies the client's row even if it conflicts.
+    resolve: Option<ResolveDoc>,
+}
+
+#[derive(Object)]
+#[oai(rename = "PullResponse")]
+pub struct PullResponseDoc {
+    success: bool,
+    /// Rows by table.
+    data: BTreeMap<String, Vec<RowObject>>,
+    limit: u64,
+    /// Pass it as `cursor` for the next page.
+    cursor: String,
+    has_more: bool,
+}
+
+#[derive(Object)]
+#[oai(rename = "ConflictList")]
+pub struct ConflictListDoc {
+    conflicts: Vec<ConflictViewDoc>,
+}
+
+#[derive(Object)]
+#[oai(rename = "RegisteredDevice")]
+pub struct RegisteredDeviceDoc {
+    device: DeviceViewDoc,
+    /// The device token: send it as `Authorization: Bearer <token>`. Shown only now.
+    token: String,
+}
+
+#[derive(Object)]
+#[oai(rename = "DeviceList")]
+pub struct DeviceListDoc {
+    devices: Vec<DeviceViewDoc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::conflicts::{ConflictView, ResolvedConflict};
+    use crate::sync::status::{DataSummary, DeviceState, DeviceView, TableSummary};
+    use crate::sync::types::{
+        Change, ChangesPage, ConflictInfo, OpError, OpResult, OpStatus, PushOutcome,
+    };
+    use serde_json::json;
+
+    /// Every field an answer carries is a documented property, and every required property is
+    /// carried.
+    fn assert_documented<D: Type>(answer: &impl serde::Serialize) {
+        let mut registry = Registry::new();
+        D::register(&mut registry);
+        let name = D::name();
+        let schema = &registry.schemas[name.as_ref()];
+        let Value::Object(fields) = serde_json::to_value(answer).unwrap() else {
+            panic!("{name} is not answered as an object");
+        };
+        let documented: Vec<&str> = schema.properties.iter().map(|(p, _)| *p).collect();
+        for field in fields.keys() {
+            assert!(
+                documented.contains(&field.as_str()),
+                "{name}.{field} is not documented"
+            );
+        }
+        for required in &schema.required {
+            assert!(
+                fields.contains_key(*required),
+                "{name}.{required} is missing"
+            );
+        }
+    }
+
+    fn row() -> Map<String, Value> {
+        json!({"id": "a", "_version": 1})
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+
+    #[test]
+    fn documented_shapes_match_answers() {
+        let result = OpResult {
+            index: 0,
+            op_id: Some("op".into()),
+            table: "t".into(),
+            key: Some(json!("a")),
+            status: OpStatus::Conflict,
+            version: Some(2),
+            deleted: false,
+            row: Some(row()),
+            conflict: Some(ConflictInfo {
+                strategy: "manual".into(),
+                resolution: "queued".into(),
+                reason: "why".into(),
+                conflict_id: Some(1),
+            }),
+            error: Some(OpError {
+                code: "c".into(),
+                message: "m".into(),
+                field: Some("f".into()),
+            }),
+            replayed: true,
+        };
+        assert_documented::<OpResultDoc>(&result);
+        assert_documented::<ConflictInfoDoc>(result.conflict.as_ref().unwrap());
+        assert_documented::<OpErrorDoc>(result.error.as_ref().unwrap());
+        assert_documented::<PushOutcomeDoc>(&PushOutcome {
+            success: true,
+            applied: vec![result.clone()],
+            conflicts: vec![],
+            errors: vec![],
+            cursor: "1".into(),
+        });
+        let change = Change {
+            seq: 1,
+            table: "t".into(),
+            key: json!("a"),
+            version: 1,
+            deleted: false,
+            row: row(),
+        };
+        assert_documented::<ChangeDoc>(&change);
+        assert_documented::<ChangesPageDoc>(&ChangesPage {
+            changes: vec![change],
+            cursor: "1".into(),
+            has_more: false,
+        });
+        assert_documented::<ConflictViewDoc>(&ConflictView {
+            id: 1,
+            table: "t".into(),
+            key: json!("a"),
+            server_row: row(),
+            client_row: row(),
+            server_version: 1,
+            base_version: Some(1),
+            device_id: "d".into(),
+            user: "u".into(),
+            created_at: "now".into(),
+        });
+        assert_documented::<ResolvedConflictDoc>(&ResolvedConflict {
+            id: 1,
+            resolution: "use_local".into(),
+            table: "t".into(),
+            key: json!("a"),
+            version: 2,
+            deleted: false,
+            row: row(),
+        });
+        assert_documented::<DeviceViewDoc>(&DeviceView {
+            device_id: "d".into(),
+            name: "n".into(),
+            device_type: "web".into(),
+            version: "1".into(),
+            user: "u".into(),
+            last_seen: Some("now".into()),
+            sync_status: DeviceState::Pending,
+            pending: 1,
+            outbox_pending: 0,
+            lag_seconds: 3,
+            acked_cursor: "0".into(),
+            last_ack: Some("now".into()),
+            created_at: "now".into(),
+        });
+        assert_documented::<TableSummaryDoc>(&TableSummary {
+            rows: 1,
+            last_change: Some("now".into()),
+        });
+        assert_documented::<DataSummaryDoc>(&DataSummary {
+            tables: Default::default(),
+            unsynced_changes: 0,
+            open_conflicts: 0,
+            last_change: Some("now".into()),
+        });
+    }
+}
