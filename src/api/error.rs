@@ -174,6 +174,7 @@ impl From<SyncError> for ApiError {
             }
             SyncError::KeyTaken(_) | SyncError::AlreadyResolved(_) => StatusCode::CONFLICT,
             SyncError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            SyncError::Contended(_) => StatusCode::SERVICE_UNAVAILABLE,
             SyncError::Hook(crate::plugins::HookError::Rejected { .. }) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }

@@ -50,10 +50,11 @@ pub async fn run_push(
     };
     let schema = state.schema();
     let plugins = state.plugins();
-    let result = push(&state.db, &schema, &plugins, caller, &batch).await;
+    let device_id = batch.device_id.clone();
+    let result = push(&state.db, &schema, &plugins, caller, batch).await;
     if !matches!(&result, Err(failure) if failure.operation.is_none()) {
         // The device id passed its checks: the caller's own device was seen.
-        state.activity.mark(&batch.device_id, &caller.subject);
+        state.activity.mark(&device_id, &caller.subject);
     }
     let (outcome, position) = result?;
     state.feed.advance(position);

@@ -188,7 +188,7 @@ pub async fn attach(
             access: &access,
             action: Action::Update,
             key: target.key.clone(),
-            sent,
+            sent: &sent,
             base_version: None,
             rule: ConflictRule::Apply,
             op_id: None,

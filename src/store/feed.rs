@@ -1,8 +1,8 @@
-//! The changes feed's counter. A write transaction locks the counter row before it writes and
-//! stores the new value just before it commits, so positions are handed out in commit order:
-//! once a reader sees position N, every write up to N has committed, also with concurrent
-//! writers on PostgreSQL. On SQLite the same statement takes the write lock up front, which
-//! keeps a transaction that reads first from failing with SQLITE_BUSY when it starts writing.
+//! The changes feed's counter. A write transaction takes its positions from the counter row
+//! (which locks the row until the transaction ends) just before it writes its rows, so positions
+//! are handed out in commit order: once a reader sees position N, every write up to N has
+//! committed, also with concurrent writers on PostgreSQL. SQLite writers begin `IMMEDIATE` and
+//! queue in this process, so they are serialised from their first statement.
 
 use super::sql::SqlBuilder;
 use sea_orm::{
@@ -39,25 +39,19 @@ pub async fn begin_write(
     Ok((txn, turn))
 }
 
-/// Locks the counter for this transaction and returns its current value.
-pub async fn lock(txn: &impl ConnectionTrait) -> Result<i64, DbErr> {
-    let backend = txn.get_database_backend();
-    txn.execute_raw(Statement::from_string(
-        backend,
-        "UPDATE syncgate_sequence SET value = value WHERE name = 'feed'",
-    ))
-    .await?;
-    head(txn).await
-}
-
-/// Stores the last position handed out by this transaction.
-pub async fn store(txn: &impl ConnectionTrait, value: i64) -> Result<(), DbErr> {
+/// Hands out `count` positions to this transaction and locks the counter until it ends, in one
+/// statement; returns the last of them (the first is `last - count + 1`). Call it just before
+/// writing, so that the lock, which orders every writer, is held as briefly as possible.
+pub async fn reserve(txn: &impl ConnectionTrait, count: i64) -> Result<i64, DbErr> {
     let mut sql = SqlBuilder::new(txn.get_database_backend());
-    sql.push("UPDATE syncgate_sequence SET value = ")
-        .bind(Value::BigInt(Some(value)), None)
-        .push(" WHERE name = 'feed'");
-    txn.execute_raw(sql.build()).await?;
-    Ok(())
+    sql.push("UPDATE syncgate_sequence SET value = value + ")
+        .bind(Value::BigInt(Some(count)), None)
+        .push(" WHERE name = 'feed' RETURNING value");
+    let row = txn
+        .query_one_raw(sql.build())
+        .await?
+        .ok_or_else(|| DbErr::Custom("syncgate_sequence has no `feed` row".into()))?;
+    row.try_get("", "value")
 }
 
 /// The last committed position.

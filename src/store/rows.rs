@@ -233,11 +233,14 @@ pub async fn backlog(
     })
 }
 
-/// The rows with the given keys, tombstones included, by the key's JSON text.
+/// The rows with the given keys, tombstones included, by the key's JSON text. For a writer
+/// (`lock`), PostgreSQL locks them (`FOR UPDATE`, in key order so that two writers do not
+/// deadlock) until the transaction ends; SQLite's writers are serialised already.
 pub async fn find_many(
     db: &impl ConnectionTrait,
     table: &TableDef,
     keys: &[Value],
+    lock: bool,
 ) -> Result<std::collections::HashMap<String, StoredRow>, DbErr> {
     let backend = db.get_database_backend();
     let pk = &table.spec.primary_key;
@@ -259,6 +262,9 @@ pub async fn find_many(
             sql.bind(bound, cast);
         }
         sql.push(")");
+        if lock && backend == DbBackend::Postgres {
+            sql.push(&format!(" ORDER BY {} FOR UPDATE", quote(pk)));
+        }
         for result in db.query_all_raw(sql.build()).await? {
             let row = decode(backend, table, &result)?;
             let key = row.values.get(pk).cloned().unwrap_or(Value::Null);
@@ -268,13 +274,23 @@ pub async fn find_many(
     Ok(found)
 }
 
-/// Writes rows with multi-row upserts: new keys are inserted, existing ones replaced. Callers
-/// hold the feed lock, so no other writer inserts the same key meanwhile.
-pub async fn upsert_many(
+/// How [`write_many`] treats a key that already has a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExisting {
+    /// Replace it (rows the writer read and locked).
+    Replace,
+    /// Keep it and do not count the row as written (rows the writer found absent: another
+    /// writer inserted the key meanwhile).
+    Keep,
+}
+
+/// Writes rows with multi-row INSERTs; returns how many were written.
+pub async fn write_many(
     db: &impl ConnectionTrait,
     table: &TableDef,
     rows: &[&StoredRow],
-) -> Result<(), DbErr> {
+    on_existing: OnExisting,
+) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let names: Vec<String> = table
         .spec
@@ -289,7 +305,11 @@ pub async fn upsert_many(
         .filter(|name| **name != pk)
         .map(|name| format!("{name} = excluded.{name}"))
         .collect();
-    let conflict_clause = format!(" ON CONFLICT ({pk}) DO UPDATE SET {}", updates.join(", "));
+    let conflict_clause = match on_existing {
+        OnExisting::Replace => format!(" ON CONFLICT ({pk}) DO UPDATE SET {}", updates.join(", ")),
+        OnExisting::Keep => format!(" ON CONFLICT ({pk}) DO NOTHING"),
+    };
+    let mut written = 0;
     let null = Value::Null;
     // SQLite allows 32766 bound values per statement.
     let per_statement = (30_000 / names.len()).clamp(1, 500);
@@ -317,7 +337,7 @@ pub async fn upsert_many(
                 .push(")");
         }
         sql.push(&conflict_clause);
-        db.execute_raw(sql.build()).await?;
+        written += db.execute_raw(sql.build()).await?.rows_affected();
     }
-    Ok(())
+    Ok(written)
 }

@@ -149,7 +149,8 @@ pub async fn resolve(
         .await?
         .filter(|row| access.scope.allows(&row.values))
         .ok_or_else(missing)?;
-    let (action, sent) = match &resolution {
+    let resolution_name = resolution.name();
+    let (action, sent) = match resolution {
         Resolution::UseServer if current.deleted => (Action::Delete, Map::new()),
         Resolution::UseServer => (Action::Update, Map::new()),
         Resolution::UseLocal => {
@@ -161,7 +162,7 @@ pub async fn resolve(
             } else {
                 Action::Update
             };
-            (action, check_sent(table, &client)?)
+            (action, check_sent(table, client)?)
         }
         Resolution::Merged(data) => (Action::Update, check_sent(table, data)?),
     };
@@ -170,19 +171,19 @@ pub async fn resolve(
             access: &access,
             action,
             key: conflict.key.clone(),
-            sent,
+            sent: &sent,
             base_version: None,
             rule: ConflictRule::Apply,
             op_id: None,
         })
         .await?;
-    conflicts::mark_resolved(writer.connection(), id, resolution.name(), &caller.subject).await?;
+    conflicts::mark_resolved(writer.connection(), id, resolution_name, &caller.subject).await?;
     let position = writer.commit(schema).await?;
     let row = written.row;
     Ok((
         ResolvedConflict {
             id,
-            resolution: resolution.name().into(),
+            resolution: resolution_name.into(),
             table: table.name.clone(),
             key: conflict.key,
             version: row.version,

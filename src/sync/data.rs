@@ -11,25 +11,26 @@ pub const VERSION_FIELD: &str = "_version";
 /// Checks every sent value and returns them normalised, without `_version`.
 pub fn check_sent(
     table: &TableDef,
-    data: &Map<String, Value>,
+    data: Map<String, Value>,
 ) -> Result<Map<String, Value>, SyncError> {
-    let mut checked = Map::new();
+    let mut checked = Map::with_capacity(data.len());
     for (name, value) in data {
         if name == VERSION_FIELD {
             continue;
         }
-        let Some(column) = table.spec.columns.get(name) else {
+        let Some(column) = table.spec.columns.get(&name) else {
             let mut message = format!("unknown column `{name}` in table `{}`", table.name);
             if let Some(best) =
-                crate::suggest::did_you_mean(name, table.spec.columns.keys().map(String::as_str))
+                crate::suggest::did_you_mean(&name, table.spec.columns.keys().map(String::as_str))
             {
                 message.push_str(&format!(" — did you mean `{best}`?"));
             }
-            return Err(SyncError::invalid(name, message));
+            return Err(SyncError::invalid(&name, message));
         };
-        check_value(column, value)
-            .map_err(|reason| SyncError::invalid(name, format!("`{name}`: {reason}")))?;
-        checked.insert(name.clone(), normalize(column, value.clone()));
+        check_value(column, &value)
+            .map_err(|reason| SyncError::invalid(&name, format!("`{name}`: {reason}")))?;
+        let value = normalize(column, value);
+        checked.insert(name, value);
     }
     Ok(checked)
 }

@@ -25,6 +25,9 @@ pub enum SyncError {
     /// An op id used for two different changes.
     #[error("{0}")]
     OpIdReused(String),
+    /// Another writer changed what this one read; running the change again will do.
+    #[error("{0}")]
+    Contended(String),
     /// A manual conflict that was already resolved.
     #[error("{0}")]
     AlreadyResolved(String),
@@ -66,6 +69,7 @@ impl SyncError {
             SyncError::KeyTaken(_) => "key_taken",
             SyncError::OpIdReused(_) => "op_id_reused",
             SyncError::AlreadyResolved(_) => "already_resolved",
+            SyncError::Contended(_) => "contended",
             SyncError::BadRequest(_) => "bad_request",
             SyncError::Hook(crate::plugins::HookError::Rejected { .. }) => "rejected_by_hook",
             SyncError::Hook(crate::plugins::HookError::Failed { .. }) => "hook_failed",

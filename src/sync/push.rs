@@ -65,7 +65,12 @@ struct Checked<'s> {
     key: Value,
     sent: Map<String, Value>,
     base_version: Option<i64>,
+    /// Identifies the change, to tell a retry from a reused op id (see [`fingerprint`]).
+    fingerprint: String,
 }
+
+/// How often a push that met a concurrent writer (see [`SyncError::Contended`]) is run again.
+const ATTEMPTS: usize = 4;
 
 /// Applies `batch` for `caller`. Returns the outcome and the feed position it committed.
 pub async fn push(
@@ -73,20 +78,46 @@ pub async fn push(
     schema: &Schema,
     plugins: &Plugins,
     caller: &Caller,
-    batch: &PushBatch,
+    mut batch: PushBatch,
 ) -> Result<(PushOutcome, i64), PushFailure> {
     check_device(caller, &batch.device_id)?;
-    let checked: Vec<Result<Checked, SyncError>> = batch
-        .operations
-        .iter()
-        .enumerate()
-        .map(|(index, operation)| check(schema, caller, &batch.operations[..index], operation))
-        .collect();
-    let options = WriteOptions {
-        outbox: batch.outbox,
-        hooks: true,
-        lookup: batch.lookup.clone(),
-    };
+    // Checked once, outside the transaction; a run that met a concurrent writer reuses it.
+    let mut checked: Vec<Result<Checked, SyncError>> = Vec::with_capacity(batch.operations.len());
+    for index in 0..batch.operations.len() {
+        let (earlier, rest) = batch.operations.split_at_mut(index);
+        checked.push(check(schema, caller, earlier, &mut rest[0]));
+    }
+    let lookup = batch.lookup.take();
+    let mut attempt = 1;
+    loop {
+        let options = WriteOptions {
+            outbox: batch.outbox,
+            hooks: true,
+            lookup: lookup.clone(),
+        };
+        match run(db, schema, plugins, caller, &batch, &mut checked, options).await {
+            Err(PushFailure {
+                error: SyncError::Contended(reason),
+                ..
+            }) if attempt < ATTEMPTS => {
+                tracing::debug!(%reason, attempt, "push met a concurrent writer; running it again");
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
+/// One run of a push in one transaction.
+async fn run(
+    db: &DatabaseConnection,
+    schema: &Schema,
+    plugins: &Plugins,
+    caller: &Caller,
+    batch: &PushBatch,
+    checked: &mut [Result<Checked<'_>, SyncError>],
+    options: WriteOptions,
+) -> Result<(PushOutcome, i64), PushFailure> {
     let actor = Actor {
         caller,
         device_id: &batch.device_id,
@@ -95,35 +126,36 @@ pub async fn push(
     let op_ids: Vec<&str> = batch
         .operations
         .iter()
-        .zip(&checked)
+        .zip(checked.iter())
         .filter(|(_, checked)| checked.is_ok())
         .filter_map(|(operation, _)| operation.op_id.as_deref())
         .collect();
     let records = writer.op_records(&op_ids).await?;
-    read_ahead(&mut writer, &checked).await?;
+    read_ahead(&mut writer, schema, checked).await?;
     let mut results = Vec::with_capacity(batch.operations.len());
-    for (index, (operation, checked)) in batch.operations.iter().zip(checked).enumerate() {
-        let fingerprint = fingerprint(operation, checked.as_ref().ok());
+    for (index, (operation, checked)) in batch.operations.iter().zip(checked.iter_mut()).enumerate()
+    {
         let outcome = match checked {
-            Err(error) => Err(error),
             Ok(checked) => match operation.op_id.as_deref().and_then(|id| records.get(id)) {
-                Some(record) => {
-                    replay(
-                        &mut writer,
-                        index,
-                        operation,
-                        &checked,
-                        record,
-                        &fingerprint,
-                    )
-                    .await
-                }
-                None => apply(&mut writer, index, operation, checked, fingerprint).await,
+                Some(record) => replay(&mut writer, index, operation, checked, record).await,
+                None => apply(&mut writer, index, operation, checked).await,
             },
+            // An atomic batch ends at its first failure and is not run again, so the error of a
+            // failed check can be taken.
+            Err(error) if batch.atomic => Err(std::mem::replace(
+                error,
+                SyncError::BadRequest(String::new()),
+            )),
+            Err(error) => {
+                results.push(error_result(index, operation, error));
+                continue;
+            }
         };
         match outcome {
             Ok(result) => results.push(result),
-            Err(error) if batch.atomic || matches!(error, SyncError::Db(_)) => {
+            Err(error)
+                if batch.atomic || matches!(error, SyncError::Db(_) | SyncError::Contended(_)) =>
+            {
                 return Err(PushFailure {
                     operation: Some(FailedOperation {
                         index,
@@ -153,12 +185,12 @@ fn check_device(caller: &Caller, device_id: &str) -> Result<(), SyncError> {
 }
 
 /// Checks one operation: its op id (not used earlier in the batch), the caller's access to
-/// its table, its values and its key.
+/// its table, its values (taken out of the operation) and its key.
 fn check<'s>(
     schema: &'s Schema,
     caller: &Caller,
     earlier: &[Operation],
-    operation: &Operation,
+    operation: &mut Operation,
 ) -> Result<Checked<'s>, SyncError> {
     if let Some(op_id) = &operation.op_id {
         check_identifier(op_id)
@@ -171,34 +203,38 @@ fn check<'s>(
         }
     }
     let access = access(schema, caller, &operation.table)?;
-    let sent = check_sent(access.table, &operation.data)?;
-    let key = key_of(access.table, &sent)?;
     let base_version = operation
         .base_version
         .or_else(|| operation.data.get(VERSION_FIELD).and_then(Value::as_i64));
+    let sent = check_sent(access.table, std::mem::take(&mut operation.data))?;
+    let key = key_of(access.table, &sent)?;
+    let fingerprint = fingerprint(operation, access.table, &sent, base_version);
     Ok(Checked {
         access,
         key,
         sent,
         base_version,
+        fingerprint,
     })
 }
 
-/// Reads every row the batch names, one query per table.
+/// Reads (and locks) every row the batch names, one query per table, tables in schema order so
+/// that concurrent writers lock rows in one order.
 async fn read_ahead(
     writer: &mut Writer<'_>,
+    schema: &Schema,
     checked: &[Result<Checked<'_>, SyncError>],
 ) -> Result<(), SyncError> {
-    let mut keys: Vec<(&TableDef, Vec<Value>)> = Vec::new();
-    for op in checked.iter().flatten() {
-        let table = op.access.table;
-        match keys.iter_mut().find(|(t, _)| t.name == table.name) {
-            Some((_, list)) => list.push(op.key.clone()),
-            None => keys.push((table, vec![op.key.clone()])),
+    for table in schema.tables.values() {
+        let keys: Vec<Value> = checked
+            .iter()
+            .flatten()
+            .filter(|op| op.access.table.name == table.name)
+            .map(|op| op.key.clone())
+            .collect();
+        if !keys.is_empty() {
+            writer.preload(table, &keys).await?;
         }
-    }
-    for (table, keys) in keys {
-        writer.preload(table, &keys).await?;
     }
     Ok(())
 }
@@ -207,8 +243,7 @@ async fn apply(
     writer: &mut Writer<'_>,
     index: usize,
     operation: &Operation,
-    checked: Checked<'_>,
-    fingerprint: String,
+    checked: &Checked<'_>,
 ) -> Result<OpResult, SyncError> {
     let use_local = operation.resolve == Some(Resolve::UseLocal);
     let written = writer
@@ -216,7 +251,7 @@ async fn apply(
             access: &checked.access,
             action: operation.action,
             key: checked.key.clone(),
-            sent: checked.sent,
+            sent: &checked.sent,
             base_version: checked.base_version,
             rule: ConflictRule::Detect { use_local },
             op_id: operation.op_id.as_deref(),
@@ -240,11 +275,11 @@ async fn apply(
                     .conflict
                     .as_ref()
                     .map(|info| serde_json::to_value(info).expect("conflict details serialise")),
-                fingerprint,
+                fingerprint: checked.fingerprint.clone(),
             },
         );
     }
-    Ok(result(index, operation, checked.key, written))
+    Ok(result(index, operation, checked.key.clone(), written))
 }
 
 /// The first outcome of an op id this device already used, with the row as it is now (when the
@@ -255,9 +290,8 @@ async fn replay(
     operation: &Operation,
     checked: &Checked<'_>,
     record: &OpRecord,
-    fingerprint: &str,
 ) -> Result<OpResult, SyncError> {
-    if record.fingerprint != fingerprint {
+    if record.fingerprint != checked.fingerprint {
         return Err(SyncError::OpIdReused(format!(
             "op_id `{}` was already used by this device for a different change (to key {} of \
              table `{}`); send a new op_id for a new change",
@@ -294,21 +328,21 @@ async fn replay(
 /// What identifies an operation's change: table, action, base version, resolution and the
 /// checked values in column order. A retry has the same; another change under the same op id
 /// does not.
-fn fingerprint(operation: &Operation, checked: Option<&Checked<'_>>) -> String {
-    let Some(checked) = checked else {
-        return String::new();
-    };
+fn fingerprint(
+    operation: &Operation,
+    table: &TableDef,
+    sent: &Map<String, Value>,
+    base_version: Option<i64>,
+) -> String {
     let mut hasher = HashWriter(Sha256::new());
     hasher.0.update(operation.table.as_bytes());
     hasher.0.update([0]);
     hasher.0.update(operation.action.name().as_bytes());
     hasher.0.update([0]);
-    hasher
-        .0
-        .update(checked.base_version.unwrap_or(-1).to_le_bytes());
+    hasher.0.update(base_version.unwrap_or(-1).to_le_bytes());
     hasher.0.update([operation.resolve.is_some() as u8]);
-    for name in checked.access.table.spec.columns.keys() {
-        if let Some(value) = checked.sent.get(name) {
+    for name in table.spec.columns.keys() {
+        if let Some(value) = sent.get(name) {
             hasher.0.update([0]);
             hasher.0.update(name.as_bytes());
             hasher.0.update([0]);

@@ -11,13 +11,19 @@
 //!    (`data::check_sent`, `data::key_of`); a new row is completed with defaults here;
 //! 4. **before-hooks** — `validate` and `transform` of the table's hooks (webhooks too);
 //! 5. **conflict** — detection by version or `updated_at`, then the table's strategy;
-//! 6. **write** — the row (buffered, written with multi-row upserts at commit), its feed
+//! 6. **write** — the row (buffered, written with multi-row INSERTs at commit), its feed
 //!    position, its outbox entry (edge) and its webhook deliveries, all in one transaction; the
 //!    resulting row's scope is checked once, just before it is buffered.
 //!
 //! After the commit, the `after_commit` hooks run. Nothing reaches the database before
 //! [`Writer::commit`] but the manual conflict queue (whose ids the answer carries), so an
 //! operation that fails leaves no trace, and a writer dropped without committing rolls back.
+//!
+//! Concurrency: the rows a writer reads are locked (`FOR UPDATE` on PostgreSQL; SQLite's
+//! writers are serialised whole). The feed counter, which orders all writers, is taken only at
+//! commit, for the writes themselves. A key the writer found absent but another writer inserted
+//! meanwhile, or an op id recorded meanwhile, makes the commit fail with
+//! [`SyncError::Contended`]; the caller runs the whole change again.
 
 use super::SyncError;
 use super::access::Access;
@@ -33,7 +39,7 @@ use crate::store::conflicts::{self, NewConflict};
 use crate::store::feed::{self, WriterTurn};
 use crate::store::ops::{self, OpOwner, OpRecord};
 use crate::store::outbox::{self, NewEntry};
-use crate::store::rows::{self, StoredRow};
+use crate::store::rows::{self, OnExisting, StoredRow};
 use crate::store::webhooks;
 use indexmap::IndexMap;
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
@@ -74,7 +80,7 @@ pub struct RowWrite<'a> {
     /// The primary key, normalised.
     pub key: Value,
     /// The sent columns, checked and normalised, without `_version`.
-    pub sent: Map<String, Value>,
+    pub sent: &'a Map<String, Value>,
     pub base_version: Option<i64>,
     pub rule: ConflictRule,
     pub op_id: Option<&'a str>,
@@ -93,7 +99,7 @@ pub struct Written {
 /// A table's name and a key's JSON text: how rows are found in the writer's cache.
 type Slot = (String, String);
 
-/// One write transaction: holds the feed lock from [`Writer::begin`] to [`Writer::commit`].
+/// One write transaction, from [`Writer::begin`] to [`Writer::commit`].
 pub struct Writer<'a> {
     txn: DatabaseTransaction,
     _turn: WriterTurn,
@@ -101,12 +107,10 @@ pub struct Writer<'a> {
     caller: &'a Caller,
     device_id: String,
     options: WriteOptions,
-    head: i64,
-    seq: i64,
-    /// Rows read or written in this transaction; `None` records a key known to have no row.
+    /// Rows read (and locked) in this transaction; `None` records a key that had no row.
     rows: HashMap<Slot, Option<StoredRow>>,
     /// Rows to write at commit, by table, each key once (its last state).
-    pending: IndexMap<String, IndexMap<String, StoredRow>>,
+    pending: IndexMap<String, IndexMap<String, Pending>>,
     outbox: Vec<NewEntry>,
     deliveries: Vec<(String, String)>,
     ops: Vec<(String, OpRecord)>,
@@ -114,7 +118,7 @@ pub struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    /// Begins a write transaction and takes the feed lock.
+    /// Begins a write transaction.
     pub async fn begin(
         db: &DatabaseConnection,
         plugins: &'a Plugins,
@@ -122,7 +126,6 @@ impl<'a> Writer<'a> {
         options: WriteOptions,
     ) -> Result<Self, SyncError> {
         let (txn, turn) = feed::begin_write(db).await?;
-        let head = feed::lock(&txn).await?;
         Ok(Self {
             txn,
             _turn: turn,
@@ -130,8 +133,6 @@ impl<'a> Writer<'a> {
             caller: actor.caller,
             device_id: actor.device_id.to_string(),
             options,
-            head,
-            seq: head,
             rows: HashMap::new(),
             pending: IndexMap::new(),
             outbox: Vec::new(),
@@ -141,13 +142,14 @@ impl<'a> Writer<'a> {
         })
     }
 
-    /// The transaction, for reads that must see this writer's lock (the snapshot's outbox
-    /// checks). Buffered rows are not in it yet: read rows through [`Writer::current`].
+    /// The transaction, for reads and writes that belong to it (the snapshot's outbox checks,
+    /// marking a conflict resolved). Buffered rows are not in it yet: read rows through
+    /// [`Writer::current`].
     pub fn connection(&self) -> &DatabaseTransaction {
         &self.txn
     }
 
-    /// Reads ahead the rows of `table` with these keys, in one query per 500 keys.
+    /// Reads ahead (and locks) the rows of `table` with these keys, in one query per 500 keys.
     pub async fn preload(&mut self, table: &TableDef, keys: &[Value]) -> Result<(), SyncError> {
         let wanted: Vec<Value> = keys
             .iter()
@@ -157,7 +159,7 @@ impl<'a> Writer<'a> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let mut found = rows::find_many(&self.txn, table, &wanted).await?;
+        let mut found = rows::find_many(&self.txn, table, &wanted, true).await?;
         for key in wanted {
             let text = key.to_string();
             let row = found.remove(&text);
@@ -174,12 +176,17 @@ impl<'a> Writer<'a> {
         key: &Value,
     ) -> Result<Option<StoredRow>, SyncError> {
         let slot = slot(table, key);
-        if let Some(known) = self.rows.get(&slot) {
-            return Ok(known.clone());
+        if let Some(written) = self
+            .pending
+            .get(&table.name)
+            .and_then(|rows| rows.get(&slot.1))
+        {
+            return Ok(Some(written.row.clone()));
         }
-        let found = rows::find(&self.txn, table, key).await?;
-        self.rows.insert(slot, found.clone());
-        Ok(found)
+        if !self.rows.contains_key(&slot) {
+            self.preload(table, std::slice::from_ref(key)).await?;
+        }
+        Ok(self.rows.get(&slot).cloned().flatten())
     }
 
     /// First outcomes already recorded for `op_ids` of this writer's caller and device.
@@ -264,7 +271,8 @@ impl<'a> Writer<'a> {
         let row = StoredRow {
             values,
             version,
-            seq: self.next_seq(),
+            // Handed out at commit.
+            seq: 0,
             deleted,
             changed_at: chrono::Utc::now().timestamp_millis(),
         };
@@ -285,7 +293,7 @@ impl<'a> Writer<'a> {
             (Action::Delete, None) if write.rule == ConflictRule::Apply => {
                 // A hub's tombstone of a row this gateway never had.
                 Plan {
-                    values: complete_new_row(table, &write.sent)?,
+                    values: complete_new_row(table, write.sent)?,
                     deleted: true,
                     version: 1,
                     server: None,
@@ -296,7 +304,7 @@ impl<'a> Writer<'a> {
             (Action::Delete, Some(server)) => {
                 require(permissions.delete, self.caller, "delete", table)?;
                 let conflict = if detect_conflicts && !server.deleted {
-                    detect(table, write.base_version, &write.sent, &server)
+                    detect(table, write.base_version, write.sent, &server)
                 } else {
                     None
                 };
@@ -339,10 +347,10 @@ impl<'a> Writer<'a> {
                 } else if write.action == Action::Insert {
                     Some("a row with this key already exists".to_string())
                 } else {
-                    detect(table, write.base_version, &write.sent, &server)
+                    detect(table, write.base_version, write.sent, &server)
                 };
                 Plan {
-                    values: overlay(&server.values, &write.sent, merge),
+                    values: overlay(&server.values, write.sent, merge),
                     deleted: false,
                     version: server.version + 1,
                     conflict,
@@ -365,7 +373,7 @@ impl<'a> Writer<'a> {
             sent.insert(column.clone(), value.clone());
             return complete_new_row(write.access.table, &sent);
         }
-        complete_new_row(write.access.table, &write.sent)
+        complete_new_row(write.access.table, write.sent)
     }
 
     /// Runs the table's `validate` and `transform` hooks; returns the row to store and what the
@@ -435,7 +443,7 @@ impl<'a> Writer<'a> {
                 None => Ok(Settled::Kept(conflict_info(table, reason, None))),
             };
         }
-        match decide(table, use_local, &write.sent, server) {
+        match decide(table, use_local, write.sent, server) {
             Decision::Apply => Ok(Settled::Apply(candidate.clone())),
             Decision::Keep => Ok(Settled::Kept(conflict_info(table, reason, None))),
             Decision::Queue => {
@@ -464,9 +472,6 @@ impl<'a> Writer<'a> {
 
     /// Buffers the row for the commit, with its outbox entry and webhook deliveries.
     fn buffer(&mut self, table: &TableDef, key: &Value, row: &StoredRow, hook_op: Option<HookOp>) {
-        let key_text = key.to_string();
-        self.rows
-            .insert((table.name.clone(), key_text.clone()), Some(row.clone()));
         if self.options.outbox {
             self.outbox.push(NewEntry {
                 table: table.name.clone(),
@@ -490,15 +495,26 @@ impl<'a> Writer<'a> {
             }
             self.after_commit.push((committed, ctx));
         }
-        self.pending
-            .entry(table.name.clone())
-            .or_default()
-            .insert(key_text, row.clone());
-    }
-
-    fn next_seq(&mut self) -> i64 {
-        self.seq += 1;
-        self.seq
+        // The row is found here from now on (see `current`), not in `rows`.
+        let key_text = key.to_string();
+        let new = match self
+            .pending
+            .get(&table.name)
+            .and_then(|rows| rows.get(&key_text))
+        {
+            Some(earlier) => earlier.new,
+            None => matches!(
+                self.rows.get(&(table.name.clone(), key_text.clone())),
+                Some(None)
+            ),
+        };
+        self.pending.entry(table.name.clone()).or_default().insert(
+            key_text,
+            Pending {
+                row: row.clone(),
+                new,
+            },
+        );
     }
 
     fn hook_context(&self, table: &TableDef, action: &str) -> HookContext {
@@ -514,14 +530,35 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Writes what is buffered, stores the feed position, commits, and runs the `after_commit`
-    /// hooks. Returns the feed position after the commit.
-    pub async fn commit(self, schema: &crate::schema::Schema) -> Result<i64, SyncError> {
+    /// Takes feed positions for the buffered rows, writes them with their outbox entries,
+    /// webhook deliveries and op records, commits, and runs the `after_commit` hooks. Returns
+    /// the feed position after the commit.
+    pub async fn commit(mut self, schema: &crate::schema::Schema) -> Result<i64, SyncError> {
+        let count: usize = self.pending.values().map(IndexMap::len).sum();
+        let position = if count == 0 {
+            feed::head(&self.txn).await?
+        } else {
+            let last = feed::reserve(&self.txn, count as i64).await?;
+            let mut seq = last - count as i64;
+            for pending in self.pending.values_mut().flat_map(IndexMap::values_mut) {
+                seq += 1;
+                pending.row.seq = seq;
+            }
+            last
+        };
         let txn = &self.txn;
         for (name, rows) in &self.pending {
             let table = &schema.tables[name.as_str()];
-            let rows: Vec<&StoredRow> = rows.values().collect();
-            rows::upsert_many(txn, table, &rows).await?;
+            let (new, existing): (Vec<&Pending>, Vec<&Pending>) =
+                rows.values().partition(|pending| pending.new);
+            let new: Vec<&StoredRow> = new.iter().map(|pending| &pending.row).collect();
+            let existing: Vec<&StoredRow> = existing.iter().map(|pending| &pending.row).collect();
+            if rows::write_many(txn, table, &new, OnExisting::Keep).await? < new.len() as u64 {
+                return Err(SyncError::Contended(format!(
+                    "another writer created a row of table `{name}` that this change creates"
+                )));
+            }
+            rows::write_many(txn, table, &existing, OnExisting::Replace).await?;
         }
         let now = chrono::Utc::now().timestamp_millis();
         if !self.outbox.is_empty() {
@@ -531,17 +568,20 @@ impl<'a> Writer<'a> {
             webhooks::enqueue(txn, url, body, now).await?;
         }
         if !self.ops.is_empty() {
-            ops::record_many(txn, self.owner(), &self.ops).await?;
-        }
-        if self.seq > self.head {
-            feed::store(txn, self.seq).await?;
+            ops::record_many(txn, self.owner(), &self.ops)
+                .await
+                .map_err(|error| match error.sql_err() {
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => SyncError::Contended(
+                        "another request of this device recorded one of these op ids".into(),
+                    ),
+                    _ => error.into(),
+                })?;
         }
         let Writer {
             txn,
             _turn,
             plugins,
             after_commit,
-            seq,
             ..
         } = self;
         txn.commit().await?;
@@ -551,8 +591,15 @@ impl<'a> Writer<'a> {
                 plugins.after_commit(table, op, ctx);
             }
         }
-        Ok(seq)
+        Ok(position)
     }
+}
+
+/// A row to write at commit.
+struct Pending {
+    row: StoredRow,
+    /// The key had no row when this writer read it.
+    new: bool,
 }
 
 /// What a write would store before hooks and conflict rules had their say.
@@ -638,7 +685,7 @@ fn checked_hook_row(
     row: Map<String, Value>,
 ) -> Result<Map<String, Value>, SyncError> {
     let table = write.access.table;
-    let checked = check_sent(table, &row)?;
+    let checked = check_sent(table, row)?;
     let complete = complete_new_row(table, &checked)?;
     if complete.get(&table.spec.primary_key) != Some(&write.key) {
         return Err(SyncError::invalid(

@@ -116,7 +116,7 @@ async fn apply_page(
         };
         let mut row: Map<String, Value> = change["row"].as_object().cloned().unwrap_or_default();
         row.retain(|column, _| table.spec.columns.contains_key(column));
-        let values = match check_sent(table, &row).and_then(|sent| complete_new_row(table, &sent)) {
+        let values = match check_sent(table, row).and_then(|sent| complete_new_row(table, &sent)) {
             Ok(values) => values,
             Err(error) => {
                 tracing::warn!(table = %table.name, %error, "snapshot: a hub row does not fit the local schema; skipped");
@@ -169,7 +169,7 @@ async fn apply_page(
                     Action::Upsert
                 },
                 key,
-                sent: values,
+                sent: &values,
                 base_version: None,
                 rule: ConflictRule::Apply,
                 op_id: None,
