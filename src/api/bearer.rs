@@ -28,17 +28,30 @@ pub async fn authenticate(request: &Request) -> Result<Caller, ApiError> {
         .get(poem::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .ok_or(AuthError::Missing)?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or(AuthError::Missing)?
-        .trim();
+    let token = crate::auth::bearer_token(header).ok_or(AuthError::Missing)?;
     caller_for(state, token).await
 }
 
 /// A device token (`sgd_…`) acts as its device's user and marks the device as seen; anything
-/// else must be a JWT.
+/// else must be a JWT. Either way the role must be one the schema declares: a token with any
+/// other role may do nothing.
 async fn caller_for(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let caller = verified_caller(state, token).await?;
+    if !state.schema().roles.contains_key(&caller.role) {
+        return Err(crate::sync::SyncError::Forbidden(format!(
+            "the role `{}` in your token is not declared in the sync schema, so it may do \
+             nothing",
+            caller.role
+        ))
+        .into());
+    }
+    if let Some(device) = &caller.device_id {
+        state.activity.mark(device, &caller.subject);
+    }
+    Ok(caller)
+}
+
+async fn verified_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     if token.starts_with(TOKEN_PREFIX) {
         let caller = devices::authenticate(&state.db, token)
             .await?
@@ -47,9 +60,6 @@ async fn caller_for(state: &AppState, token: &str) -> Result<Caller, ApiError> {
                     "unknown device token (regenerated, or its device was deleted)".into(),
                 )
             })?;
-        if let Some(device) = &caller.device_id {
-            state.activity.mark(device, &caller.subject);
-        }
         return Ok(caller);
     }
     let claims = state.authenticator.verify(token)?;

@@ -84,12 +84,7 @@ impl Authenticator {
     /// Verifies an `Authorization` header value and returns its claims.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Claims, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or(AuthError::Missing)?
-            .trim();
-        self.verify(token)
+        self.verify(bearer_token(header).ok_or(AuthError::Missing)?)
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
@@ -107,8 +102,18 @@ impl Authenticator {
         .ok_or_else(|| {
             AuthError::Invalid(format!("algorithm {:?} is not accepted here", header.alg))
         })?;
+        // A critical extension must be understood or the token refused (RFC 7515 §4.1.11);
+        // syncgate understands none.
+        if let Some(crit) = &header.crit {
+            return Err(AuthError::Invalid(format!(
+                "the token's header marks extensions as critical ({}), which syncgate does not \
+                 support",
+                crit.join(", ")
+            )));
+        }
         let mut validation = Validation::new(header.alg);
         validation.leeway = self.leeway;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         jsonwebtoken::decode::<Claims>(token, key, &validation)
             .map(|data| data.claims)
@@ -116,6 +121,7 @@ impl Authenticator {
                 use jsonwebtoken::errors::ErrorKind;
                 let reason = match error.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired".to_string(),
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (`nbf`)".to_string(),
                     ErrorKind::InvalidSignature => "the signature does not match the configured key".into(),
                     ErrorKind::MissingRequiredClaim(claim) => format!("the `{claim}` claim is missing"),
                     ErrorKind::Json(detail) => format!("the claims are not as expected ({detail}); `sub`, `role` and `exp` are required"),
@@ -133,4 +139,12 @@ impl Authenticator {
             .ok_or("minting a token needs `auth.jwt_secret`; a public key cannot sign")?;
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, key).map_err(|e| e.to_string())
     }
+}
+
+/// The token of an `Authorization` header value: the `Bearer` scheme, in any letter case
+/// (RFC 7235 §2.1), then the token.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }

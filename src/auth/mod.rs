@@ -5,4 +5,4 @@ mod caller;
 mod jwt;
 
 pub use caller::{Caller, RowScope};
-pub use jwt::{AuthError, Authenticator, Claims};
+pub use jwt::{AuthError, Authenticator, Claims, bearer_token};

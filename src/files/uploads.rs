@@ -76,6 +76,12 @@ pub async fn session(
     caller: &Caller,
     id: &str,
 ) -> Result<Upload, FileError> {
+    crate::schema::values::check_identifier(id).map_err(|reason| {
+        FileError::from(crate::sync::SyncError::invalid(
+            "id",
+            format!("the upload id {reason}"),
+        ))
+    })?;
     let now = chrono::Utc::now().timestamp_millis();
     files::get_upload(db, id)
         .await?

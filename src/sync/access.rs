@@ -80,7 +80,7 @@ pub fn usable_tables(schema: &Schema, caller: &Caller) -> Vec<String> {
 }
 
 /// Access to every table the caller may read, or to the `requested` ones (each must be
-/// readable).
+/// readable; a table named twice counts once, so a long list cannot make one read many).
 pub fn readable<'a>(
     schema: &'a Schema,
     caller: &Caller,
@@ -88,7 +88,14 @@ pub fn readable<'a>(
 ) -> Result<Vec<Access<'a>>, SyncError> {
     role_of(schema, caller)?;
     let names: Vec<String> = match requested {
-        Some(names) => names.to_vec(),
+        Some(names) => {
+            let mut seen = std::collections::HashSet::new();
+            names
+                .iter()
+                .filter(|name| seen.insert(name.as_str()))
+                .cloned()
+                .collect()
+        }
         None => schema
             .tables
             .values()

@@ -1,67 +1,61 @@
 //! When devices were last seen. Marks are kept in memory and written to the database every
 //! `devices.activity_flush`, so a busy device costs one write per interval, not one per request.
+//!
+//! A mark belongs to a user's device, `(subject, device_id)`: another user who sends the same
+//! device id marks nothing of the owner's (the database write only touches a device its user
+//! owns). Marks are dropped once written, and at most [`MAX_MARKS`] wait between two flushes,
+//! so a caller inventing device ids cannot grow the map.
 
+use crate::schema::values::check_identifier;
 use crate::store::devices;
 use sea_orm::DatabaseConnection;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Clone, Default)]
-pub struct Activity(Arc<Mutex<HashMap<String, Seen>>>);
+/// The most marks kept between two flushes; later marks of new devices wait for the next
+/// interval.
+pub const MAX_MARKS: usize = 10_000;
 
-#[derive(Clone)]
-struct Seen {
-    /// Only the owner's requests count: a token cannot mark another user's device.
-    subject: String,
-    at: i64,
-    flushed: bool,
-}
+#[derive(Clone, Default)]
+pub struct Activity(Arc<Mutex<HashMap<(String, String), i64>>>);
 
 impl Activity {
-    /// Records that `device_id`, owned by `subject`, made a request now.
+    /// Records that `device_id`, as a device of `subject`, made a request now.
     pub fn mark(&self, device_id: &str, subject: &str) {
+        if check_identifier(device_id).is_err() {
+            return;
+        }
         let now = chrono::Utc::now().timestamp_millis();
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        seen.insert(
-            device_id.to_string(),
-            Seen {
-                subject: subject.to_string(),
-                at: now,
-                flushed: false,
-            },
-        );
+        let key = (subject.to_string(), device_id.to_string());
+        if seen.len() < MAX_MARKS || seen.contains_key(&key) {
+            seen.insert(key, now);
+        }
     }
 
-    /// The latest mark of `device_id` by its owner `subject`, flushed or not.
+    /// The latest mark of `device_id` by its owner `subject` not yet written.
     pub fn last_seen(&self, device_id: &str, subject: &str) -> Option<i64> {
         let seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(device_id)
-            .filter(|s| s.subject == subject)
-            .map(|s| s.at)
+        seen.get(&(subject.to_string(), device_id.to_string()))
+            .copied()
     }
 
     pub fn forget(&self, device_id: &str) {
         self.0
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(device_id);
+            .retain(|(_, id), _| id != device_id);
     }
 
-    /// Writes the marks made since the last flush.
+    /// Writes the marks made since the last flush, and forgets them.
     pub async fn flush(&self, db: &DatabaseConnection) {
-        let pending: Vec<(String, Seen)> = {
+        let pending: Vec<((String, String), i64)> = {
             let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            seen.iter_mut()
-                .filter(|(_, s)| !s.flushed)
-                .map(|(id, s)| {
-                    s.flushed = true;
-                    (id.clone(), s.clone())
-                })
-                .collect()
+            seen.drain().collect()
         };
-        for (id, seen) in pending {
-            if let Err(error) = devices::touch(db, &id, &seen.subject, seen.at).await {
+        for ((subject, id), at) in pending {
+            if let Err(error) = devices::touch(db, &id, &subject, at).await {
                 tracing::warn!(device = %id, %error, "cannot record when the device was last seen");
             }
         }
@@ -82,5 +76,31 @@ impl Activity {
                 Activity(inner).flush(&db).await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_users_mark_leaves_the_owners_alone() {
+        let activity = Activity::default();
+        activity.mark("till-1", "alice");
+        let alice = activity.last_seen("till-1", "alice");
+        activity.mark("till-1", "mallory");
+        assert_eq!(activity.last_seen("till-1", "alice"), alice);
+        assert!(alice.is_some());
+    }
+
+    #[test]
+    fn marks_are_bounded_and_ids_checked() {
+        let activity = Activity::default();
+        activity.mark(&"x".repeat(5_000_000), "mallory");
+        assert_eq!(activity.0.lock().unwrap().len(), 0);
+        for i in 0..MAX_MARKS + 100 {
+            activity.mark(&format!("d{i}"), "mallory");
+        }
+        assert_eq!(activity.0.lock().unwrap().len(), MAX_MARKS);
     }
 }

@@ -7,6 +7,7 @@ use super::SyncError;
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::schema::model::{NamedScope, Scope};
+use crate::schema::values::check_identifier;
 use crate::store::devices::{self, StoredDevice};
 use crate::store::feed;
 use sea_orm::DatabaseConnection;
@@ -58,6 +59,12 @@ pub struct Registration {
 }
 
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), SyncError> {
+    if value.chars().any(char::is_control) {
+        return Err(SyncError::invalid(
+            field,
+            format!("`{field}` must not contain control characters"),
+        ));
+    }
     if value.trim().is_empty() {
         return Err(SyncError::invalid(
             field,
@@ -131,6 +138,8 @@ pub async fn reachable(
     caller: &Caller,
     id: &str,
 ) -> Result<StoredDevice, SyncError> {
+    check_identifier(id)
+        .map_err(|reason| SyncError::invalid("id", format!("the device id {reason}")))?;
     devices::get(db, id)
         .await?
         .filter(|device| device.subject == caller.subject || sees_all_devices(schema, caller))
