@@ -460,3 +460,40 @@ async fn the_hub_scopes_what_an_edge_may_push() {
     );
     assert!(hub_rows(&pair.hub).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_resolved_on_the_edge_reaches_the_hub() {
+    for backend in backends() {
+        let mut pair = pair(backend, "batch_size = 50\nmax_retries = 20\nlease = \"2s\"").await;
+        pair.hub.start().await;
+        pair.edge.start().await;
+        let write = |body: &str, base: Option<i64>| json!([{"table": "t_manual", "action": "upsert", "data": {"id": "m", "body": body}, "base_version": base}]);
+        assert_eq!(pair.edge.push(&clerk(1), write("first", None)).await.0, 200);
+        assert_eq!(
+            pair.edge.push(&clerk(1), write("second", Some(1))).await.0,
+            200
+        );
+        let (_, body) = pair.edge.push(&clerk(1), write("mine", Some(1))).await;
+        let id = body["conflicts"][0]["conflict"]["conflict_id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{backend:?}: no conflict queued: {body}"));
+        let (status, body) = pair
+            .edge
+            .post(
+                &clerk(1),
+                &format!("/api/v1/sync/conflicts/{id}/resolve"),
+                json!({"resolution": "use_local"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["row"]["body"], "mine");
+        eventually("the resolution reaches the hub", 30, || async {
+            hub_rows(&pair.hub)
+                .await
+                .iter()
+                .any(|c| c["key"] == "m" && c["row"]["body"] == "mine")
+        })
+        .await;
+        assert_eq!(pending(&pair.edge).await["pending"], 0, "{backend:?}");
+    }
+}

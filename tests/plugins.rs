@@ -39,6 +39,15 @@ permissions = { ADMIN = "crud" }
 id = { type = "text" }
 qty = { type = "integer", default = 0 }
 
+[tables.queued]
+conflict = "manual"
+hooks = ["guard"]
+permissions = { ADMIN = "crud" }
+[tables.queued.columns]
+id = { type = "text" }
+qty = { type = "integer", default = 0 }
+audit = { type = "text", nullable = true }
+
 [tables.decided]
 conflict = "hook"
 hooks = ["decider"]
@@ -461,6 +470,58 @@ async fn webhooks_are_signed_decide_before_writes_and_are_retried_after_commits(
             assert!(Instant::now() < deadline, "still {status}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resolving_a_conflict_runs_the_tables_hooks_like_any_write() {
+    for backend in backends() {
+        let (_sandbox, server) = hooked_server(backend, &[]).await;
+        let write = |op: &str, qty: i64, base: Option<i64>| json!([{"op_id": op, "table": "queued", "action": "upsert", "data": {"id": "q", "qty": qty}, "base_version": base}]);
+        server.push(&admin(), "d", true, write("1", 1, None)).await;
+        server
+            .push(&admin(), "d", true, write("2", 2, Some(1)))
+            .await;
+        let (_, body) = server
+            .push(&admin(), "d", true, write("3", 3, Some(1)))
+            .await;
+        let id = body["conflicts"][0]["conflict"]["conflict_id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{backend:?}: no conflict queued: {body}"));
+        let resolve = format!("/api/v1/sync/conflicts/{id}/resolve");
+
+        // The guard's validate refuses the merged row: 422, nothing written, still open.
+        let (status, body) = server
+            .post_as(
+                &admin(),
+                &resolve,
+                &json!({"resolution": "merged", "data": {"qty": 50}}),
+            )
+            .await;
+        assert_eq!(status, 422, "{backend:?}: {body}");
+        assert_eq!(body["error"]["code"], "rejected_by_hook", "{body}");
+        let (_, row) = server
+            .get_as(&admin(), "/api/v1/tables/queued/rows/q")
+            .await;
+        assert_eq!(
+            (row["qty"].clone(), row["_version"].clone()),
+            (json!(2), json!(2)),
+            "{row}"
+        );
+        let (_, open) = server.get_as(&admin(), "/api/v1/sync/conflicts").await;
+        assert_eq!(open["conflicts"].as_array().unwrap().len(), 1, "{open}");
+
+        // The client's row passes, and the transform hook stamps it as an update.
+        let (status, body) = server
+            .post_as(&admin(), &resolve, &json!({"resolution": "use_local"}))
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {body}");
+        assert_eq!(body["row"]["qty"], 3, "{body}");
+        assert_eq!(
+            body["row"]["audit"], "admin@d:update",
+            "{backend:?}: {body}"
+        );
         server.stop().await;
     }
 }

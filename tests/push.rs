@@ -451,3 +451,49 @@ async fn malformed_bodies_and_oversized_batches_are_refused() {
     assert_eq!(body["error"]["code"], "payload_too_large");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_pushes_of_one_new_key_and_one_op_id_apply_once() {
+    for backend in backends() {
+        let (_sandbox, server) = sync_server(backend).await;
+        let server = std::sync::Arc::new(server);
+        // Eight devices insert the same new key at once: one insert applies, the others see
+        // the row and answer a conflict (nobody's row is overwritten, nobody gets a 5xx).
+        let mut tasks = Vec::new();
+        for n in 0..8 {
+            let server = server.clone();
+            tasks.push(tokio::spawn(async move {
+                let op = json!([{"op_id": "x", "table": "items", "action": "insert",
+                                 "data": {"id": "same", "branch_id": 1, "name": format!("n{n}")}}]);
+                server.push(&clerk(1), &format!("dev-{n}"), true, op).await
+            }));
+        }
+        let mut applied = 0;
+        for task in tasks {
+            let (status, body) = task.await.unwrap();
+            assert_eq!(status, 200, "{backend:?}: {body}");
+            applied += body["applied"].as_array().unwrap().len();
+        }
+        assert_eq!(applied, 1, "{backend:?}");
+        // One device sends the same op id eight times at once: one write, seven replays.
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let server = server.clone();
+            tasks.push(tokio::spawn(async move {
+                let op = json!([{"op_id": "y", "table": "items", "action": "insert",
+                                 "data": {"id": "once", "branch_id": 1, "name": "once"}}]);
+                server.push(&clerk(1), "dev-y", true, op).await
+            }));
+        }
+        let mut replays = 0;
+        for task in tasks {
+            let (status, body) = task.await.unwrap();
+            assert_eq!(status, 200, "{backend:?}: {body}");
+            replays += usize::from(body["applied"][0]["replayed"] == true);
+        }
+        assert_eq!(replays, 7, "{backend:?}");
+        let changes = all_changes(&server, &admin(), "").await;
+        assert_eq!(changes.len(), 2, "{backend:?}: {changes:?}");
+        assert_eq!(changes[1]["version"], 1, "{backend:?}: written once");
+    }
+}
