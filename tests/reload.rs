@@ -160,3 +160,72 @@ async fn sighup_reloads_the_schema() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_column_added_by_a_reload_is_read_by_every_pooled_connection() {
+    for backend in backends() {
+        let sandbox = Sandbox::new(backend).await;
+        sandbox.write_schema("base.toml", BASE);
+        let mut config = sandbox.config();
+        config.database.max_connections = 8;
+        let server = std::sync::Arc::new(TestServer::start(config).await);
+        let (status, _) = server
+            .push(
+                &admin(),
+                "d",
+                true,
+                json!([{"table": "items", "action": "insert", "data": {"id": "a"}}]),
+            )
+            .await;
+        assert_eq!(status, 200);
+
+        // Readers keep every pooled connection busy while the column is added.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut readers = Vec::new();
+        for _ in 0..6 {
+            let (server, stop) = (server.clone(), stop.clone());
+            readers.push(tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    server.get_as(&admin(), "/api/v1/tables/items/rows/a").await;
+                }
+            }));
+        }
+        sandbox.write_schema(
+            "base.toml",
+            &format!("{BASE}note = {{ type = \"text\", nullable = true }}\n"),
+        );
+        let saved = Instant::now();
+        let push =
+            json!([{"table": "items", "action": "update", "data": {"id": "a", "note": "hello"}}]);
+        loop {
+            let (status, _) = server.push(&admin(), "d", true, push.clone()).await;
+            if status == 200 {
+                break;
+            }
+            assert!(
+                saved.elapsed() < Duration::from_secs(10),
+                "{backend:?}: not reloaded"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Every read after the write sees the new column's value, on every connection.
+        let mut stale = 0;
+        for _ in 0..300 {
+            let (status, row) = server.get_as(&admin(), "/api/v1/tables/items/rows/a").await;
+            assert_eq!(status, 200, "{row}");
+            stale += usize::from(row["note"] != "hello");
+            let (_, page) = server
+                .post_as(&admin(), "/api/v1/sync/pull", &json!({"tables": ["items"]}))
+                .await;
+            stale += usize::from(page["data"]["items"][0]["note"] != "hello");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for reader in readers {
+            reader.await.unwrap();
+        }
+        assert_eq!(
+            stale, 0,
+            "{backend:?}: {stale} of 600 reads missed the new column"
+        );
+    }
+}

@@ -12,6 +12,7 @@ mod m0004_webhook_deliveries;
 mod m0005_outbox;
 mod m0006_files;
 mod m0007_op_records;
+mod m0008_job_leases;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_outbox::Migration),
             Box::new(m0006_files::Migration),
             Box::new(m0007_op_records::Migration),
+            Box::new(m0008_job_leases::Migration),
         ]
     }
 

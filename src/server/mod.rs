@@ -108,7 +108,7 @@ pub async fn launch(
         scheduled.extend(edge_jobs(&state, upstream));
         tracing::info!(hub = %settings.url, device = %settings.device_id, "running as an edge");
     }
-    let mut scheduler = jobs::start(scheduled, state.jobs.clone()).await?;
+    let mut scheduler = jobs::start(scheduled, state.jobs.clone(), db.clone()).await?;
     let reloader = reload::spawn(state.clone());
     let app = routes(state);
     let result = Server::new_with_acceptor(acceptor)
@@ -134,6 +134,7 @@ fn files_job(state: &Arc<AppState>) -> jobs::ScheduledJob {
     jobs::ScheduledJob {
         name: "files",
         schedule: state.config.jobs.files.schedule.clone(),
+        leased: true,
         run: Arc::new(move || {
             let state = state.clone();
             Box::pin(async move {
@@ -169,6 +170,8 @@ fn edge_jobs(state: &Arc<AppState>, upstream: &Upstream) -> Vec<jobs::ScheduledJ
         jobs::ScheduledJob {
             name: "drain",
             schedule: state.config.jobs.drain.schedule.clone(),
+            // Entries are leased one by one: replicas may drain together.
+            leased: false,
             run: Arc::new(move || {
                 let state = drain_state.clone();
                 let upstream = drain_upstream.clone();
@@ -183,6 +186,7 @@ fn edge_jobs(state: &Arc<AppState>, upstream: &Upstream) -> Vec<jobs::ScheduledJ
         jobs::ScheduledJob {
             name: "snapshot",
             schedule: state.config.jobs.snapshot.schedule.clone(),
+            leased: true,
             run: Arc::new(move || {
                 let state = snapshot_state.clone();
                 let upstream = snapshot_upstream.clone();

@@ -10,6 +10,7 @@ pub mod feed;
 mod file_lock;
 pub mod files;
 mod introspect;
+pub mod job_leases;
 mod migrate;
 pub mod ops;
 pub mod outbox;
