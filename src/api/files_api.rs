@@ -381,15 +381,10 @@ impl FilesApi {
             .ok_or_else(missing)?;
         let schema = state.schema();
         let access = crate::sync::access(&schema, &auth.0, &file.table).map_err(|_| missing())?;
-        if !access.permissions.read {
-            return Err(missing());
-        }
-        let row = crate::store::rows::find(&state.db, access.table, &file.key)
+        crate::sync::visible_row(&state.db, &access, &file.key)
             .await
-            .map_err(ApiError::from)?;
-        if !row.is_some_and(|row| !row.deleted && access.scope.allows(&row.values)) {
-            return Err(missing());
-        }
+            .map_err(ApiError::from)?
+            .ok_or_else(missing)?;
         let etag = format!("\"{}\"", file.sha256);
         if if_none_match
             .0

@@ -16,7 +16,7 @@ use super::writes::run_push;
 use crate::schema::model::ColumnType;
 use crate::schema::{Schema, TableDef};
 use crate::sync::types::{Action, Operation, Resolve};
-use crate::sync::{SyncError, access};
+use crate::sync::{SyncError, access, visible_row};
 use poem::endpoint::{BoxEndpoint, make};
 use poem::http::{Method, StatusCode};
 use poem::{EndpointExt, Request, Response};
@@ -231,21 +231,13 @@ fn row_handler(
         })?;
         let schema = state.schema();
         let access = access(&schema, &caller, &table)?;
-        if !access.permissions.read {
-            return Err(SyncError::Forbidden(format!(
-                "your role `{}` may not read table `{table}`",
-                caller.role
-            ))
-            .into());
-        }
         let key = access
             .table
             .parse_key(&raw_key)
             .map_err(|reason| ApiError::bad_request("pk", reason))?;
-        let row = crate::store::rows::find(&state.db, access.table, &key)
+        let row = visible_row(&state.db, &access, &key)
             .await
             .map_err(SyncError::from)?
-            .filter(|row| !row.deleted && access.scope.allows(&row.values))
             .ok_or(SyncError::RowNotFound {
                 table: table.clone(),
                 key: key.to_string(),

@@ -116,3 +116,19 @@ pub fn readable<'a>(
     }
     Ok(tables)
 }
+
+/// The live row `key` of the table if the caller may read it: read permission, not deleted,
+/// within the caller's scope. `None` otherwise, whatever the reason, so that a caller cannot
+/// tell another scope's row from a missing one.
+pub async fn visible_row(
+    db: &impl sea_orm::ConnectionTrait,
+    access: &Access<'_>,
+    key: &serde_json::Value,
+) -> Result<Option<crate::store::rows::StoredRow>, sea_orm::DbErr> {
+    if !access.permissions.read {
+        return Ok(None);
+    }
+    Ok(crate::store::rows::find(db, access.table, key)
+        .await?
+        .filter(|row| !row.deleted && access.scope.allows(&row.values)))
+}

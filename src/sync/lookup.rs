@@ -2,23 +2,17 @@
 //! connection (committed rows only). Scripts are synchronous, so the read blocks this worker
 //! thread; the gateway runs on tokio's multi-threaded runtime, which allows that.
 
-use super::access;
+use super::{access, visible_row};
 use crate::auth::Caller;
 use crate::plugins::Lookup;
 use crate::schema::Schema;
-use crate::store::rows;
+use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
 pub fn lookup(db: DatabaseConnection, schema: Arc<Schema>, caller: Caller) -> Lookup {
     Arc::new(move |table, key| {
         let access = access(&schema, &caller, table).map_err(|error| error.to_string())?;
-        if !access.permissions.read {
-            return Err(format!(
-                "role `{}` may not read table `{table}`",
-                caller.role
-            ));
-        }
         let handle = tokio::runtime::Handle::try_current().map_err(|_| "no runtime".to_string())?;
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
             return Err("lookup needs the multi-threaded runtime".into());
@@ -26,10 +20,8 @@ pub fn lookup(db: DatabaseConnection, schema: Arc<Schema>, caller: Caller) -> Lo
         let pk = &access.table.spec.columns[&access.table.spec.primary_key];
         let key = crate::schema::values::normalize(pk, key.clone());
         let found =
-            tokio::task::block_in_place(|| handle.block_on(rows::find(&db, access.table, &key)))
+            tokio::task::block_in_place(|| handle.block_on(visible_row(&db, &access, &key)))
                 .map_err(|error| error.to_string())?;
-        Ok(found
-            .filter(|row| !row.deleted && access.scope.allows(&row.values))
-            .map(|row| row.to_client()))
+        Ok(found.map(StoredRow::into_client))
     })
 }

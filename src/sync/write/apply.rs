@@ -1,217 +1,23 @@
-//! The write pipeline: every change to a row of a schema table goes through here — a pushed
-//! operation, a resolved conflict, a row pulled from the hub by a snapshot, a file attached to a
-//! row. Callers differ only in the options they pass.
-//!
-//! The stages run in one order:
-//!
-//! 1. **auth** — the caller, resolved by the API layer before the pipeline is entered;
-//! 2. **access and scope** — the table's permissions for the action ([`Access`], found by the
-//!    caller), and the stored row's scope, checked here once;
-//! 3. **validate** — the values were checked and the key parsed once by the caller
-//!    (`data::check_sent`, `data::key_of`); a new row is completed with defaults here;
-//! 4. **before-hooks** — `validate` and `transform` of the table's hooks (webhooks too);
-//! 5. **conflict** — detection by version or `updated_at`, then the table's strategy;
-//! 6. **write** — the row (buffered, written with multi-row INSERTs at commit), its feed
-//!    position, its outbox entry (edge) and its webhook deliveries, all in one transaction; the
-//!    resulting row's scope is checked once, just before it is buffered.
-//!
-//! After the commit, the `after_commit` hooks run. Nothing reaches the database before
-//! [`Writer::commit`] but the manual conflict queue (whose ids the answer carries), so an
-//! operation that fails leaves no trace, and a writer dropped without committing rolls back.
-//!
-//! Concurrency: the rows a writer reads are locked (`FOR UPDATE` on PostgreSQL; SQLite's
-//! writers are serialised whole). The feed counter, which orders all writers, is taken only at
-//! commit, for the writes themselves. A key the writer found absent but another writer inserted
-//! meanwhile, or an op id recorded meanwhile, makes the commit fail with
-//! [`SyncError::Contended`]; the caller runs the whole change again.
+//! One change through the stages after validation: the stored row's scope, permissions, what
+//! the write would store, before-hooks, the conflict decision, and buffering the result.
 
-use super::SyncError;
-use super::access::Access;
-use super::data::{VERSION_FIELD, check_sent, complete_new_row, overlay};
-use super::resolve::{Decision, decide, detect};
-use super::types::{Action, ConflictInfo};
+use super::{ConflictRule, Pending, RowWrite, Writer, Written};
 use crate::auth::{Caller, RowScope};
 use crate::plugins::webhook::Webhook;
-use crate::plugins::{HookContext, HookOp, Lookup, Plugins};
+use crate::plugins::{HookContext, HookOp};
 use crate::schema::TableDef;
 use crate::schema::model::ConflictStrategy;
 use crate::store::conflicts::{self, NewConflict};
-use crate::store::feed::{self, WriterTurn};
-use crate::store::ops::{self, OpOwner, OpRecord};
-use crate::store::outbox::{self, NewEntry};
-use crate::store::rows::{self, OnExisting, StoredRow};
-use crate::store::webhooks;
-use indexmap::IndexMap;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use crate::store::outbox::NewEntry;
+use crate::store::rows::StoredRow;
+use crate::sync::SyncError;
+use crate::sync::access::Access;
+use crate::sync::data::{VERSION_FIELD, check_sent, complete_new_row, overlay};
+use crate::sync::resolve::{Decision, decide, detect};
+use crate::sync::types::{Action, ConflictInfo};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
-/// What a writer does besides writing rows.
-#[derive(Clone, Default)]
-pub struct WriteOptions {
-    /// Record every applied write in the outbox for the hub (an edge's own writes).
-    pub outbox: bool,
-    /// Run the table's hooks and queue its webhooks (off for rows the hub already accepted).
-    pub hooks: bool,
-    /// How hook scripts read other rows (`lookup`).
-    pub lookup: Option<Lookup>,
-}
-
-/// Who writes: the caller and the device it writes from.
-pub struct Actor<'a> {
-    pub caller: &'a Caller,
-    pub device_id: &'a str,
-}
-
-/// How conflicts are decided for one write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConflictRule {
-    /// Detect conflicts by version or `updated_at` and let the table's strategy decide;
-    /// `use_local` forces the client's row.
-    Detect { use_local: bool },
-    /// The change is already decided (a resolved conflict, a hub's row): apply it.
-    Apply,
-}
-
-/// One change to one row, checked against the schema.
-pub struct RowWrite<'a> {
-    pub access: &'a Access<'a>,
-    pub action: Action,
-    /// The primary key, normalised.
-    pub key: Value,
-    /// The sent columns, checked and normalised, without `_version`.
-    pub sent: &'a Map<String, Value>,
-    pub base_version: Option<i64>,
-    pub rule: ConflictRule,
-    pub op_id: Option<&'a str>,
-}
-
-/// What became of a write.
-#[derive(Debug, Clone)]
-pub struct Written {
-    /// False when a conflict kept the server's row.
-    pub applied: bool,
-    /// The stored row (applied) or the server's row (conflict).
-    pub row: StoredRow,
-    pub conflict: Option<ConflictInfo>,
-}
-
-/// A table's name and a key's JSON text: how rows are found in the writer's cache.
-type Slot = (String, String);
-
-/// One write transaction, from [`Writer::begin`] to [`Writer::commit`].
-pub struct Writer<'a> {
-    txn: DatabaseTransaction,
-    _turn: WriterTurn,
-    plugins: &'a Plugins,
-    caller: &'a Caller,
-    device_id: String,
-    options: WriteOptions,
-    /// Rows read (and locked) in this transaction; `None` records a key that had no row.
-    rows: HashMap<Slot, Option<StoredRow>>,
-    /// Rows to write at commit, by table, each key once (its last state).
-    pending: IndexMap<String, IndexMap<String, Pending>>,
-    outbox: Vec<NewEntry>,
-    deliveries: Vec<(String, String)>,
-    ops: Vec<(String, OpRecord)>,
-    after_commit: Vec<(HookOp, HookContext)>,
-}
-
-impl<'a> Writer<'a> {
-    /// Begins a write transaction.
-    pub async fn begin(
-        db: &DatabaseConnection,
-        plugins: &'a Plugins,
-        actor: Actor<'a>,
-        options: WriteOptions,
-    ) -> Result<Self, SyncError> {
-        let (txn, turn) = feed::begin_write(db).await?;
-        Ok(Self {
-            txn,
-            _turn: turn,
-            plugins,
-            caller: actor.caller,
-            device_id: actor.device_id.to_string(),
-            options,
-            rows: HashMap::new(),
-            pending: IndexMap::new(),
-            outbox: Vec::new(),
-            deliveries: Vec::new(),
-            ops: Vec::new(),
-            after_commit: Vec::new(),
-        })
-    }
-
-    /// The transaction, for reads and writes that belong to it (the snapshot's outbox checks,
-    /// marking a conflict resolved). Buffered rows are not in it yet: read rows through
-    /// [`Writer::current`].
-    pub fn connection(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-
-    /// Reads ahead (and locks) the rows of `table` with these keys, in one query per 500 keys.
-    pub async fn preload(&mut self, table: &TableDef, keys: &[Value]) -> Result<(), SyncError> {
-        let wanted: Vec<Value> = keys
-            .iter()
-            .filter(|key| !self.rows.contains_key(&slot(table, key)))
-            .cloned()
-            .collect();
-        if wanted.is_empty() {
-            return Ok(());
-        }
-        let mut found = rows::find_many(&self.txn, table, &wanted, true).await?;
-        for key in wanted {
-            let text = key.to_string();
-            let row = found.remove(&text);
-            // A key named twice: the first turn took the row.
-            self.rows.entry((table.name.clone(), text)).or_insert(row);
-        }
-        Ok(())
-    }
-
-    /// The row `key` of `table` as this transaction sees it (tombstone or not).
-    pub async fn current(
-        &mut self,
-        table: &TableDef,
-        key: &Value,
-    ) -> Result<Option<StoredRow>, SyncError> {
-        let slot = slot(table, key);
-        if let Some(written) = self
-            .pending
-            .get(&table.name)
-            .and_then(|rows| rows.get(&slot.1))
-        {
-            return Ok(Some(written.row.clone()));
-        }
-        if !self.rows.contains_key(&slot) {
-            self.preload(table, std::slice::from_ref(key)).await?;
-        }
-        Ok(self.rows.get(&slot).cloned().flatten())
-    }
-
-    /// First outcomes already recorded for `op_ids` of this writer's caller and device.
-    pub async fn op_records(
-        &self,
-        op_ids: &[&str],
-    ) -> Result<HashMap<String, OpRecord>, SyncError> {
-        if op_ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        Ok(ops::find_many(&self.txn, self.owner(), op_ids).await?)
-    }
-
-    /// Records an operation's first outcome, written at commit.
-    pub fn record_op(&mut self, op_id: &str, record: OpRecord) {
-        self.ops.push((op_id.to_string(), record));
-    }
-
-    fn owner(&self) -> OpOwner<'_> {
-        OpOwner {
-            subject: &self.caller.subject,
-            device_id: &self.device_id,
-        }
-    }
-
+impl Writer<'_> {
     /// Runs one change through the stages after validation (see the module documentation).
     pub async fn apply(&mut self, write: RowWrite<'_>) -> Result<Written, SyncError> {
         let table = write.access.table;
@@ -529,77 +335,6 @@ impl<'a> Writer<'a> {
             lookup: self.options.lookup.clone(),
         }
     }
-
-    /// Takes feed positions for the buffered rows, writes them with their outbox entries,
-    /// webhook deliveries and op records, commits, and runs the `after_commit` hooks. Returns
-    /// the feed position after the commit.
-    pub async fn commit(mut self, schema: &crate::schema::Schema) -> Result<i64, SyncError> {
-        let count: usize = self.pending.values().map(IndexMap::len).sum();
-        let position = if count == 0 {
-            feed::head(&self.txn).await?
-        } else {
-            let last = feed::reserve(&self.txn, count as i64).await?;
-            let mut seq = last - count as i64;
-            for pending in self.pending.values_mut().flat_map(IndexMap::values_mut) {
-                seq += 1;
-                pending.row.seq = seq;
-            }
-            last
-        };
-        let txn = &self.txn;
-        for (name, rows) in &self.pending {
-            let table = &schema.tables[name.as_str()];
-            let (new, existing): (Vec<&Pending>, Vec<&Pending>) =
-                rows.values().partition(|pending| pending.new);
-            let new: Vec<&StoredRow> = new.iter().map(|pending| &pending.row).collect();
-            let existing: Vec<&StoredRow> = existing.iter().map(|pending| &pending.row).collect();
-            if rows::write_many(txn, table, &new, OnExisting::Keep).await? < new.len() as u64 {
-                return Err(SyncError::Contended(format!(
-                    "another writer created a row of table `{name}` that this change creates"
-                )));
-            }
-            rows::write_many(txn, table, &existing, OnExisting::Replace).await?;
-        }
-        let now = chrono::Utc::now().timestamp_millis();
-        if !self.outbox.is_empty() {
-            outbox::insert_many(txn, &self.outbox, now).await?;
-        }
-        for (url, body) in &self.deliveries {
-            webhooks::enqueue(txn, url, body, now).await?;
-        }
-        if !self.ops.is_empty() {
-            ops::record_many(txn, self.owner(), &self.ops)
-                .await
-                .map_err(|error| match error.sql_err() {
-                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => SyncError::Contended(
-                        "another request of this device recorded one of these op ids".into(),
-                    ),
-                    _ => error.into(),
-                })?;
-        }
-        let Writer {
-            txn,
-            _turn,
-            plugins,
-            after_commit,
-            ..
-        } = self;
-        txn.commit().await?;
-        drop(_turn);
-        for (op, ctx) in &after_commit {
-            if let Some(table) = schema.table(&op.table) {
-                plugins.after_commit(table, op, ctx);
-            }
-        }
-        Ok(position)
-    }
-}
-
-/// A row to write at commit.
-struct Pending {
-    row: StoredRow,
-    /// The key had no row when this writer read it.
-    new: bool,
 }
 
 /// What a write would store before hooks and conflict rules had their say.
@@ -616,10 +351,6 @@ struct Plan {
 enum Settled {
     Apply(Map<String, Value>),
     Kept(ConflictInfo),
-}
-
-fn slot(table: &TableDef, key: &Value) -> Slot {
-    (table.name.clone(), key.to_string())
 }
 
 fn conflict_info(table: &TableDef, reason: String, conflict_id: Option<i64>) -> ConflictInfo {
