@@ -1,0 +1,428 @@
+//! The scope matrix: for a schema with every kind of scope rule (all, branch, owner, claim,
+//! shared), every role's user tries to read and write the rows of another user of the same role
+//! through every endpoint that reads or writes rows — generic and per-table push, changes, pull,
+//! single rows, the conflict queue and its resolution, files, devices and op-id replays — and
+//! every attempt that reveals or changes the other user's data counts as a leak. There must be
+//! none, on SQLite and PostgreSQL.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const SCHEMA: &str = r#"
+[roles.ADMIN]
+scope = "all"
+[roles.CLERK]
+scope = "branch"
+[roles.OWNER]
+scope = "owner"
+[roles.REGION]
+scope = { column = "region", claim = "region" }
+
+[tables.stock]
+branch_column = "branch_id"
+conflict = "manual"
+permissions = { ADMIN = "crud", CLERK = "crud" }
+[tables.stock.columns]
+id = { type = "text" }
+branch_id = { type = "integer" }
+secret = { type = "text" }
+doc = { type = "file", nullable = true }
+
+[tables.notes]
+owner_column = "owner"
+conflict = "manual"
+permissions = { ADMIN = "crud", OWNER = "crud" }
+[tables.notes.columns]
+id = { type = "text" }
+owner = { type = "text" }
+secret = { type = "text" }
+doc = { type = "file", nullable = true }
+
+[tables.sites]
+conflict = "manual"
+permissions = { ADMIN = "crud", REGION = "crud" }
+[tables.sites.columns]
+id = { type = "text" }
+region = { type = "text" }
+secret = { type = "text" }
+doc = { type = "file", nullable = true }
+
+[tables.catalog]
+shared = true
+permissions = { ADMIN = "crud", CLERK = "r", OWNER = "r", REGION = "r" }
+[tables.catalog.columns]
+id = { type = "text" }
+label = { type = "text" }
+"#;
+
+/// A user of a scoped role, and the table its scope applies to.
+struct Actor {
+    name: &'static str,
+    token: String,
+    table: &'static str,
+    /// The scope column and this user's value in it.
+    scope: (&'static str, Value),
+}
+
+fn actors() -> Vec<Actor> {
+    let region = |sub: &str, region: &str| {
+        let mut claims = serde_json::Map::new();
+        claims.insert("region".into(), json!(region));
+        token_with(sub, "REGION", None, claims, 3600)
+    };
+    vec![
+        Actor {
+            name: "clerk-1",
+            token: token("clerk-1", "CLERK", Some(json!(1))),
+            table: "stock",
+            scope: ("branch_id", json!(1)),
+        },
+        Actor {
+            name: "clerk-2",
+            token: token("clerk-2", "CLERK", Some(json!(2))),
+            table: "stock",
+            scope: ("branch_id", json!(2)),
+        },
+        Actor {
+            name: "alice",
+            token: token("alice", "OWNER", None),
+            table: "notes",
+            scope: ("owner", json!("alice")),
+        },
+        Actor {
+            name: "bob",
+            token: token("bob", "OWNER", None),
+            table: "notes",
+            scope: ("owner", json!("bob")),
+        },
+        Actor {
+            name: "north",
+            token: region("north", "north"),
+            table: "sites",
+            scope: ("region", json!("north")),
+        },
+        Actor {
+            name: "south",
+            token: region("south", "south"),
+            table: "sites",
+            scope: ("region", json!("south")),
+        },
+    ]
+}
+
+/// What the attacker must never see: the victim's marker.
+fn marker(victim: &Actor) -> String {
+    format!("secret-of-{}", victim.name)
+}
+
+async fn upload(server: &TestServer, token: &str, table: &str, row: &str) -> (u16, Value) {
+    let form = reqwest::multipart::Form::new()
+        .text("table", table.to_string())
+        .text("row", row.to_string())
+        .text("field", "doc")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"private bytes".to_vec()).file_name("d.txt"),
+        );
+    let response = server
+        .client
+        .post(server.url("/api/v1/sync/files"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// The victim's world: a row, a conflict on it, a file attached, a device and an op id.
+struct Victim {
+    key: String,
+    conflict_id: i64,
+    file_id: String,
+    device: String,
+}
+
+async fn seed(server: &TestServer, victim: &Actor) -> Victim {
+    let key = format!("{}-row", victim.name);
+    let device = format!("{}-device", victim.name);
+    let (status, body) = server
+        .post_as(
+            &victim.token,
+            "/api/v1/sync/devices",
+            &json!({"id": device, "name": "d", "platform": "web", "app_version": "1"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let mut data = json!({"id": key, "secret": marker(victim)});
+    data[victim.scope.0] = victim.scope.1.clone();
+    let (status, body) = server
+        .push(
+            &victim.token,
+            &device,
+            true,
+            json!([{"op_id": "op-1", "table": victim.table, "action": "insert", "data": data}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = upload(server, &victim.token, victim.table, &key).await;
+    assert_eq!(status, 201, "{body}");
+    let file_id = body["attachment_id"].as_str().unwrap().to_string();
+    // Version 2 (the file); a write based on version 1 conflicts and is queued.
+    let (_, body) = server
+        .push(&victim.token, &device, true, json!([{"op_id": "op-2", "table": victim.table, "action": "update", "data": {"id": key, "secret": marker(victim)}, "base_version": 1}]))
+        .await;
+    let conflict_id = body["conflicts"][0]["conflict"]["conflict_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no conflict queued: {body}"));
+    Victim {
+        key,
+        conflict_id,
+        file_id,
+        device,
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    attempts: usize,
+    leaks: Vec<String>,
+}
+
+impl Tally {
+    fn read(&mut self, what: &str, body: &str, secret: &str) {
+        self.attempts += 1;
+        if body.contains(secret) || body.contains("private bytes") {
+            self.leaks
+                .push(format!("{what}: {}", &body[..body.len().min(300)]));
+        }
+    }
+
+    fn write(&mut self, what: &str, changed: bool) {
+        self.attempts += 1;
+        if changed {
+            self.leaks
+                .push(format!("{what}: the victim's data changed"));
+        }
+    }
+}
+
+async fn text(
+    server: &TestServer,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> String {
+    let mut request = server
+        .client
+        .request(method, server.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    format!(
+        "{} {}",
+        response.status(),
+        response.text().await.unwrap_or_default()
+    )
+}
+
+/// The victim's row and open conflicts as the admin sees them.
+async fn state_of(server: &TestServer, victim: &Actor, seeded: &Victim) -> String {
+    let (_, row) = server
+        .get_as(
+            &admin(),
+            &format!("/api/v1/tables/{}/rows/{}", victim.table, seeded.key),
+        )
+        .await;
+    let (_, conflicts) = server.get_as(&admin(), "/api/v1/sync/conflicts").await;
+    let (_, device) = server
+        .get_as(&admin(), &format!("/api/v1/sync/devices/{}", seeded.device))
+        .await;
+    format!(
+        "{row} {conflicts} {} {}",
+        device["acked_cursor"], device["name"]
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
+    use reqwest::Method;
+    for backend in backends() {
+        let sandbox = Sandbox::new(backend).await;
+        sandbox.write_schema("matrix.toml", SCHEMA);
+        let server = TestServer::start(sandbox.config()).await;
+        let (status, body) = server
+            .push(&admin(), "a", true, json!([{"table": "catalog", "action": "insert", "data": {"id": "c", "label": "for everyone"}}]))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let mut tally = Tally::default();
+        let actors = actors();
+        let mut seeded_all = Vec::new();
+        for victim in &actors {
+            seeded_all.push(seed(&server, victim).await);
+        }
+        // Every user against every other user: same role, other scope; other roles, other
+        // tables.
+        for (victim, seeded) in actors.iter().zip(&seeded_all) {
+            for attacker in actors.iter().filter(|a| a.name != victim.name) {
+                let before = state_of(&server, victim, seeded).await;
+                let secret = marker(victim);
+                let a = &attacker.token;
+                let t = victim.table;
+                let k = &seeded.key;
+
+                // Reads.
+                for path in [
+                    "/api/v1/sync/changes?limit=1000".to_string(),
+                    format!("/api/v1/tables/{t}/changes?limit=1000"),
+                    format!("/api/v1/tables/{t}/rows/{k}"),
+                    "/api/v1/sync/conflicts".into(),
+                    format!("/api/v1/sync/download/{}", seeded.file_id),
+                    format!("/api/v1/sync/devices/{}", seeded.device),
+                    "/api/v1/sync/devices".into(),
+                    "/api/v1/sync/status?check_conflicts=true".into(),
+                ] {
+                    let body = text(&server, a, Method::GET, &path, None).await;
+                    tally.read(&format!("{} GET {path}", attacker.name), &body, &secret);
+                }
+                for tables in [json!(null), json!([t]), json!([t, t, "catalog"])] {
+                    let body = text(
+                        &server,
+                        a,
+                        Method::POST,
+                        "/api/v1/sync/pull",
+                        Some(json!({"tables": tables})),
+                    )
+                    .await;
+                    tally.read(&format!("{} pull {tables}", attacker.name), &body, &secret);
+                }
+                // Replays of the victim's op ids, with the victim's device id.
+                for op in ["op-1", "op-2"] {
+                    let mut data = json!({"id": k, "secret": secret});
+                    data[attacker.scope.0] = attacker.scope.1.clone();
+                    let body = text(&server, a, Method::POST, "/api/v1/sync/push", Some(json!({"device_id": seeded.device, "operations": [{"op_id": op, "table": t, "action": "insert", "data": data}]}))).await;
+                    // The attacker sent the marker itself: only the victim's own row counts.
+                    let leaked =
+                        body.contains(&format!("\"{}\":{}", victim.scope.0, victim.scope.1));
+                    tally.write(&format!("{} replay {op}", attacker.name), leaked);
+                }
+
+                // Writes, through the generic and the per-table push.
+                let victim_value = victim.scope.1.clone();
+                let scope_column = victim.scope.0;
+                for (action, data) in [
+                    ("update", json!({"id": k, "secret": "overwritten"})),
+                    ("upsert", json!({"id": k, "secret": "overwritten"})),
+                    ("insert", json!({"id": k, "secret": "overwritten"})),
+                    ("delete", json!({"id": k})),
+                    (
+                        "insert",
+                        json!({"id": "planted", "secret": "planted", scope_column: victim_value}),
+                    ),
+                ] {
+                    for atomic in [true, false] {
+                        let op = json!({"op_id": format!("w-{action}-{atomic}-{}", tally.attempts), "action": action, "data": data});
+                        let mut generic = op.clone();
+                        generic["table"] = json!(t);
+                        let body = text(&server, a, Method::POST, "/api/v1/sync/push", Some(json!({"device_id": "attacker-dev", "atomic": atomic, "operations": [generic]}))).await;
+                        tally.read(&format!("{} push {action}", attacker.name), &body, &secret);
+                        let body = text(&server, a, Method::POST, &format!("/api/v1/tables/{t}/push"), Some(json!({"device_id": "attacker-dev", "atomic": atomic, "operations": [op]}))).await;
+                        tally.read(
+                            &format!("{} table push {action}", attacker.name),
+                            &body,
+                            &secret,
+                        );
+                    }
+                }
+                for resolution in [
+                    json!({"resolution": "use_local"}),
+                    json!({"resolution": "merged", "data": {"secret": "overwritten"}}),
+                ] {
+                    let body = text(
+                        &server,
+                        a,
+                        Method::POST,
+                        &format!("/api/v1/sync/conflicts/{}/resolve", seeded.conflict_id),
+                        Some(resolution),
+                    )
+                    .await;
+                    tally.read(&format!("{} resolve", attacker.name), &body, &secret);
+                }
+                let (status, body) = upload(&server, a, t, k).await;
+                tally.read(
+                    &format!("{} upload", attacker.name),
+                    &format!("{status} {body}"),
+                    &secret,
+                );
+                for (method, path, body) in [
+                    (
+                        Method::POST,
+                        "/api/v1/sync/ack".to_string(),
+                        Some(json!({"device_id": seeded.device, "cursor": "1"})),
+                    ),
+                    (
+                        Method::PUT,
+                        format!("/api/v1/sync/devices/{}", seeded.device),
+                        Some(json!({"name": "taken"})),
+                    ),
+                    (
+                        Method::POST,
+                        format!("/api/v1/sync/devices/{}/token", seeded.device),
+                        None,
+                    ),
+                    (
+                        Method::DELETE,
+                        format!("/api/v1/sync/devices/{}", seeded.device),
+                        None,
+                    ),
+                ] {
+                    let body = text(&server, a, method.clone(), &path, body).await;
+                    tally.read(
+                        &format!("{} {method} {path}", attacker.name),
+                        &body,
+                        &secret,
+                    );
+                }
+                let after = state_of(&server, victim, seeded).await;
+                tally.write(
+                    &format!("{} against {}", attacker.name, victim.name),
+                    after != before,
+                );
+                let (_, planted) = server
+                    .get_as(&admin(), &format!("/api/v1/tables/{t}/rows/planted"))
+                    .await;
+                tally.write(
+                    &format!("{} planted a row in {}'s scope", attacker.name, victim.name),
+                    planted["secret"] == "planted",
+                );
+
+                // The shared table stays readable for every role that may read it.
+                let (status, _) = server.get_as(a, "/api/v1/tables/catalog/rows/c").await;
+                assert_eq!(
+                    status, 200,
+                    "{backend:?}: {} cannot read the shared table",
+                    attacker.name
+                );
+            }
+        }
+        eprintln!(
+            "{backend:?}: {} attempts, {} leaks",
+            tally.attempts,
+            tally.leaks.len()
+        );
+        assert!(
+            tally.leaks.is_empty(),
+            "{backend:?}: leaks:\n{}",
+            tally.leaks.join("\n")
+        );
+        server.stop().await;
+    }
+}
