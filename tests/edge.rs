@@ -497,3 +497,77 @@ async fn a_conflict_resolved_on_the_edge_reaches_the_hub() {
         assert_eq!(pending(&pair.edge).await["pending"], 0, "{backend:?}");
     }
 }
+
+/// An edge on SQLite (not started) draining into the hub on `hub_port`, acting there as a
+/// clerk of `branch`.
+async fn edge_for(hub_port: u16, branch: i64, drain: &str) -> (Gateway, Sandbox) {
+    let sandbox = Sandbox::new(Backend::Sqlite).await;
+    sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
+    let edge_token = token_with(
+        &format!("edge-{branch}"),
+        "CLERK",
+        Some(json!(branch)),
+        Default::default(),
+        86_400,
+    );
+    let config = format!(
+        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}/api/v1\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-{branch}\"\n\
+         probe_interval = \"200ms\"\ntimeout = \"2s\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n{drain}\n\n\
+         [jobs.snapshot]\nschedule = \"\"\n\n[jobs.maintenance]\nschedule = \"\"\n"
+    );
+    (
+        Gateway::new(sandbox.write_config(&config), free_port()),
+        sandbox,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hub_replicas_on_one_postgresql_take_two_edges_and_survive_a_kill() {
+    if !backends().contains(&Backend::Postgres) {
+        eprintln!("SGTEST_POSTGRES_URL is not set: the two-replica test needs PostgreSQL");
+        return;
+    }
+    let hub_sandbox = Sandbox::new(Backend::Postgres).await;
+    hub_sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
+    // Both replicas run the maintenance job every second: the lease lets one run it at a time.
+    let hub_config = hub_sandbox.write_config("[jobs.maintenance]\nschedule = \"* * * * * *\"\n");
+    let (port_a, port_b) = (free_port(), free_port());
+    let mut hub_a = Gateway::new(hub_config.clone(), port_a);
+    let mut hub_b = Gateway::new(hub_config, port_b);
+    hub_a.start().await;
+    hub_b.start().await;
+    let drain = "batch_size = 5\nmax_retries = 50\nlease = \"1s\"";
+    let (mut edge_1, _s1) = edge_for(port_a, 1, drain).await;
+    let (mut edge_2, _s2) = edge_for(port_b, 2, drain).await;
+    edge_1.start().await;
+    edge_2.start().await;
+    let rows = |prefix: &str| -> Vec<Value> {
+        (0..200).map(|i| item(&format!("{prefix}{i:03}"))).collect()
+    };
+    assert_eq!(edge_1.push(&clerk(1), json!(rows("a"))).await.0, 200);
+    assert_eq!(edge_2.push(&clerk(2), json!(rows("b"))).await.0, 200);
+    eventually("both edges drain", 30, || async {
+        let (_, page) = hub_b.get(&admin(), "/api/v1/sync/changes?limit=1000").await;
+        let changes = page["changes"].as_array().cloned().unwrap_or_default();
+        changes.iter().any(|c| c["row"]["branch_id"] == 1)
+            && changes.iter().any(|c| c["row"]["branch_id"] == 2)
+    })
+    .await;
+    hub_a.kill(); // kill -9 mid-batch
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    hub_a.start().await;
+    for edge in [&edge_1, &edge_2] {
+        eventually("every entry is synced", 90, || async {
+            pending(edge).await["synced"] == 200
+        })
+        .await;
+    }
+    let all = hub_rows(&hub_a).await;
+    assert_eq!(all.len(), 400, "every row arrives");
+    assert!(
+        all.iter().all(|c| c["version"] == 1),
+        "a write was applied twice: {all:?}"
+    );
+    let (_, health) = hub_b.get(&admin(), "/health").await;
+    assert_eq!(health["jobs"]["maintenance"]["ok"], true, "{health}");
+}
