@@ -23,13 +23,27 @@ enum DevicesTag {
 
 pub struct DevicesApi;
 
+/// Names, platforms and versions: printable text with at least one visible character.
 #[derive(Object)]
 struct DeviceRegistration {
     /// The id the device already uses as `device_id` in pushes; generated when absent.
+    #[oai(validator(pattern = r"^[A-Za-z0-9._:-]{1,200}$"))]
     id: Option<String>,
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+    ))]
     name: String,
     /// e.g. `android`, `windows_app`, `web`.
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+    ))]
     platform: String,
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+    ))]
     app_version: String,
 }
 
@@ -48,8 +62,20 @@ struct DeviceListAnswer {
 
 #[derive(Object)]
 struct DeviceUpdate {
+    #[oai(validator(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+    ))]
     name: Option<String>,
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+    ))]
     platform: Option<String>,
+    #[oai(validator(
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+    ))]
     app_version: Option<String>,
 }
 
@@ -141,6 +167,7 @@ impl DevicesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        /// The device id.
         id: Path<String>,
     ) -> Result<JsonAnswer<DeviceView, DeviceViewDoc>, ApiError> {
         let schema = state.schema();
@@ -158,6 +185,7 @@ impl DevicesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        /// The device id.
         id: Path<String>,
         body: Json<DeviceUpdate>,
     ) -> Result<JsonAnswer<DeviceView, DeviceViewDoc>, ApiError> {
@@ -181,6 +209,7 @@ impl DevicesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        /// The device id.
         id: Path<String>,
     ) -> Result<DeleteResponse, ApiError> {
         let schema = state.schema();
@@ -199,6 +228,7 @@ impl DevicesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        /// The device id.
         id: Path<String>,
     ) -> Result<Json<NewToken>, ApiError> {
         let schema = state.schema();
@@ -244,6 +274,7 @@ impl DevicesApi {
         /// Include the open conflicts (default false).
         check_conflicts: Query<Option<bool>>,
         /// Window, in hours, in which a device counts as active (default 24).
+        #[oai(validator(minimum(value = "1")))]
         last_hours: Query<Option<u32>>,
     ) -> Result<JsonAnswer<SyncStatus, SyncStatusDoc>, ApiError> {
         let schema = state.schema();

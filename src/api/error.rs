@@ -113,6 +113,11 @@ const DOCUMENTED: &[(u16, &str)] = &[
         "The request body is larger than `server.max_body_bytes`.",
     ),
     (
+        415,
+        "The request has a body of another type than the operation reads (JSON, unless it \
+         says otherwise), or none.",
+    ),
+    (
         422,
         "A value does not fit its column (the details name the operation and the field), or a \
          hook rejected the operation.",
@@ -121,6 +126,11 @@ const DOCUMENTED: &[(u16, &str)] = &[
         500,
         "A hook failed (the message names the script, the function and the line), or an \
          internal error.",
+    ),
+    (
+        503,
+        "Concurrent writers kept this change from committing (`contended`: retry it), the \
+         hub cannot be reached, or the database is not ready.",
     ),
 ];
 

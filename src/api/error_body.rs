@@ -45,6 +45,13 @@ pub async fn render_poem_error(error: poem::Error) -> Response {
     if let Some(parse) = error.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
         return payload_error(&parse.reason).as_response();
     }
+    if let Some(param) = error.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        return ApiError::bad_request(
+            param.name,
+            format!("parameter `{}`: {}", param.name, param.reason),
+        )
+        .as_response();
+    }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint".to_string()),
         StatusCode::UNAUTHORIZED => (
@@ -74,6 +81,18 @@ pub async fn render_poem_error(error: poem::Error) -> Response {
 /// A request body poem-openapi could not parse: a JSON syntax error (its message ends with the
 /// position), or a body of the wrong shape.
 fn payload_error(reason: &str) -> ApiError {
+    // A documented constraint (length, pattern) of a field: the same 422 the sync core gives
+    // for a value that does not fit.
+    if let Some((_, rest)) = reason.split_once("field `")
+        && let Some((field, check)) = rest.split_once("` verification failed. ")
+    {
+        return ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("`{field}` does not fit: {check}"),
+        )
+        .with_details(serde_json::json!({"field": field}));
+    }
     // serde_json ends its messages with "at line L column C".
     let position = reason.rsplit_once(" at line ").and_then(|(_, at)| {
         let (line, column) = at.split_once(" column ")?;

@@ -273,6 +273,7 @@ impl FilesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        /// The id the server gave it (a UUID).
         id: Path<String>,
     ) -> Result<Json<UploadSession>, ApiError> {
         let upload = uploads::session(&state.db, &auth.0, &id.0).await?;
@@ -289,6 +290,7 @@ impl FilesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        /// The id the server gave it (a UUID).
         id: Path<String>,
         index: Path<i64>,
         body: Binary<Vec<u8>>,
@@ -316,6 +318,7 @@ impl FilesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        /// The id the server gave it (a UUID).
         id: Path<String>,
     ) -> Result<AttachResponse, ApiError> {
         let upload = uploads::session(&state.db, &auth.0, &id.0).await?;
@@ -345,6 +348,7 @@ impl FilesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        /// The id the server gave it (a UUID).
         id: Path<String>,
     ) -> Result<Cancelled, ApiError> {
         let upload = uploads::session(&state.db, &auth.0, &id.0).await?;
@@ -361,6 +365,7 @@ impl FilesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        /// The id the server gave it (a UUID).
         id: Path<String>,
         #[oai(name = "Range")] range_header: Header<Option<String>>,
         #[oai(name = "If-None-Match")] if_none_match: Header<Option<String>>,

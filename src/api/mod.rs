@@ -2,6 +2,7 @@
 //! generated from the schema, the OpenAPI document that describes them all, and the one error
 //! body they answer with.
 
+mod allow;
 mod bearer;
 mod context;
 mod devices_api;
@@ -34,6 +35,8 @@ pub struct BuiltApi {
     pub docs: BoxEndpoint<'static>,
     /// The OpenAPI 3 document, pretty-printed JSON.
     pub spec: String,
+    /// The methods of each path, for the `Allow` header of a 405.
+    pub methods: allow::AllowedMethods,
 }
 
 /// Builds the routes and the document for `schema`, with the sync API under `prefix`.
@@ -75,6 +78,7 @@ pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
     BuiltApi {
         endpoint,
         docs,
+        methods: allow::AllowedMethods::from_spec(&spec),
         spec,
     }
 }

@@ -10,7 +10,6 @@ use super::sync_doc::{
 };
 use super::writes::{run_push, write_options};
 use crate::server::AppState;
-use crate::sync::SyncError;
 use crate::sync::changes::{self, FeedQuery, parse_cursor};
 use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
 use crate::sync::pull::pull;
@@ -57,6 +56,7 @@ struct PullRequest {
     /// Tables to pull; all readable tables when absent.
     tables: Option<Vec<String>>,
     /// Rows per page: default 1000, at most 5000.
+    #[oai(validator(minimum(value = "1")))]
     limit: Option<u64>,
     /// Continue after this cursor (from the previous page).
     cursor: Option<String>,
@@ -92,7 +92,7 @@ enum ResolutionChoice {
 #[derive(Object)]
 struct ResolveRequest {
     resolution: ResolutionChoice,
-    /// Required with `merged`.
+    /// Required with `merged`: the columns to change over the server's row.
     data: Option<HashMap<String, Value>>,
 }
 
@@ -173,6 +173,7 @@ impl SyncApi {
         /// Continue after this cursor; absent or empty starts from the beginning.
         cursor: Query<Option<String>>,
         /// Changes per page: default 100, at most 1000.
+        #[oai(validator(minimum(value = "1")))]
         limit: Query<Option<u64>>,
         /// Comma-separated tables; all readable tables when absent.
         tables: Query<Option<String>>,
@@ -254,7 +255,7 @@ impl SyncApi {
                 Resolution::Merged(data.into_iter().collect())
             }
             (ResolutionChoice::Merged, None) => {
-                return Err(SyncError::invalid(
+                return Err(crate::sync::SyncError::invalid(
                     "data",
                     "`merged` needs the row's columns in `data`",
                 )

@@ -36,7 +36,8 @@ struct PendingCounts {
     conflict: i64,
     /// Whether the hub is reachable now.
     online: bool,
-    /// The caller's branch (null without one).
+    /// The caller's branch (absent without one).
+    #[oai(skip_serializing_if_is_none)]
     branch: Option<String>,
 }
 
@@ -51,8 +52,10 @@ struct LogEntry {
     /// `PENDING`, `SYNCED`, `ERROR` or `CONFLICT`.
     status: String,
     attempts: i64,
+    #[oai(skip_serializing_if_is_none)]
     last_error: Option<String>,
     created_at: String,
+    #[oai(skip_serializing_if_is_none)]
     synced_at: Option<String>,
     device_id: String,
     user: String,
@@ -79,9 +82,13 @@ struct UpstreamStatus {
     /// Whether this gateway is an edge (has an `[upstream]`).
     configured: bool,
     online: bool,
+    /// The hub's URL (absent on a hub).
+    #[oai(skip_serializing_if_is_none)]
     url: Option<String>,
-    /// When the hub was last checked.
+    /// When the hub was last checked (absent before the first check).
+    #[oai(skip_serializing_if_is_none)]
     last_check: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     last_error: Option<String>,
 }
 
@@ -98,8 +105,10 @@ struct SnapshotAnswer {
 #[derive(Object)]
 struct SnapshotStatus {
     online: bool,
+    #[oai(skip_serializing_if_is_none)]
     branch: Option<String>,
-    /// When the last snapshot completed (null before the first).
+    /// When the last snapshot completed (absent before the first).
+    #[oai(skip_serializing_if_is_none)]
     last_snapshot: Option<String>,
 }
 
@@ -178,9 +187,13 @@ impl UpstreamApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        /// Only entries with this status: PENDING, SYNCED, ERROR or CONFLICT.
+        /// Only entries with this status: PENDING, SYNCED, ERROR or CONFLICT (or in lower case).
+        #[oai(validator(
+            pattern = "^(PENDING|SYNCED|ERROR|CONFLICT|pending|synced|error|conflict)$"
+        ))]
         status: Query<Option<String>>,
         /// Entries per page: default 100, at most 1000.
+        #[oai(validator(minimum(value = "1")))]
         limit: Query<Option<u64>>,
     ) -> Result<Json<LogPage>, ApiError> {
         let status = status.0.map(|s| s.to_uppercase());
@@ -249,13 +262,13 @@ impl UpstreamApi {
         &self,
         state: Data<&Arc<AppState>>,
         _auth: BearerAuth,
-    ) -> Json<UpstreamStatus> {
+    ) -> Result<Json<UpstreamStatus>, ApiError> {
         let probe = state
             .upstream
             .as_ref()
             .map(|u| u.connectivity.state())
             .unwrap_or_default();
-        Json(UpstreamStatus {
+        Ok(Json(UpstreamStatus {
             configured: state.upstream.is_some(),
             online: probe.online,
             url: state
@@ -265,7 +278,7 @@ impl UpstreamApi {
                 .map(|u| crate::config::redact_url(u.url.as_str())),
             last_check: probe.last_check.map(rfc3339),
             last_error: probe.last_error,
-        })
+        }))
     }
 
     /// Refresh the edge's rows from the hub.

@@ -234,7 +234,25 @@ fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
             poem::endpoint::make(|request: poem::Request| async move {
                 // The API of the schema being served when the request arrived.
                 match current(&request) {
-                    Some(served) => served.api.endpoint.call(request).await,
+                    Some(served) => {
+                        let path = request.original_uri().path().to_string();
+                        match served.api.endpoint.call(request).await {
+                            Err(error)
+                                if error.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED =>
+                            {
+                                let mut response = api::error_body::render_poem_error(error).await;
+                                if let Some(methods) = served.api.methods.for_path(&path)
+                                    && let Ok(value) = methods.parse()
+                                {
+                                    response
+                                        .headers_mut()
+                                        .insert(poem::http::header::ALLOW, value);
+                                }
+                                Ok(response)
+                            }
+                            other => other,
+                        }
+                    }
                     None => Err(poem::Error::from_status(
                         poem::http::StatusCode::SERVICE_UNAVAILABLE,
                     )),

@@ -48,15 +48,22 @@ impl Activity {
             .retain(|(_, id), _| id != device_id);
     }
 
-    /// Writes the marks made since the last flush, and forgets them.
+    /// Writes the marks made since the last flush, then forgets those not renewed meanwhile
+    /// (a mark stays readable here until the database has it).
     pub async fn flush(&self, db: &DatabaseConnection) {
         let pending: Vec<((String, String), i64)> = {
-            let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            seen.drain().collect()
+            let seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            seen.iter().map(|(key, at)| (key.clone(), *at)).collect()
         };
-        for ((subject, id), at) in pending {
-            if let Err(error) = devices::touch(db, &id, &subject, at).await {
+        for ((subject, id), at) in &pending {
+            if let Err(error) = devices::touch(db, id, subject, *at).await {
                 tracing::warn!(device = %id, %error, "cannot record when the device was last seen");
+            }
+        }
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, at) in pending {
+            if seen.get(&key) == Some(&at) {
+                seen.remove(&key);
             }
         }
     }

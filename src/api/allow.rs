@@ -1,0 +1,55 @@
+//! The methods each documented path answers, for the `Allow` header a 405 must carry
+//! (RFC 9110 §15.5.6). Read from the OpenAPI document, so it follows the schema's tables.
+
+use serde_json::Value;
+
+pub struct AllowedMethods(Vec<(Vec<String>, String)>);
+
+impl AllowedMethods {
+    pub fn from_spec(spec: &str) -> Self {
+        let document: Value = serde_json::from_str(spec).unwrap_or_default();
+        let paths = document["paths"].as_object().cloned().unwrap_or_default();
+        Self(
+            paths
+                .into_iter()
+                .map(|(path, operations)| {
+                    let segments = path.split('/').map(String::from).collect();
+                    let methods: Vec<String> = operations
+                        .as_object()
+                        .map(|ops| ops.keys().map(|m| m.to_uppercase()).collect())
+                        .unwrap_or_default();
+                    (segments, methods.join(", "))
+                })
+                .collect(),
+        )
+    }
+
+    /// The methods of the documented path `path` matches (a `{param}` matches any segment).
+    pub fn for_path(&self, path: &str) -> Option<&str> {
+        let wanted: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|(template, _)| {
+                template.len() == wanted.len()
+                    && template.iter().zip(&wanted).all(|(t, w)| {
+                        (t.starts_with('{') && t.ends_with('}') && !w.is_empty()) || t == w
+                    })
+            })
+            .map(|(_, methods)| methods.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_their_paths() {
+        let allowed = AllowedMethods::from_spec(
+            r#"{"paths": {"/a/{id}": {"get": {}, "put": {}}, "/a/{id}/token": {"post": {}}}}"#,
+        );
+        assert_eq!(allowed.for_path("/a/7"), Some("GET, PUT"));
+        assert_eq!(allowed.for_path("/a/7/token"), Some("POST"));
+        assert_eq!(allowed.for_path("/b"), None);
+    }
+}
