@@ -39,13 +39,6 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, Stor
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(60))
-        })
-        // Plan every execution with its own parameters. sqlx prepares and caches statements,
-        // and PostgreSQL switches a cached statement to a generic plan after five runs: a
-        // table created empty by the gateway then keeps a sequential-scan plan for its key
-        // lookups as it grows (a push into a 200,000-row table took 300 ms instead of 20).
-        .map_sqlx_postgres_opts(|options| {
-            options.options([("plan_cache_mode", "force_custom_plan")])
         });
     Database::connect(options)
         .await
