@@ -739,15 +739,7 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
                 .await
             }
         };
-        line(
-            &label,
-            format!(
-                "{rows_s:>9.0} rows/s {req_s:>7.0} req/s  {}",
-                latency.summary()
-            ),
-            Some(baseline),
-            rows_s,
-        );
+        push_line(&label, rows_s, req_s, &mut latency, baseline);
     }
     if args.push_only {
         if let Some(admin) = &baseline_pg {
@@ -868,17 +860,22 @@ async fn grown_table_pushes(
             per_request,
         )
         .await;
-        line(
-            &label,
-            format!(
-                "{rows_s:>9.0} rows/s {req_s:>7.0} req/s  {}",
-                latency.summary()
-            ),
-            Some(baseline),
-            rows_s,
-        );
+        push_line(&label, rows_s, req_s, &mut latency, baseline);
     }
     next
+}
+
+/// Prints one push figure beside its baseline.
+fn push_line(label: &str, rows_s: f64, req_s: f64, latency: &mut Latencies, baseline: f64) {
+    line(
+        label,
+        format!(
+            "{rows_s:>9.0} rows/s {req_s:>7.0} req/s  {}",
+            latency.summary()
+        ),
+        Some(baseline),
+        rows_s,
+    );
 }
 
 fn main() {

@@ -377,9 +377,7 @@ impl FilesApi {
                 format!("no file `{}`", id.0),
             )
         };
-        crate::schema::values::check_identifier(&id.0).map_err(|reason| {
-            crate::sync::SyncError::invalid("id", format!("the file id {reason}"))
-        })?;
+        crate::sync::SyncError::check_identifier("id", &id.0)?;
         let file = crate::store::files::get_file(&state.db, &id.0)
             .await
             .map_err(ApiError::from)?

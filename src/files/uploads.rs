@@ -76,12 +76,7 @@ pub async fn session(
     caller: &Caller,
     id: &str,
 ) -> Result<Upload, FileError> {
-    crate::schema::values::check_identifier(id).map_err(|reason| {
-        FileError::from(crate::sync::SyncError::invalid(
-            "id",
-            format!("the upload id {reason}"),
-        ))
-    })?;
+    crate::sync::SyncError::check_identifier("id", id)?;
     let now = chrono::Utc::now().timestamp_millis();
     files::get_upload(db, id)
         .await?

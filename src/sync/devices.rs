@@ -7,7 +7,6 @@ use super::SyncError;
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::schema::model::{NamedScope, Scope};
-use crate::schema::values::check_identifier;
 use crate::store::devices::{self, StoredDevice};
 use crate::store::feed;
 use sea_orm::DatabaseConnection;
@@ -138,8 +137,7 @@ pub async fn reachable(
     caller: &Caller,
     id: &str,
 ) -> Result<StoredDevice, SyncError> {
-    check_identifier(id)
-        .map_err(|reason| SyncError::invalid("id", format!("the device id {reason}")))?;
+    SyncError::check_identifier("id", id)?;
     devices::get(db, id)
         .await?
         .filter(|device| device.subject == caller.subject || sees_all_devices(schema, caller))

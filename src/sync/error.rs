@@ -52,6 +52,13 @@ fn list(tables: &[String]) -> String {
 }
 
 impl SyncError {
+    /// A client-chosen or path identifier (`device_id`, `op_id`, an id in a path) that no
+    /// backend could store alike: empty, over 200 characters, or with control characters.
+    pub fn check_identifier(field: &str, text: &str) -> Result<(), SyncError> {
+        crate::schema::values::check_identifier(text)
+            .map_err(|reason| SyncError::invalid(field, format!("`{field}` {reason}")))
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         SyncError::Invalid {
             field: Some(field.to_string()),

@@ -10,7 +10,6 @@ use super::types::{ConflictInfo, OpError, OpResult, OpStatus, Operation, PushOut
 use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer, Written};
 use crate::auth::Caller;
 use crate::plugins::Plugins;
-use crate::schema::values::check_identifier;
 use crate::schema::{Schema, TableDef};
 use crate::store::ops::OpRecord;
 use crate::store::rows::StoredRow;
@@ -174,8 +173,7 @@ async fn run(
 
 /// A device token pushes as its own device; any caller's `device_id` must be a usable id.
 fn check_device(caller: &Caller, device_id: &str) -> Result<(), SyncError> {
-    check_identifier(device_id)
-        .map_err(|reason| SyncError::invalid("device_id", format!("`device_id` {reason}")))?;
+    SyncError::check_identifier("device_id", device_id)?;
     match &caller.device_id {
         Some(own) if own != device_id => Err(SyncError::Forbidden(format!(
             "a device token pushes as its own device `{own}`, not `{device_id}`"
@@ -193,8 +191,7 @@ fn check<'s>(
     operation: &mut Operation,
 ) -> Result<Checked<'s>, SyncError> {
     if let Some(op_id) = &operation.op_id {
-        check_identifier(op_id)
-            .map_err(|reason| SyncError::invalid("op_id", format!("`op_id` {reason}")))?;
+        SyncError::check_identifier("op_id", op_id)?;
         if let Some(first) = earlier.iter().position(|e| e.op_id.as_ref() == Some(op_id)) {
             return Err(SyncError::OpIdReused(format!(
                 "op_id `{op_id}` is already used by operation {first} of this batch; each \
