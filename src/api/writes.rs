@@ -40,13 +40,11 @@ pub async fn run_push(
             ),
         ));
     }
-    let options = write_options(state, caller);
     let batch = PushBatch {
         device_id,
         atomic,
         operations,
-        lookup: options.lookup,
-        outbox: options.outbox,
+        options: write_options(state, caller),
     };
     let schema = state.schema();
     let plugins = state.plugins();

@@ -22,10 +22,8 @@ pub struct PushBatch {
     pub device_id: String,
     pub atomic: bool,
     pub operations: Vec<Operation>,
-    /// How hook scripts read other rows (`lookup`).
-    pub lookup: Option<crate::plugins::Lookup>,
-    /// On an edge: record every applied write in the outbox for the hub.
-    pub outbox: bool,
+    /// Outbox entries on an edge, hooks, and how hook scripts read other rows.
+    pub options: WriteOptions,
 }
 
 /// An atomic batch that failed: the operation at fault and why. Nothing was written.
@@ -86,14 +84,9 @@ pub async fn push(
         let (earlier, rest) = batch.operations.split_at_mut(index);
         checked.push(check(schema, caller, earlier, &mut rest[0]));
     }
-    let lookup = batch.lookup.take();
     let mut attempt = 1;
     loop {
-        let options = WriteOptions {
-            outbox: batch.outbox,
-            hooks: true,
-            lookup: lookup.clone(),
-        };
+        let options = batch.options.clone();
         match run(db, schema, plugins, caller, &batch, &mut checked, options).await {
             Err(PushFailure {
                 error: SyncError::Contended(reason),
