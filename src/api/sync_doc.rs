@@ -129,7 +129,7 @@ pub struct OpErrorDoc {
     field: Option<String>,
 }
 
-/// The result of one operation.
+/// The result of one operation. `row`: applied, the stored row; conflict, the server's row.
 #[derive(Object)]
 #[oai(rename = "OpResult")]
 pub struct OpResultDoc {
@@ -147,7 +147,6 @@ pub struct OpResultDoc {
     version: Option<i64>,
     /// Whether the row (applied or the server's) is a deletion tombstone.
     deleted: bool,
-    /// Applied: the stored row. Conflict: the server's row.
     #[oai(skip_serializing_if_is_none)]
     row: Option<RowObject>,
     #[oai(skip_serializing_if_is_none)]
@@ -171,7 +170,8 @@ pub struct PushOutcomeDoc {
     cursor: String,
 }
 
-/// One entry of the changes feed: the current state of a row (or its tombstone).
+/// One entry of the changes feed: the current state of a row (or its tombstone). `row`: the
+/// row; for a tombstone, the row as it was when deleted.
 #[derive(Object)]
 #[oai(rename = "Change")]
 pub struct ChangeDoc {
@@ -181,7 +181,6 @@ pub struct ChangeDoc {
     key: Value,
     version: i64,
     deleted: bool,
-    /// The row; for a tombstone, the row as it was when deleted.
     row: RowObject,
 }
 
@@ -195,16 +194,16 @@ pub struct ChangesPageDoc {
     has_more: bool,
 }
 
-/// An open conflict: both rows, both versions, and who wrote the client's.
+/// An open conflict: both rows, both versions, and who wrote the client's. `server_row`: the
+/// server's row when the conflict happened; `client_row`: the row the client wanted
+/// (`_deleted: true` for a deletion).
 #[derive(Object)]
 #[oai(rename = "ConflictView")]
 pub struct ConflictViewDoc {
     id: i64,
     table: String,
     key: Value,
-    /// The server's row when the conflict happened.
     server_row: RowObject,
-    /// The row the client wanted (`_deleted: true` for a deletion).
     client_row: RowObject,
     server_version: i64,
     /// The version the client based its change on, when it sent one.
@@ -366,7 +365,7 @@ fn default_true() -> bool {
     true
 }
 
-/// One change to one row.
+/// One change to one row. `resolve`: `use_local` applies the client's row even if it conflicts.
 #[derive(Object)]
 #[oai(rename = "PushOperation")]
 pub struct PushOperationDoc {
@@ -380,7 +379,6 @@ pub struct PushOperationDoc {
     data: BTreeMap<String, Value>,
     /// The row version the change is based on; older than the server's is a conflict.
     base_version: Option<i64>,
-    /// `use_local` applies the client's row even if it conflicts.
     resolve: Option<ResolveDoc>,
 }
 

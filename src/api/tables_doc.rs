@@ -136,6 +136,8 @@ fn derive(
         return;
     };
     schema.rust_typename = None;
+    // Generators name models by title: each derived schema has its own.
+    schema.title = Some(name.clone());
     for (property, target) in replace {
         if let Some((_, existing)) = schema.properties.iter_mut().find(|(p, _)| p == property) {
             *existing = retarget(existing, target.clone());
@@ -186,14 +188,17 @@ fn patch(table: &TableDef) -> MetaSchema {
     let mut schema = MetaSchema::new("object");
     schema.description = Some(intern(&format!(
         "Columns of a `{}` row to write. `{pk}` is always required; `insert` needs every column \
-         that is neither nullable nor defaulted; `update` only the columns that change.",
+         that is neither nullable nor defaulted; `update` only the columns that change. A column \
+         left out is left unchanged: defaults apply only when a row is created, so this schema \
+         declares none.",
         table.name
     )));
     for (name, column) in &table.spec.columns {
-        schema.properties.push((
-            intern(name),
-            MetaSchemaRef::Inline(Box::new(column_schema(column))),
-        ));
+        let mut column_schema = column_schema(column);
+        column_schema.default = None;
+        schema
+            .properties
+            .push((intern(name), MetaSchemaRef::Inline(Box::new(column_schema))));
     }
     let version = MetaSchema {
         description: Some("The version this change is based on (same as `base_version`)."),
