@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
-/// The JSON content type the API reads and writes.
-pub const JSON: &str = "application/json; charset=utf-8";
+/// The JSON content type the API reads and writes (JSON is UTF-8: RFC 8259 defines no charset).
+pub const JSON: &str = "application/json";
 
 /// A request body of type `T`, documented as `D`.
 pub struct JsonBody<T, D>(pub T, PhantomData<D>);

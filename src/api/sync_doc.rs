@@ -353,16 +353,12 @@ pub struct SyncStatusDoc {
 pub struct PushRequestDoc {
     /// The device sending the batch; replayed `op_id`s are recognised per device.
     device_id: String,
-    /// `true` (default): the whole batch commits in one transaction or not at all, and the
+    /// `true` (when absent): the whole batch commits in one transaction or not at all, and the
     /// first failing operation is answered with an error naming it. `false`: each operation
-    /// stands alone and failures are listed in `errors`.
-    #[oai(default = "default_true")]
-    atomic: bool,
+    /// stands alone and failures are listed in `errors`. (No schema `default`: generators would
+    /// make the field required in requests.)
+    atomic: Option<bool>,
     operations: Vec<PushOperationDoc>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// One change to one row. `resolve`: `use_local` applies the client's row even if it conflicts.

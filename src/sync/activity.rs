@@ -3,7 +3,8 @@
 //!
 //! A mark belongs to a user's device, `(subject, device_id)`: another user who sends the same
 //! device id marks nothing of the owner's (the database write only touches a device its user
-//! owns). Marks are dropped once written, and at most [`MAX_MARKS`] wait between two flushes,
+//! owns). A mark is dropped one flush after it was written (so a reader that read the device's
+//! row just before the write still finds the mark here), and at most [`MAX_MARKS`] are kept,
 //! so a caller inventing device ids cannot grow the map.
 
 use crate::schema::values::check_identifier;
@@ -18,7 +19,14 @@ use std::time::Duration;
 pub const MAX_MARKS: usize = 10_000;
 
 #[derive(Clone, Default)]
-pub struct Activity(Arc<Mutex<HashMap<(String, String), i64>>>);
+pub struct Activity(Arc<Mutex<HashMap<(String, String), Mark>>>);
+
+#[derive(Clone, Copy)]
+struct Mark {
+    at: i64,
+    /// Written to the database by the last flush (and not renewed since).
+    written: bool,
+}
 
 impl Activity {
     /// Records that `device_id`, as a device of `subject`, made a request now.
@@ -30,7 +38,13 @@ impl Activity {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let key = (subject.to_string(), device_id.to_string());
         if seen.len() < MAX_MARKS || seen.contains_key(&key) {
-            seen.insert(key, now);
+            seen.insert(
+                key,
+                Mark {
+                    at: now,
+                    written: false,
+                },
+            );
         }
     }
 
@@ -38,7 +52,7 @@ impl Activity {
     pub fn last_seen(&self, device_id: &str, subject: &str) -> Option<i64> {
         let seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
         seen.get(&(subject.to_string(), device_id.to_string()))
-            .copied()
+            .map(|mark| mark.at)
     }
 
     pub fn forget(&self, device_id: &str) {
@@ -48,22 +62,21 @@ impl Activity {
             .retain(|(_, id), _| id != device_id);
     }
 
-    /// Writes the marks made since the last flush, then forgets those not renewed meanwhile
-    /// (a mark stays readable here until the database has it).
+    /// Forgets the marks the previous flush wrote (unless renewed since) and writes the new ones.
     pub async fn flush(&self, db: &DatabaseConnection) {
         let pending: Vec<((String, String), i64)> = {
-            let seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            seen.iter().map(|(key, at)| (key.clone(), *at)).collect()
+            let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            seen.retain(|_, mark| !mark.written);
+            seen.iter_mut()
+                .map(|(key, mark)| {
+                    mark.written = true;
+                    (key.clone(), mark.at)
+                })
+                .collect()
         };
-        for ((subject, id), at) in &pending {
-            if let Err(error) = devices::touch(db, id, subject, *at).await {
+        for ((subject, id), at) in pending {
+            if let Err(error) = devices::touch(db, &id, &subject, at).await {
                 tracing::warn!(device = %id, %error, "cannot record when the device was last seen");
-            }
-        }
-        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, at) in pending {
-            if seen.get(&key) == Some(&at) {
-                seen.remove(&key);
             }
         }
     }
