@@ -159,4 +159,48 @@ fn generated_clients_can_use_the_document() {
     }
     // Rows keep their defaults: they describe what the server stores.
     assert!(schemas["products_Row"].to_string().contains("\"default\""));
+
+    // Auth is required unless an operation says otherwise; every operation has an id and
+    // every answer a description; one JSON media type; the error codes are an enum.
+    assert_eq!(
+        document["security"],
+        serde_json::json!([{"BearerAuth": []}])
+    );
+    assert!(document["servers"][0]["url"].is_string());
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            assert!(
+                operation["operationId"].is_string(),
+                "{method} {path}: no operationId"
+            );
+            let open = operation["security"] == serde_json::json!([]);
+            assert_eq!(
+                open,
+                path == "/health" || path == "/ready",
+                "{method} {path}: security"
+            );
+            for (status, answer) in operation["responses"].as_object().unwrap() {
+                assert!(
+                    answer["description"]
+                        .as_str()
+                        .is_some_and(|d| !d.is_empty()),
+                    "{method} {path} {status}: no description"
+                );
+            }
+        }
+    }
+    assert!(!document.to_string().contains("charset=utf-8"));
+    let codes = &schemas["ErrorDetail"]["properties"]["code"]["enum"];
+    for code in [
+        "validation_failed",
+        "op_id_reused",
+        "key_taken",
+        "contended",
+        "internal",
+    ] {
+        assert!(
+            codes.as_array().unwrap().contains(&serde_json::json!(code)),
+            "{code}"
+        );
+    }
 }

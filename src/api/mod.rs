@@ -6,6 +6,7 @@ mod allow;
 mod bearer;
 mod context;
 mod devices_api;
+mod document;
 pub mod error;
 pub mod error_body;
 mod files_api;
@@ -71,14 +72,7 @@ pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
          `/openapi.json` and `/docs` needs `Authorization: Bearer <JWT>`. Errors share one body: \
          `{\"error\": {\"code\", \"message\", \"details\"}}`.",
     );
-    // poem-openapi's own `Json` payloads (the non-sync endpoints) declare
-    // `application/json; charset=utf-8`; the document names one JSON type, `application/json`,
-    // which is what generated clients look for (openapi-fetch matches `*/json` exactly).
-    let mut spec = service.spec().replace(
-        "\"application/json; charset=utf-8\"",
-        "\"application/json\"",
-    );
-    spec.push('\n');
+    let spec = document::finish(&service.spec());
     let docs = service.scalar().map_to_response().boxed();
     let endpoint = service.into_endpoint().map_to_response().boxed();
     BuiltApi {

@@ -1,0 +1,104 @@
+//! The last touches to the generated OpenAPI document, for consumers and their generators:
+//! one JSON media type, a server, bearer auth required by default (the health, readiness and
+//! document endpoints marked open), an operation id and a description on every operation and
+//! answer, and the error `code` as the enum of the codes the gateway answers with.
+
+use serde_json::{Value, json};
+
+/// Every `code` of the error body (README, "Errors").
+pub const ERROR_CODES: &[&str] = &[
+    "unauthorized",
+    "forbidden",
+    "unknown_table",
+    "row_not_found",
+    "not_found",
+    "key_taken",
+    "already_resolved",
+    "conflict",
+    "validation_failed",
+    "op_id_reused",
+    "malformed_json",
+    "bad_request",
+    "payload_too_large",
+    "method_not_allowed",
+    "file_too_large",
+    "unsupported_media_type",
+    "rejected_by_hook",
+    "hook_failed",
+    "not_an_edge",
+    "hub_unreachable",
+    "hub_refused",
+    "contended",
+    "database_unavailable",
+    "migrations_pending",
+    "internal",
+];
+
+/// Operations anyone may call, without a token.
+const OPEN: &[(&str, &str, &str)] = &[("/health", "get", "health"), ("/ready", "get", "ready")];
+
+/// Applies the touches to the pretty-printed document `spec`.
+pub fn finish(spec: &str) -> String {
+    // poem-openapi's own `Json` payloads declare `application/json; charset=utf-8`; generated
+    // clients look for `application/json` (openapi-fetch matches `*/json`).
+    let spec = spec.replace(
+        "\"application/json; charset=utf-8\"",
+        "\"application/json\"",
+    );
+    let Ok(mut document) = serde_json::from_str::<Value>(&spec) else {
+        return spec;
+    };
+    document["servers"] = json!([{"url": "/", "description": "This gateway."}]);
+    document["security"] = json!([{"BearerAuth": []}]);
+    if let Some(paths) = document["paths"].as_object_mut() {
+        for (path, operations) in paths.iter_mut() {
+            for (method, operation) in operations.as_object_mut().into_iter().flatten() {
+                if let Some((_, _, id)) = OPEN.iter().find(|(p, m, _)| p == path && m == method) {
+                    operation["security"] = json!([]);
+                    operation["operationId"] = json!(id);
+                }
+                describe_answers(operation);
+                document_limits(path, operation);
+            }
+        }
+    }
+    document["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"] =
+        json!(ERROR_CODES);
+    // A pull page holds at most 5000 rows (larger limits are capped).
+    document["components"]["schemas"]["PullRequest"]["properties"]["limit"]["maximum"] =
+        json!(5000);
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or(spec);
+    text.push('\n');
+    text
+}
+
+/// An answer without a description gets one from its status and the operation's summary.
+fn describe_answers(operation: &mut Value) {
+    let summary = operation["summary"]
+        .as_str()
+        .unwrap_or("the operation")
+        .to_string();
+    for (status, answer) in operation["responses"].as_object_mut().into_iter().flatten() {
+        if answer["description"].as_str().is_none_or(str::is_empty) {
+            let what = match status.as_str() {
+                "201" => "Created",
+                "204" => "Done; no content",
+                _ => "Success",
+            };
+            answer["description"] = json!(format!("{what}: {}.", summary.trim_end_matches('.')));
+        }
+    }
+}
+
+/// The `limit` of a changes feed or outbox log page: at most 1000 (larger values are capped).
+fn document_limits(path: &str, operation: &mut Value) {
+    if !(path.ends_with("/changes") || path.ends_with("/sync/log")) {
+        return;
+    }
+    for parameter in operation["parameters"].as_array_mut().into_iter().flatten() {
+        if parameter["name"] == "limit" {
+            parameter["schema"]["maximum"] = json!(1000);
+            parameter["schema"]["minimum"] = json!(1);
+        }
+    }
+}
