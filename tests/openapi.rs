@@ -190,6 +190,21 @@ fn generated_clients_can_use_the_document() {
         }
     }
     assert!(!document.to_string().contains("charset=utf-8"));
+    for name in [
+        "PushRequest",
+        "PushOutcome",
+        "ChangesPage",
+        "PullResponse",
+        "products_PushRequest",
+        "sales_ChangesPage",
+    ] {
+        assert!(
+            schemas[name]["example"].is_object(),
+            "{name} has no example"
+        );
+    }
+    // Examples use the table's own columns.
+    assert!(schemas["products_PushRequest"]["example"]["operations"][0]["data"]["sku"].is_string());
     let codes = &schemas["ErrorDetail"]["properties"]["code"]["enum"];
     for code in [
         "validation_failed",

@@ -11,6 +11,7 @@ use crate::schema::model::{Column, ColumnType};
 use crate::schema::{Schema, TableDef};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
+use serde_json::{Value, json};
 
 pub fn row_schema(table: &str) -> String {
     format!("{table}_Row")
@@ -120,6 +121,107 @@ pub fn register_tables(registry: &mut Registry, schema: &Schema) {
             &[("changes", reference(format!("{name}_Change")))],
             &[],
         );
+        add_examples(registry, table);
+    }
+    if let Some(table) = schema.tables.values().next() {
+        add_generic_examples(registry, table);
+    }
+}
+
+/// Examples of the generic push, pull and changes bodies, from the first table's columns.
+fn add_generic_examples(registry: &mut Registry, table: &TableDef) {
+    let name = &table.name;
+    let copy = |registry: &Registry, schema: String| {
+        registry
+            .schemas
+            .get(&schema)
+            .and_then(|s| s.example.clone())
+            .unwrap_or(Value::Null)
+    };
+    let mut request = copy(registry, push_request_schema(name));
+    for operation in request["operations"].as_array_mut().into_iter().flatten() {
+        operation["table"] = json!(name);
+    }
+    let outcome = copy(registry, push_outcome_schema(name));
+    let page = copy(registry, changes_page_schema(name));
+    let pull = json!({"success": true, "data": {name: [page["changes"][0]["row"].clone()]},
+                      "limit": 1000, "cursor": "42", "has_more": false});
+    for (schema, example) in [
+        ("PushRequest", request),
+        ("PushOutcome", outcome),
+        ("ChangesPage", page),
+        ("PullResponse", pull),
+        (
+            "PullRequest",
+            json!({"tables": [name], "limit": 1000, "cursor": ""}),
+        ),
+    ] {
+        if let Some(schema) = registry.schemas.get_mut(schema) {
+            schema.example = Some(example);
+        }
+    }
+}
+
+/// Example push request, push answer and changes page for `table`, built from its columns.
+fn add_examples(registry: &mut Registry, table: &TableDef) {
+    let name = &table.name;
+    let pk = &table.spec.primary_key;
+    let row: serde_json::Map<String, Value> = table
+        .spec
+        .columns
+        .iter()
+        .map(|(column, spec)| (column.clone(), example_value(spec)))
+        .collect();
+    let key = row.get(pk).cloned().unwrap_or(Value::Null);
+    let mut stored = row.clone();
+    stored.insert("_version".into(), json!(1));
+    let examples = [
+        (
+            push_request_schema(name),
+            json!({"device_id": "till-3", "operations": [
+                {"op_id": "till-3:17", "action": "insert", "data": row},
+                {"op_id": "till-3:18", "action": "delete", "data": {pk: key}, "base_version": 1}
+            ]}),
+        ),
+        (
+            push_outcome_schema(name),
+            json!({"success": true, "applied": [
+                {"index": 0, "op_id": "till-3:17", "table": name, "key": key, "status": "applied",
+                 "version": 1, "deleted": false, "row": stored, "replayed": false}
+            ], "conflicts": [], "errors": [], "cursor": "42"}),
+        ),
+        (
+            changes_page_schema(name),
+            json!({"changes": [{"seq": 42, "table": name, "key": key, "version": 1,
+                                "deleted": false, "row": stored}],
+                   "cursor": "42", "has_more": false}),
+        ),
+    ];
+    for (schema, example) in examples {
+        if let Some(schema) = registry.schemas.get_mut(&schema) {
+            schema.example = Some(example);
+        }
+    }
+}
+
+/// A value that fits the column, for examples.
+fn example_value(column: &Column) -> Value {
+    if let Some(default) = &column.default {
+        return default.clone();
+    }
+    let number = column.min.unwrap_or(1.0).max(1.0);
+    match column.kind {
+        ColumnType::Text => json!("text"),
+        ColumnType::Integer => json!(number as i64),
+        ColumnType::Real => json!(number),
+        ColumnType::Decimal => json!(format!("{number:.2}")),
+        ColumnType::Boolean => json!(true),
+        ColumnType::Timestamp => json!("2026-11-22T10:00:00Z"),
+        ColumnType::Date => json!("2026-11-22"),
+        ColumnType::Uuid => json!("5f0c8e4e-7d7a-4b43-9a57-1b1d2f7c9e10"),
+        ColumnType::Json => json!({"note": "any JSON"}),
+        ColumnType::Enum => json!(column.values.first().cloned().unwrap_or_default()),
+        ColumnType::File => json!("9b2d3c1e-0f4a-4c5b-8e6d-7a8b9c0d1e2f"),
     }
 }
 
