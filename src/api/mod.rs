@@ -73,7 +73,7 @@ pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
          `{\"error\": {\"code\", \"message\", \"details\"}}`.",
     );
     let spec = document::finish(&service.spec());
-    let docs = service.scalar().map_to_response().boxed();
+    let docs = docs_page(&spec);
     let endpoint = service.into_endpoint().map_to_response().boxed();
     BuiltApi {
         endpoint,
@@ -81,4 +81,36 @@ pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
         methods: allow::AllowedMethods::from_spec(&spec),
         spec,
     }
+}
+
+/// The interactive docs page (Scalar, bundled): the finished document, the service's title, and
+/// no request leaving the machine (Scalar fetches its fonts from its own host unless told not to).
+fn docs_page(spec: &str) -> BoxEndpoint<'static> {
+    let html = poem_openapi::OpenApiService::new((), "", "")
+        .scalar_html()
+        // No favicon request either (it would answer 404).
+        .replacen(
+            "<title>Scalar</title>",
+            r#"<title>syncgate API</title><link rel="icon" href="data:,">"#,
+            1,
+        )
+        .replacen(
+            r#"id="api-reference""#,
+            r#"id="api-reference" data-configuration='{"withDefaultFonts": false}'"#,
+            1,
+        );
+    // The bundled page embeds the document between these markers; put the finished one there.
+    let html = match (
+        html.find(r#"type="application/json""#),
+        html.find("</script>"),
+    ) {
+        (Some(start), Some(end)) if start < end => {
+            let body_start = start + html[start..].find('>').unwrap_or(0) + 1;
+            format!("{}\n{spec}\n{}", &html[..body_start], &html[end..])
+        }
+        _ => html,
+    };
+    poem::endpoint::make_sync(move |_| poem::web::Html(html.clone()))
+        .map_to_response()
+        .boxed()
 }
