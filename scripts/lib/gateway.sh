@@ -1,13 +1,17 @@
 # Starts a throwaway gateway on 127.0.0.1: the debug `syncgate` binary with the shipped schema and
 # plugins and a SQLite file in a temporary directory, and stops it when the calling script exits.
 # Sets GATEWAY_URL, GATEWAY_TOKEN (an ADMIN JWT) and GATEWAY_DIR. Source it from a bash script
-# that has `set -euo pipefail`; EXTRA_CONFIG is appended to the config file.
+# that has `set -euo pipefail`; EXTRA_CONFIG is appended to the config file, and SCHEMA_FILES
+# (default: the shipped schemas/*.toml) are the schema files it serves.
 
 GATEWAY_DIR=$(mktemp -d /tmp/syncgate-gw.XXXXXX)
 gateway_pid=""
 stop_gateway() { [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null; rm -rf "$GATEWAY_DIR"; }
 trap stop_gateway EXIT
-cp -r schemas plugins "$GATEWAY_DIR/"
+cp -r plugins "$GATEWAY_DIR/"
+mkdir -p "$GATEWAY_DIR/schemas"
+# shellcheck disable=SC2086
+cp ${SCHEMA_FILES:-schemas/*.toml} "$GATEWAY_DIR/schemas/"
 cat > "$GATEWAY_DIR/config.toml" <<CONFIG
 [database]
 url = "sqlite://syncgate.db"
