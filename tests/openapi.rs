@@ -190,6 +190,20 @@ fn generated_clients_can_use_the_document() {
         }
     }
     assert!(!document.to_string().contains("charset=utf-8"));
+    // Error statuses an operation cannot answer are not listed (schemathesis checks the rest).
+    let list_devices = &document["paths"]["/api/v1/sync/devices"]["get"]["responses"];
+    for status in ["404", "409", "413", "415", "422"] {
+        assert!(
+            list_devices.get(status).is_none(),
+            "GET /sync/devices lists {status}"
+        );
+    }
+    let push = &document["paths"]["/api/v1/sync/push"]["post"]["responses"];
+    for status in [
+        "400", "401", "403", "404", "409", "413", "415", "422", "500", "503",
+    ] {
+        assert!(push.get(status).is_some(), "POST /sync/push omits {status}");
+    }
     for name in [
         "PushRequest",
         "PushOutcome",
