@@ -1,6 +1,7 @@
 // The generated TypeScript client on a schema with every column type
-// (scripts/fixtures/all_types.toml): a row with every type, a one-column update that leaves the
-// others alone. Run by `scripts/client-check all-types`.
+// (scripts/fixtures/all_types.toml): a row with every type (per-table push) and one through the
+// generic push, a one-column update that leaves the others alone, pull, the changes feed by
+// cursor, a device and an ack. Run by `scripts/client-check all-types`.
 import createClient from "openapi-fetch";
 import type { components, paths } from "./schema.js";
 
@@ -33,6 +34,29 @@ async function main(): Promise<void> {
     check(after![column] === before![column], `the update changed \`${column}\``);
   }
   check(JSON.stringify(after!.extra) === JSON.stringify(before!.extra), "the update changed `extra`");
+
+  const tagged = await client.POST("/api/v1/sync/push", {
+    body: { device_id: "ts-types", operations: [{ op_id: "g-1", table: "tags", action: "insert", data: { id: 8, name: "eight" } }] },
+  });
+  check(tagged.data?.success === true, `generic insert: ${JSON.stringify(tagged.error)}`);
+  const page = await client.POST("/api/v1/sync/pull", { body: { tables: ["things", "tags"], limit: 1 } });
+  check(page.data?.success === true && page.data.has_more, `pull: ${JSON.stringify(page.error)}`);
+  const seen: unknown[] = [];
+  let cursor = "";
+  for (;;) {
+    const feed = await client.GET("/api/v1/sync/changes", { params: { query: { cursor, limit: 1 } } });
+    check(feed.data !== undefined, `changes: ${JSON.stringify(feed.error)}`);
+    seen.push(...feed.data!.changes.map((change) => change.key));
+    cursor = feed.data!.cursor;
+    if (!feed.data!.has_more) break;
+  }
+  check(new Set(seen).size === seen.length && seen.includes(id), `changes feed: ${JSON.stringify(seen)}`);
+  const device = await client.POST("/api/v1/sync/devices", {
+    body: { id: "ts-types", name: "TypeScript client", platform: "script", app_version: "1" },
+  });
+  check(device.data?.token.startsWith("sgd_") === true, `device: ${JSON.stringify(device.error)}`);
+  const acked = await client.POST("/api/v1/sync/ack", { body: { device_id: "ts-types", cursor } });
+  check(acked.data?.acked_cursor === cursor, `ack: ${JSON.stringify(acked.error)}`);
   console.log("client scenario (every type, TypeScript): ok");
 }
 
