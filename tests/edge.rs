@@ -568,8 +568,9 @@ async fn two_hub_replicas_on_one_postgresql_take_two_edges_and_survive_a_kill() 
         all.iter().all(|c| c["version"] == 1),
         "a write was applied twice: {all:?}"
     );
-    // The replicas share the maintenance job through its lease, without failing it.
-    eventually("a replica runs the maintenance job", 15, || async {
+    // The replicas share the maintenance job through its lease, without failing it. A lease the
+    // killed hub held mid-run expires after `jobs::JOB_LEASE` (30 s); then a replica takes it.
+    eventually("a replica runs the maintenance job", 45, || async {
         let mut ran = false;
         for hub in [&hub_a, &hub_b] {
             let (_, health) = hub.get(&admin(), "/health").await;

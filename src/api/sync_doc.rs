@@ -358,6 +358,7 @@ pub struct PushRequestDoc {
     /// stands alone and failures are listed in `errors`. (No schema `default`: generators would
     /// make the field required in requests.)
     atomic: Option<bool>,
+    /// At most `sync.max_batch` operations (5000 unless configured); more: 400.
     operations: Vec<PushOperationDoc>,
 }
 
