@@ -12,18 +12,15 @@ import sys
 import uuid
 
 from syncgate_client import AuthenticatedClient
-from syncgate_client.api.devices import ack, register_device
+from client_common import check, finish_session
 from syncgate_client.api.products import products_push, products_row
-from syncgate_client.api.sync import changes, pull, push
+from syncgate_client.api.sync import push
 from syncgate_client.models import (
-    AckRequest,
     Action,
-    DeviceRegistration,
     ProductsOperation,
     ProductsPatch,
     ProductsPatchCategory,
     ProductsPushRequest,
-    PullRequest,
     PushOperation,
     PushOperationData,
     PushRequest,
@@ -31,11 +28,6 @@ from syncgate_client.models import (
 
 url, token = sys.argv[1], sys.argv[2]
 client = AuthenticatedClient(base_url=url, token=token, raise_on_unexpected_status=True)
-
-
-def check(condition, message):
-    if not condition:
-        raise SystemExit(f"client scenario: {message}")
 
 
 product = str(uuid.uuid4())
@@ -71,23 +63,5 @@ for column in ["sku", "name", "stock", "category", "active", "branch_id"]:
     check(getattr(after, column) == getattr(before, column),
           f"the update changed `{column}`: {getattr(before, column)!r} -> {getattr(after, column)!r}")
 
-page = pull.sync(client=client, body=PullRequest(tables=["products", "sales"], limit=1))
-check(page.success and page.has_more, f"pull: {page}")
-
-seen, cursor = [], ""
-while True:
-    feed = changes.sync(client=client, cursor=cursor, limit=1)
-    seen += [change.key for change in feed.changes]
-    cursor = feed.cursor
-    if not feed.has_more:
-        break
-# Each row once, ours among them (other sessions may have written to the same server).
-check(len(seen) == len(set(seen)) and product in seen, f"changes feed: {seen}")
-
-device = register_device.sync(client=client, body=DeviceRegistration(
-    id="py-client", name="Python client", platform="script", app_version="1",
-))
-check(device.token.startswith("sgd_"), f"device: {device}")
-acked = ack.sync(client=client, body=AckRequest(device_id="py-client", cursor=cursor))
-check(acked.acked_cursor == cursor, f"ack: {acked}")
+finish_session(client, ["products", "sales"], product, "py-client")
 print("client scenario: ok")

@@ -2,16 +2,11 @@
 // (openapi-typescript types + openapi-fetch), and nothing else. Run by scripts/client-check:
 // type-checked with `tsc --strict`, then run with node:  node client_scenario.js URL TOKEN
 import createClient from "openapi-fetch";
+import { check, finishSession } from "./client_common.js";
 import type { components, paths } from "./schema.js";
 
 const [url, token] = process.argv.slice(2);
 const client = createClient<paths>({ baseUrl: url, headers: { Authorization: `Bearer ${token}` } });
-
-function check(condition: boolean, message: string): void {
-  if (!condition) {
-    throw new Error(`client scenario: ${message}`);
-  }
-}
 
 type ProductsPatch = components["schemas"]["products_Patch"];
 
@@ -51,27 +46,7 @@ async function main(): Promise<void> {
     check(after![column] === before![column], `the update changed \`${column}\``);
   }
 
-  const page = await client.POST("/api/v1/sync/pull", { body: { tables: ["products", "sales"], limit: 1 } });
-  check(page.data?.success === true && page.data.has_more, `pull: ${JSON.stringify(page.error)}`);
-
-  const seen: unknown[] = [];
-  let cursor = "";
-  for (;;) {
-    const feed = await client.GET("/api/v1/sync/changes", { params: { query: { cursor, limit: 1 } } });
-    check(feed.data !== undefined, `changes: ${JSON.stringify(feed.error)}`);
-    seen.push(...feed.data!.changes.map((change) => change.key));
-    cursor = feed.data!.cursor;
-    if (!feed.data!.has_more) break;
-  }
-  // Each row once, ours among them (other sessions may have written to the same server).
-  check(new Set(seen).size === seen.length && seen.includes(product), `changes feed: ${JSON.stringify(seen)}`);
-
-  const device = await client.POST("/api/v1/sync/devices", {
-    body: { id: "ts-client", name: "TypeScript client", platform: "script", app_version: "1" },
-  });
-  check(device.data?.token.startsWith("sgd_") === true, `device: ${JSON.stringify(device.error)}`);
-  const acked = await client.POST("/api/v1/sync/ack", { body: { device_id: "ts-client", cursor } });
-  check(acked.data?.acked_cursor === cursor, `ack: ${JSON.stringify(acked.error)}`);
+  await finishSession(client, ["products", "sales"], product, "ts-client");
   console.log("client scenario (TypeScript): ok");
 }
 

@@ -8,20 +8,15 @@ import sys
 import uuid
 
 from syncgate_client import AuthenticatedClient
-from syncgate_client.api.devices import ack, register_device
-from syncgate_client.api.sync import changes, pull, push
+from client_common import check, finish_session
+from syncgate_client.api.sync import push
 from syncgate_client.api.things import things_push, things_row
 from syncgate_client.models import (
-    AckRequest, Action, DeviceRegistration, PullRequest, PushOperation, PushOperationData,
-    PushRequest, ThingsOperation, ThingsPatch, ThingsPatchKind, ThingsPushRequest,
+    Action, PushOperation, PushOperationData, PushRequest, ThingsOperation, ThingsPatch,
+    ThingsPatchKind, ThingsPushRequest,
 )
 
 client = AuthenticatedClient(base_url=sys.argv[1], token=sys.argv[2], raise_on_unexpected_status=True)
-
-
-def check(condition, message):
-    if not condition:
-        raise SystemExit(f"client scenario (every type): {message}")
 
 
 thing = str(uuid.uuid4())
@@ -47,19 +42,5 @@ after = things_row.sync(client=client, pk=thing)
 check(after.count == 4, f"count: {after}")
 for column in ["label", "ratio", "amount", "flag", "seen_at", "day", "kind", "extra"]:
     check(str(getattr(after, column)) == str(getattr(before, column)), f"the update changed `{column}`")
-page = pull.sync(client=client, body=PullRequest(tables=["things", "tags"], limit=1))
-check(page.success and page.has_more, f"pull: {page}")
-seen, cursor = [], ""
-while True:
-    feed = changes.sync(client=client, cursor=cursor, limit=1)
-    seen += [change.key for change in feed.changes]
-    cursor = feed.cursor
-    if not feed.has_more:
-        break
-check(len(seen) == len(set(seen)) and thing in seen, f"changes feed: {seen}")
-device = register_device.sync(client=client, body=DeviceRegistration(
-    id="py-types", name="Python client", platform="script", app_version="1"))
-check(device.token.startswith("sgd_"), f"device: {device}")
-acked = ack.sync(client=client, body=AckRequest(device_id="py-types", cursor=cursor))
-check(acked.acked_cursor == cursor, f"ack: {acked}")
+finish_session(client, ["things", "tags"], thing, "py-types")
 print("client scenario (every type): ok")

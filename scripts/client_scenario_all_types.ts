@@ -3,14 +3,11 @@
 // generic push, a one-column update that leaves the others alone, pull, the changes feed by
 // cursor, a device and an ack. Run by `scripts/client-check all-types`.
 import createClient from "openapi-fetch";
+import { check, finishSession } from "./client_common.js";
 import type { components, paths } from "./schema.js";
 
 const [url, token] = process.argv.slice(2);
 const client = createClient<paths>({ baseUrl: url, headers: { Authorization: `Bearer ${token}` } });
-
-function check(condition: boolean, message: string): void {
-  if (!condition) throw new Error(`client scenario (every type, TypeScript): ${message}`);
-}
 
 async function main(): Promise<void> {
   const id = crypto.randomUUID();
@@ -39,24 +36,7 @@ async function main(): Promise<void> {
     body: { device_id: "ts-types", operations: [{ op_id: "g-1", table: "tags", action: "insert", data: { id: 8, name: "eight" } }] },
   });
   check(tagged.data?.success === true, `generic insert: ${JSON.stringify(tagged.error)}`);
-  const page = await client.POST("/api/v1/sync/pull", { body: { tables: ["things", "tags"], limit: 1 } });
-  check(page.data?.success === true && page.data.has_more, `pull: ${JSON.stringify(page.error)}`);
-  const seen: unknown[] = [];
-  let cursor = "";
-  for (;;) {
-    const feed = await client.GET("/api/v1/sync/changes", { params: { query: { cursor, limit: 1 } } });
-    check(feed.data !== undefined, `changes: ${JSON.stringify(feed.error)}`);
-    seen.push(...feed.data!.changes.map((change) => change.key));
-    cursor = feed.data!.cursor;
-    if (!feed.data!.has_more) break;
-  }
-  check(new Set(seen).size === seen.length && seen.includes(id), `changes feed: ${JSON.stringify(seen)}`);
-  const device = await client.POST("/api/v1/sync/devices", {
-    body: { id: "ts-types", name: "TypeScript client", platform: "script", app_version: "1" },
-  });
-  check(device.data?.token.startsWith("sgd_") === true, `device: ${JSON.stringify(device.error)}`);
-  const acked = await client.POST("/api/v1/sync/ack", { body: { device_id: "ts-types", cursor } });
-  check(acked.data?.acked_cursor === cursor, `ack: ${JSON.stringify(acked.error)}`);
+  await finishSession(client, ["things", "tags"], id, "ts-types");
   console.log("client scenario (every type, TypeScript): ok");
 }
 
