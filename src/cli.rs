@@ -35,6 +35,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway: create the database if needed, apply migrations and the schema, serve HTTP.
+    ///
+    /// Besides the sync API it serves /health, /ready, /openapi.json, /docs, /metrics (Prometheus
+    /// text format, see `[metrics]`) and /status (a page for operators). Every request is logged
+    /// once at `info` with its X-Request-Id.
     Serve {
         /// Listen on this address instead of `[server] listen`, e.g. 0.0.0.0:8080.
         #[arg(long, value_name = "HOST:PORT")]

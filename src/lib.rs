@@ -11,6 +11,7 @@ pub mod config;
 pub mod files;
 pub mod jobs;
 pub mod logging;
+pub mod ops;
 pub mod plugins;
 pub mod schema;
 pub mod server;

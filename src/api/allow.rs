@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-pub struct AllowedMethods(Vec<(Vec<String>, String)>);
+pub struct AllowedMethods(Vec<(Vec<String>, String, String)>);
 
 impl AllowedMethods {
     pub fn from_spec(spec: &str) -> Self {
@@ -18,7 +18,7 @@ impl AllowedMethods {
                         .as_object()
                         .map(|ops| ops.keys().map(|m| m.to_uppercase()).collect())
                         .unwrap_or_default();
-                    (segments, methods.join(", "))
+                    (segments, methods.join(", "), path)
                 })
                 .collect(),
         )
@@ -26,16 +26,32 @@ impl AllowedMethods {
 
     /// The methods of the documented path `path` matches (a `{param}` matches any segment).
     pub fn for_path(&self, path: &str) -> Option<&str> {
+        self.matching(path).map(|(_, methods, _)| methods.as_str())
+    }
+
+    /// The documented path `path` matches, e.g. `/sync/devices/{id}` for `/sync/devices/7`.
+    pub fn template_for(&self, path: &str) -> Option<&str> {
+        self.matching(path)
+            .map(|(_, _, template)| template.as_str())
+    }
+
+    /// A literal path wins over a template (`/sync/devices/me` over `/sync/devices/{id}`).
+    fn matching(&self, path: &str) -> Option<&(Vec<String>, String, String)> {
         let wanted: Vec<&str> = path.split('/').collect();
+        let fits = |template: &[String], literal_only: bool| {
+            template.len() == wanted.len()
+                && template.iter().zip(&wanted).all(|(t, w)| {
+                    t == w
+                        || (!literal_only
+                            && t.starts_with('{')
+                            && t.ends_with('}')
+                            && !w.is_empty())
+                })
+        };
         self.0
             .iter()
-            .find(|(template, _)| {
-                template.len() == wanted.len()
-                    && template.iter().zip(&wanted).all(|(t, w)| {
-                        (t.starts_with('{') && t.ends_with('}') && !w.is_empty()) || t == w
-                    })
-            })
-            .map(|(_, methods)| methods.as_str())
+            .find(|(template, _, _)| fits(template, true))
+            .or_else(|| self.0.iter().find(|(template, _, _)| fits(template, false)))
     }
 }
 
@@ -51,5 +67,6 @@ mod tests {
         assert_eq!(allowed.for_path("/a/7"), Some("GET, PUT"));
         assert_eq!(allowed.for_path("/a/7/token"), Some("POST"));
         assert_eq!(allowed.for_path("/b"), None);
+        assert_eq!(allowed.template_for("/a/7/token"), Some("/a/{id}/token"));
     }
 }

@@ -17,7 +17,9 @@ pub struct BearerAuth(pub Caller);
 
 async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let state = state_of(request)?;
-    Ok(caller_for(state, &bearer.token).await?)
+    let caller = caller_for(state, &bearer.token).await?;
+    crate::ops::request_log::note_caller(request, &caller);
+    Ok(caller)
 }
 
 /// Authenticates a request from its `Authorization` header (for hand-written endpoints).
@@ -29,7 +31,9 @@ pub async fn authenticate(request: &Request) -> Result<Caller, ApiError> {
         .and_then(|value| value.to_str().ok())
         .ok_or(AuthError::Missing)?;
     let token = crate::auth::bearer_token(header).ok_or(AuthError::Missing)?;
-    caller_for(state, token).await
+    let caller = caller_for(state, token).await?;
+    crate::ops::request_log::note_caller(request, &caller);
+    Ok(caller)
 }
 
 /// A device token (`sgd_…`) acts as its device's user and marks the device as seen; anything

@@ -25,8 +25,37 @@ struct Health {
     status: String,
     /// The gateway's version.
     version: String,
+    // No doc comment: it would wrap the reference in `allOf` (the type carries it).
+    schema: SchemaState,
     /// Last run of each scheduled job since start.
     jobs: BTreeMap<String, JobStatus>,
+}
+
+/// The schema being served, and the last reload that failed.
+#[derive(Object)]
+struct SchemaState {
+    /// 1 for the schema loaded at start, one more for each successful reload.
+    generation: u64,
+    /// When this generation started serving (RFC 3339).
+    loaded_at: String,
+    /// Tables it declares.
+    tables: u64,
+    // Absent unless a reload failed and no later one succeeded (the type says more).
+    #[oai(skip_serializing_if_is_none)]
+    last_failed_reload: Option<FailedReloadState>,
+}
+
+/// The last reload that failed, while no later one has succeeded: the previous generation
+/// keeps serving meanwhile. Absent otherwise.
+#[derive(Object)]
+struct FailedReloadState {
+    /// When it failed (RFC 3339).
+    at: String,
+    /// The first file the errors name, when they name one.
+    #[oai(skip_serializing_if_is_none)]
+    file: Option<String>,
+    /// The errors, one per line.
+    error: String,
 }
 
 #[derive(Object)]
@@ -49,12 +78,31 @@ enum ReadyResponse {
 
 #[OpenApi(tag = "OpsTag::Ops")]
 impl HealthApi {
-    /// Liveness: the process is up.
+    /// Liveness: the process is up, which schema generation serves, and the jobs' last runs.
+    ///
+    /// A failed reload shows in `schema.last_failed_reload` until a later reload succeeds; the
+    /// previous schema keeps serving, so `/ready` stays ready.
     #[oai(path = "/health", method = "get")]
     async fn health(&self, state: Data<&Arc<AppState>>) -> Json<Health> {
+        let served = state.current.load();
         Json(Health {
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").into(),
+            schema: SchemaState {
+                generation: served.generation,
+                loaded_at: served
+                    .loaded_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                tables: served.schema.tables.len() as u64,
+                last_failed_reload: state
+                    .reloads
+                    .last_failure()
+                    .map(|failure| FailedReloadState {
+                        at: failure.at,
+                        file: failure.file,
+                        error: failure.error,
+                    }),
+            },
             jobs: state.jobs.snapshot(),
         })
     }

@@ -70,7 +70,11 @@ pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
         "Sync gateway for offline-first applications. Devices push batches of changes and read \
          what changed elsewhere through a cursor. Every endpoint but `/health`, `/ready`, \
          `/openapi.json` and `/docs` needs `Authorization: Bearer <JWT>`. Errors share one body: \
-         `{\"error\": {\"code\", \"message\", \"details\"}}`.",
+         `{\"error\": {\"code\", \"message\", \"details\"}}`. Every response carries an \
+         `X-Request-Id` header: the one the request sent (1-128 visible ASCII characters), or a \
+         generated one; the gateway's log lines for the request carry it too. Outside this \
+         document: `GET /metrics` (Prometheus text format) and `GET /status` (an HTML page for \
+         operators).",
     );
     let spec = document::finish(&service.spec());
     let docs = docs_page(&spec);

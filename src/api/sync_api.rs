@@ -113,7 +113,10 @@ pub async fn run_changes(
     };
     let wait = Duration::from_secs(wait.unwrap_or(0)).min(state.config.sync.max_wait);
     let schema = state.schema();
-    Ok(changes::changes(&state.db, &schema, caller, &query, wait, &state.feed).await?)
+    let _waiting = (!wait.is_zero()).then(crate::ops::metrics::LongPoll::open);
+    let page = changes::changes(&state.db, &schema, caller, &query, wait, &state.feed).await?;
+    crate::ops::metrics::rows_served("changes", page.changes.len());
+    Ok(page)
 }
 
 fn clamp_limit(limit: Option<u64>, (default, max): (u64, u64)) -> Result<u64, ApiError> {
@@ -206,6 +209,8 @@ impl SyncApi {
         let cursor = parse_cursor(body.cursor.as_deref())?;
         let schema = state.schema();
         let page = pull(&state.db, &schema, &auth.0, body.0.tables, cursor, limit).await?;
+        let rows = page.data.values().map(Vec::len).sum();
+        crate::ops::metrics::rows_served("pull", rows);
         Ok(JsonAnswer::new(PullAnswer {
             success: true,
             data: page.data.into_iter().collect(),

@@ -3,8 +3,9 @@
 
 use super::error::ApiError;
 use crate::auth::Caller;
+use crate::ops::metrics::PUSH_OPERATIONS;
 use crate::server::AppState;
-use crate::sync::push::{PushBatch, push};
+use crate::sync::push::{PushBatch, PushFailure, push};
 use crate::sync::types::{Operation, PushOutcome};
 use crate::sync::write::WriteOptions;
 
@@ -49,7 +50,9 @@ pub async fn run_push(
     let schema = state.schema();
     let plugins = state.plugins();
     let device_id = batch.device_id.clone();
+    let tables: Vec<String> = batch.operations.iter().map(|op| op.table.clone()).collect();
     let result = push(&state.db, &schema, &plugins, caller, batch).await;
+    count_operations(&result, &tables);
     if !matches!(&result, Err(failure) if failure.operation.is_none()) {
         // The device id passed its checks: the caller's own device was seen.
         state.activity.mark(&device_id, &caller.subject);
@@ -57,4 +60,28 @@ pub async fn run_push(
     let (outcome, position) = result?;
     state.feed.advance(position);
     Ok(outcome)
+}
+
+/// `syncgate_push_operations_total` by table and outcome; every operation of a batch refused
+/// as a whole counts as an error.
+fn count_operations(result: &Result<(PushOutcome, i64), PushFailure>, tables: &[String]) {
+    let count = |table: &str, outcome: &'static str| {
+        metrics::counter!(PUSH_OPERATIONS, "table" => table.to_string(), "outcome" => outcome)
+            .increment(1);
+    };
+    match result {
+        Ok((outcome, _)) => {
+            let answered = [
+                (&outcome.applied, "applied"),
+                (&outcome.conflicts, "conflict"),
+                (&outcome.errors, "error"),
+            ];
+            for (results, status) in answered {
+                for op in results {
+                    count(&op.table, if op.replayed { "replayed" } else { status });
+                }
+            }
+        }
+        Err(_) => tables.iter().for_each(|table| count(table, "error")),
+    }
 }

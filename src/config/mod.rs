@@ -5,10 +5,12 @@
 //! Every key is documented in the shipped `config.toml`.
 
 mod load;
+mod ops;
 mod secret;
 mod validate;
 
 pub use load::{ConfigError, load};
+pub use ops::{CorsConfig, MetricsConfig};
 pub use secret::{Secret, redact_url};
 
 use serde::Deserialize;
@@ -32,6 +34,7 @@ pub struct Config {
     pub upstream: Option<UpstreamConfig>,
     pub files: FilesConfig,
     pub jobs: JobsConfig,
+    pub metrics: MetricsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +49,8 @@ pub struct ServerConfig {
     /// How long a shutdown waits for in-flight requests.
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    /// Cross-origin (browser) access to the API.
+    pub cors: CorsConfig,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +60,7 @@ impl Default for ServerConfig {
             api_prefix: "/api/v1".into(),
             max_body_bytes: 10 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(30),
+            cors: CorsConfig::default(),
         }
     }
 }

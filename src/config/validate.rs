@@ -17,6 +17,20 @@ pub fn problems(config: &Config) -> Vec<String> {
     if config.server.max_body_bytes == 0 {
         problems.push("key `server.max_body_bytes` = `0`: must be at least 1".into());
     }
+    for origin in &config.server.cors.allowed_origins {
+        if let Err(reason) = crate::ops::cors::check_origin(origin) {
+            problems.push(format!(
+                "key `server.cors.allowed_origins` = `{origin}`: {reason}"
+            ));
+        }
+    }
+    if config.metrics.listen == Some(config.server.listen) {
+        problems.push(format!(
+            "key `metrics.listen` = `{}`: is `server.listen` too; leave it out to serve /metrics \
+             there, or give another port",
+            config.server.listen
+        ));
+    }
 
     if let Err(reason) = check_database_url(&config.database.url) {
         problems.push(format!(
@@ -112,5 +126,27 @@ mod tests {
         assert!(found[1].contains("`database.url` = `mysql://root:***@localhost/db`"));
         assert!(found[1].contains("unsupported scheme `mysql`"));
         assert!(found[2].contains("`jobs.maintenance.schedule` = `every day`"));
+    }
+
+    #[test]
+    fn an_allowed_origin_is_a_bare_origin() {
+        let mut config = Config::default();
+        config.auth.jwt_secret = Some(crate::config::Secret::new(
+            "a-test-secret-of-32-bytes-or-more",
+        ));
+        config.server.cors.allowed_origins = vec![
+            "https://app.example.com".into(),
+            "http://localhost:5173".into(),
+            "*".into(),
+            "https://app.example.com/path".into(),
+            "app.example.com".into(),
+        ];
+        let found = problems(&config);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("did you mean `https://app.example.com`"),
+            "{found:?}"
+        );
+        assert!(found[1].contains("`server.cors.allowed_origins` = `app.example.com`"));
     }
 }

@@ -25,6 +25,9 @@ impl JobsStatus {
         if let Err(error) = &result {
             tracing::warn!(job, %error, "job failed");
         }
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        metrics::counter!(crate::ops::metrics::JOB_RUNS, "job" => job.to_string(), "outcome" => outcome)
+            .increment(1);
         let mut jobs = self
             .0
             .lock()

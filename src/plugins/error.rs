@@ -23,4 +23,14 @@ impl HookError {
             message: "the hook is not loaded".into(),
         }
     }
+
+    /// Counts a hook that went wrong in `syncgate_hook_failures_total` (a refusal is the hook
+    /// doing its job, not a failure), and passes the error on.
+    pub fn counted(self) -> Self {
+        if let HookError::Failed { hook, .. } = &self {
+            metrics::counter!(crate::ops::metrics::HOOK_FAILURES, "script" => hook.clone())
+                .increment(1);
+        }
+        self
+    }
 }

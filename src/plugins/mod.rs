@@ -113,6 +113,17 @@ impl Plugins {
     pub async fn before_write(
         &self,
         table: &TableDef,
+        op: HookOp,
+        ctx: &HookContext,
+    ) -> Result<Map<String, Value>, HookError> {
+        self.run_before_write(table, op, ctx)
+            .await
+            .map_err(HookError::counted)
+    }
+
+    async fn run_before_write(
+        &self,
+        table: &TableDef,
         mut op: HookOp,
         ctx: &HookContext,
     ) -> Result<Map<String, Value>, HookError> {
@@ -152,7 +163,9 @@ impl Plugins {
             if let Some(Hook::Script(script)) = self.hooks.get(name)
                 && script.defines("on_conflict")
             {
-                return script.on_conflict(server, client, ctx);
+                return script
+                    .on_conflict(server, client, ctx)
+                    .map_err(HookError::counted);
             }
         }
         Err(HookError::Failed {
@@ -167,7 +180,7 @@ impl Plugins {
     pub fn after_commit(&self, table: &TableDef, op: &HookOp, ctx: &HookContext) {
         for name in &table.spec.hooks {
             if let Some(Hook::Script(script)) = self.hooks.get(name)
-                && let Err(error) = script.after_commit(op, ctx)
+                && let Err(error) = script.after_commit(op, ctx).map_err(HookError::counted)
             {
                 tracing::warn!(table = %table.name, %error, "after_commit hook failed");
             }

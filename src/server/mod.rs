@@ -3,6 +3,7 @@
 
 mod body_limit;
 mod load;
+mod metrics_endpoint;
 pub mod reload;
 mod state;
 
@@ -17,7 +18,7 @@ use crate::schema::{Diagnostics, Schema};
 use crate::store::{self, StoreError};
 use crate::sync::notify::FeedWatch;
 use crate::upstream::Upstream;
-use poem::listener::{Acceptor, TcpAcceptor};
+use poem::listener::TcpAcceptor;
 use poem::{EndpointExt, Route, Server};
 use sea_orm::DatabaseConnection;
 use std::future::Future;
@@ -61,13 +62,9 @@ pub async fn launch(
 ) -> Result<(), StartError> {
     let (schema, plugins, db) = prepare(&config).await?;
     let jobs_status = JobsStatus::default();
+    let address = listener.local_addr()?;
     let acceptor = TcpAcceptor::from_tokio(listener)?;
-    let addresses = acceptor.local_addr();
-    tracing::info!(
-        address = ?addresses.first().map(|a| a.to_string()),
-        tables = schema.tables.len(),
-        "syncgate listening"
-    );
+    tracing::info!(%address, tables = schema.tables.len(), "syncgate listening");
     let shutdown_timeout = config.server.shutdown_timeout;
     let authenticator =
         crate::auth::Authenticator::from_config(&config.auth).map_err(StartError::Config)?;
@@ -82,11 +79,7 @@ pub async fn launch(
     let upstream = config.upstream.as_ref().map(Upstream::new);
     let config_files_dir = config.files.dir.clone();
     let state = Arc::new(AppState {
-        current: arc_swap::ArcSwap::from_pointee(Served {
-            schema,
-            plugins: Arc::new(plugins),
-            api,
-        }),
+        current: arc_swap::ArcSwap::from_pointee(Served::new(schema, plugins, api, 1)),
         config,
         db: db.clone(),
         jobs: jobs_status,
@@ -95,6 +88,7 @@ pub async fn launch(
         activity: activity.clone(),
         upstream: upstream.clone(),
         files: Arc::new(crate::files::storage::LocalFiles::new(config_files_dir)),
+        reloads: Default::default(),
     });
     let mut scheduled = jobs::common_jobs(&state.config.jobs, db.clone());
     scheduled.push(files_job(&state));
@@ -110,10 +104,12 @@ pub async fn launch(
     }
     let mut scheduler = jobs::start(scheduled, state.jobs.clone(), db.clone()).await?;
     let reloader = reload::spawn(state.clone());
+    let metrics = metrics_endpoint::start(&state).await?;
     let app = routes(state);
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(shutdown_timeout))
         .await;
+    metrics.stop();
     poller.abort();
     reloader.abort();
     if let Some(probe) = probe {
@@ -176,10 +172,22 @@ fn edge_jobs(state: &Arc<AppState>, upstream: &Upstream) -> Vec<jobs::ScheduledJ
                 let state = drain_state.clone();
                 let upstream = drain_upstream.clone();
                 Box::pin(async move {
-                    crate::upstream::drain::drain(&state.db, &upstream, &state.config.jobs.drain)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
+                    let report = crate::upstream::drain::drain(
+                        &state.db,
+                        &upstream,
+                        &state.config.jobs.drain,
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    // A run that could not deliver what it took counts as failed, so that
+                    // `/health` and `syncgate_job_runs_total` show an unreachable hub.
+                    match report.last_error {
+                        Some(error) if report.failed > 0 => Err(format!(
+                            "{} outbox entries not delivered (they are retried): {error}",
+                            report.failed
+                        )),
+                        _ => Ok(()),
+                    }
                 })
             }),
         },
@@ -206,7 +214,21 @@ fn edge_jobs(state: &Arc<AppState>, upstream: &Upstream) -> Vec<jobs::ScheduledJ
 
 fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let max_body = state.config.server.max_body_bytes;
-    Route::new()
+    let cors = crate::ops::cors::middleware(&state.config.server.cors);
+    let cors_on = cors.is_some();
+    let metrics_here = state.config.metrics.enabled && state.config.metrics.listen.is_none();
+    let logged = state.clone();
+    let mut route = Route::new();
+    if metrics_here {
+        route = route.at("/metrics", poem::get(metrics_endpoint::Scrape));
+    }
+    route
+        .at(
+            "/status",
+            poem::get(crate::ops::status_page::page(
+                &state.config.server.api_prefix,
+            )),
+        )
         .at(
             "/openapi.json",
             poem::get(poem::endpoint::make_sync(|request: poem::Request| {
@@ -262,8 +284,13 @@ fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         .around(move |next, request| async move {
             body_limit::limit_body(&next, request, max_body).await
         })
+        .with_if(cors_on, cors.unwrap_or_default())
         .data(state)
         .catch_all_error(api::error_body::render_poem_error)
+        .around(move |next, request| {
+            let state = logged.clone();
+            async move { crate::ops::request_log::around(&next, request, &state).await }
+        })
 }
 
 fn current(request: &poem::Request) -> Option<Arc<Served>> {

@@ -6,35 +6,80 @@
 
 use super::load::{apply, load_files};
 use super::state::{AppState, Served};
+use crate::ops::metrics::SCHEMA_RELOADS;
 use notify::{RecursiveMode, Watcher};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What `/health` says of the schema: what serves, and the last reload that failed (until a
+/// later one succeeds).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FailedReload {
+    /// When it failed (RFC 3339).
+    pub at: String,
+    /// The first file named by the errors, when they name one.
+    pub file: Option<String>,
+    /// Every error, one per line.
+    pub error: String,
+}
+
+/// The last failed reload, cleared by a successful one.
+#[derive(Debug, Default)]
+pub struct ReloadHistory(std::sync::Mutex<Option<FailedReload>>);
+
+impl ReloadHistory {
+    pub fn last_failure(&self) -> Option<FailedReload> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, failure: Option<FailedReload>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = failure;
+    }
+}
+
 /// Loads, checks, applies and swaps in the current files.
-pub async fn reload(state: &AppState) -> Result<usize, String> {
-    let (schema, plugins) =
-        load_files(&state.config).map_err(|diagnostics| diagnostics.to_string())?;
+pub async fn reload(state: &AppState) -> Result<usize, FailedReload> {
+    let failed = |file: Option<String>, error: String| FailedReload {
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        file,
+        error,
+    };
+    let (schema, plugins) = load_files(&state.config).map_err(|diagnostics| {
+        let file = diagnostics
+            .0
+            .first()
+            .map(|diagnostic| diagnostic.file.display().to_string());
+        failed(file, diagnostics.to_string())
+    })?;
     apply(&state.db, &schema)
         .await
-        .map_err(|error| error.to_string())?;
+        .map_err(|error| failed(None, error.to_string()))?;
     let schema = Arc::new(schema);
     let api = crate::api::build(schema.clone(), &state.config.server.api_prefix);
     let tables = schema.tables.len();
-    state.current.store(Arc::new(Served {
-        schema,
-        plugins: Arc::new(plugins),
-        api,
-    }));
+    let generation = state.current.load().generation + 1;
+    state
+        .current
+        .store(Arc::new(Served::new(schema, plugins, api, generation)));
     Ok(tables)
 }
 
 async fn reload_and_log(state: &AppState, why: &str) {
     match reload(state).await {
-        Ok(tables) => tracing::info!(trigger = why, tables, "schema reloaded"),
-        Err(errors) => tracing::error!(
-            trigger = why,
-            "schema not reloaded, the previous one keeps serving: {errors}"
-        ),
+        Ok(tables) => {
+            state.reloads.set(None);
+            metrics::counter!(SCHEMA_RELOADS, "outcome" => "ok").increment(1);
+            tracing::info!(trigger = why, tables, "schema reloaded")
+        }
+        Err(failure) => {
+            metrics::counter!(SCHEMA_RELOADS, "outcome" => "failed").increment(1);
+            tracing::error!(
+                trigger = why,
+                "schema not reloaded, the previous one keeps serving: {}",
+                failure.error
+            );
+            state.reloads.set(Some(failure));
+        }
     }
 }
 

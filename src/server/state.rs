@@ -19,6 +19,22 @@ pub struct Served {
     pub schema: Arc<Schema>,
     pub plugins: Arc<Plugins>,
     pub api: BuiltApi,
+    /// 1 for the schema loaded at start, one more for each successful reload.
+    pub generation: u64,
+    /// When it started serving.
+    pub loaded_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Served {
+    pub fn new(schema: Arc<Schema>, plugins: Plugins, api: BuiltApi, generation: u64) -> Self {
+        Self {
+            schema,
+            plugins: Arc::new(plugins),
+            api,
+            generation,
+            loaded_at: chrono::Utc::now(),
+        }
+    }
 }
 
 pub struct AppState {
@@ -35,6 +51,8 @@ pub struct AppState {
     pub upstream: Option<Upstream>,
     /// Where files of `file` columns are stored.
     pub files: Arc<dyn crate::files::storage::FileStorage>,
+    /// The last failed reload, for `/health`.
+    pub reloads: super::reload::ReloadHistory,
 }
 
 impl AppState {

@@ -25,6 +25,7 @@ static SQLITE_WRITER: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>
 pub async fn begin_write(
     db: &DatabaseConnection,
 ) -> Result<(DatabaseTransaction, WriterTurn), DbErr> {
+    let started = std::time::Instant::now();
     let turn = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
         Some(SQLITE_WRITER.clone().lock_owned().await)
     } else {
@@ -36,6 +37,7 @@ pub async fn begin_write(
             ..Default::default()
         })
         .await?;
+    crate::ops::metrics::record_pool_wait(started.elapsed());
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         // Plan this transaction's statements with their own parameters. sqlx prepares and
         // caches statements, and PostgreSQL switches a cached statement to a generic plan after

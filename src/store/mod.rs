@@ -9,6 +9,7 @@ mod error;
 pub mod feed;
 mod file_lock;
 pub mod files;
+pub mod gauges;
 mod introspect;
 pub mod job_leases;
 mod migrate;

@@ -21,6 +21,8 @@ pub struct DrainReport {
     pub synced: u64,
     pub conflicts: u64,
     pub failed: u64,
+    /// Why the last entry that failed was not delivered.
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -229,6 +231,7 @@ async fn fail(
     )
     .await?;
     report.failed += 1;
+    report.last_error = Some(error.to_string());
     Ok(())
 }
 

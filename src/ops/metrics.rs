@@ -1,0 +1,223 @@
+//! `GET /metrics`: the Prometheus text format, rendered by `metrics-exporter-prometheus` from the
+//! counters, gauges and histograms the gateway records through the `metrics` macros. Values that
+//! live in the database (outbox, webhook queue, open conflicts) or in other parts of the state
+//! (pool, upstream, schema generation) are read when the endpoint is scraped.
+//!
+//! One recorder serves the whole process (the `metrics` macros write to a global one); the
+//! binary runs one gateway per process.
+
+use crate::server::AppState;
+use crate::store::outbox::{CONFLICT, ERROR, PENDING, SYNCED};
+use metrics::{Unit, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const HTTP_REQUESTS: &str = "syncgate_http_requests_total";
+pub const HTTP_DURATION: &str = "syncgate_http_request_duration_seconds";
+pub const PUSH_OPERATIONS: &str = "syncgate_push_operations_total";
+pub const ROWS_SERVED: &str = "syncgate_rows_served_total";
+pub const LONG_POLLS_OPEN: &str = "syncgate_long_polls_open";
+pub const OUTBOX_ENTRIES: &str = "syncgate_outbox_entries";
+pub const OUTBOX_OLDEST_PENDING: &str = "syncgate_outbox_oldest_pending_age_seconds";
+pub const UPSTREAM_REACHABLE: &str = "syncgate_upstream_reachable";
+pub const JOB_RUNS: &str = "syncgate_job_runs_total";
+pub const WEBHOOK_DELIVERIES: &str = "syncgate_webhook_deliveries";
+pub const HOOK_FAILURES: &str = "syncgate_hook_failures_total";
+pub const CONFLICTS_OPEN: &str = "syncgate_conflicts_open";
+pub const SCHEMA_RELOADS: &str = "syncgate_schema_reloads_total";
+pub const SCHEMA_GENERATION: &str = "syncgate_schema_generation";
+pub const DB_POOL_CONNECTIONS: &str = "syncgate_db_pool_connections";
+pub const DB_POOL_MAX: &str = "syncgate_db_pool_max_connections";
+pub const DB_POOL_WAIT: &str = "syncgate_db_pool_wait_seconds";
+
+/// Histogram buckets (seconds), from a fast read to a long-poll's usual wait.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process's recorder (once) and returns its handle; `None` if another recorder
+/// was installed first.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(BUCKETS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// Histogram samples wait in buffers until upkeep folds them in; run it now and then so they do
+/// not grow between scrapes.
+pub fn spawn_upkeep(handle: &'static PrometheusHandle) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            ticker.tick().await;
+            handle.run_upkeep();
+        }
+    })
+}
+
+/// The text of a scrape: the gauges read now, then everything recorded.
+pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
+    refresh_gauges(state).await;
+    handle.render()
+}
+
+async fn refresh_gauges(state: &AppState) {
+    let served = state.current.load();
+    gauge!(SCHEMA_GENERATION).set(served.generation as f64);
+    if let Some(upstream) = &state.upstream {
+        gauge!(UPSTREAM_REACHABLE).set(if upstream.connectivity.online() {
+            1.0
+        } else {
+            0.0
+        });
+    }
+    let (size, idle) = pool_counts(&state.db);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
+        .set((size as usize).saturating_sub(idle) as f64);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
+    gauge!(DB_POOL_MAX).set(f64::from(state.config.database.max_connections));
+    match crate::store::gauges::read(&state.db).await {
+        Ok(counts) => {
+            // Statuses that emptied still show, as 0, rather than keep their last value.
+            for status in [PENDING, SYNCED, ERROR, CONFLICT] {
+                let n = counts
+                    .outbox
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                gauge!(OUTBOX_ENTRIES, "status" => status.to_lowercase()).set(n as f64);
+            }
+            for status in ["pending", "delivered", "failed"] {
+                let n = counts
+                    .webhooks
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                gauge!(WEBHOOK_DELIVERIES, "status" => status).set(n as f64);
+            }
+            let age = counts.oldest_pending_at.map_or(0.0, |created| {
+                (chrono::Utc::now().timestamp_millis() - created).max(0) as f64 / 1000.0
+            });
+            gauge!(OUTBOX_OLDEST_PENDING).set(age);
+            gauge!(CONFLICTS_OPEN).set(counts.conflicts_open as f64);
+        }
+        Err(error) => tracing::warn!(%error, "metrics: cannot read the queue counts"),
+    }
+}
+
+/// Connections open in the pool, and how many of them are idle.
+fn pool_counts(db: &sea_orm::DatabaseConnection) -> (u32, usize) {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    }
+}
+
+/// Counts a changes request waiting for a write while it lives.
+pub struct LongPoll(());
+
+impl LongPoll {
+    pub fn open() -> Self {
+        gauge!(LONG_POLLS_OPEN).increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for LongPoll {
+    fn drop(&mut self) {
+        gauge!(LONG_POLLS_OPEN).decrement(1.0);
+    }
+}
+
+pub fn rows_served(endpoint: &'static str, rows: usize) {
+    metrics::counter!(ROWS_SERVED, "endpoint" => endpoint).increment(rows as u64);
+}
+
+/// Records how long a write transaction waited for its connection (and, on SQLite, for this
+/// process's turn to write).
+pub fn record_pool_wait(waited: Duration) {
+    metrics::histogram!(DB_POOL_WAIT).record(waited.as_secs_f64());
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route template, method and status."
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request, by route template and method."
+    );
+    describe_counter!(
+        PUSH_OPERATIONS,
+        "Pushed operations by table and outcome (applied, conflict, error, replayed)."
+    );
+    describe_counter!(
+        ROWS_SERVED,
+        "Rows served by the changes feed and pull, by endpoint."
+    );
+    describe_gauge!(
+        LONG_POLLS_OPEN,
+        "Changes requests waiting for a write (wait=)."
+    );
+    describe_gauge!(OUTBOX_ENTRIES, "Outbox entries by status (edge).");
+    describe_gauge!(
+        OUTBOX_OLDEST_PENDING,
+        Unit::Seconds,
+        "Age of the oldest pending outbox entry, 0 when none is pending (edge)."
+    );
+    describe_gauge!(
+        UPSTREAM_REACHABLE,
+        "1 when the last check reached the hub, else 0 (edge)."
+    );
+    describe_counter!(
+        JOB_RUNS,
+        "Scheduled job runs by job and outcome (ok, failed)."
+    );
+    describe_gauge!(
+        WEBHOOK_DELIVERIES,
+        "after_commit webhook deliveries by status."
+    );
+    describe_counter!(
+        HOOK_FAILURES,
+        "Hook calls that failed (script error, refusal or unreachable webhook), by script."
+    );
+    describe_gauge!(CONFLICTS_OPEN, "Conflicts waiting for a resolution.");
+    describe_counter!(SCHEMA_RELOADS, "Schema reloads by outcome (ok, failed).");
+    describe_gauge!(
+        SCHEMA_GENERATION,
+        "Generation of the schema being served: 1 at start, +1 per successful reload."
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Open database connections by state (in_use, idle)."
+    );
+    describe_gauge!(
+        DB_POOL_MAX,
+        "The pool's largest size (database.max_connections)."
+    );
+    describe_histogram!(
+        DB_POOL_WAIT,
+        Unit::Seconds,
+        "Time a write transaction waited for its connection and its turn to write."
+    );
+}

@@ -1,0 +1,128 @@
+//! One log line per request, its `X-Request-Id`, and the HTTP metrics.
+//!
+//! Every request runs inside a `request` span carrying its id, so each line logged while it is
+//! handled carries the id too; the caller's subject and device join the span once the bearer
+//! token is verified. The id comes from the client's `X-Request-Id` header when it is a sensible
+//! one, else it is generated, and every response returns it.
+
+use super::metrics::{HTTP_DURATION, HTTP_REQUESTS};
+use crate::auth::Caller;
+use crate::server::AppState;
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Request, Response};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Longest client-chosen request id kept; a longer or odd one is replaced by a generated id.
+const MAX_REQUEST_ID: usize = 128;
+
+/// What the request's handlers add to its log line.
+#[derive(Clone)]
+struct RequestSpan(tracing::Span);
+
+/// Adds the verified caller to the request's log lines.
+pub fn note_caller(request: &Request, caller: &Caller) {
+    if let Some(RequestSpan(span)) = request.extensions().get::<RequestSpan>() {
+        span.record("subject", caller.subject.as_str());
+        if let Some(device) = &caller.device_id {
+            span.record("device", device.as_str());
+        }
+    }
+}
+
+/// Runs `request` through `next` inside its span, then logs it and counts it.
+pub async fn around<E: Endpoint>(
+    next: &E,
+    mut request: Request,
+    state: &Arc<AppState>,
+) -> poem::Result<Response> {
+    let started = Instant::now();
+    let id = request_id(&request);
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        subject = tracing::field::Empty,
+        device = tracing::field::Empty,
+    );
+    request.extensions_mut().insert(RequestSpan(span.clone()));
+    let mut response = match next.call(request).instrument(span.clone()).await {
+        Ok(response) => response.into_response(),
+        Err(error) => error.into_response(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let route = route_of(state, &path);
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(),
+        "status" => status.to_string())
+    .increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route.clone(), "method" => method.clone())
+        .record(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            target: "syncgate::request",
+            method = %method,
+            route = %route,
+            path = %path,
+            status,
+            latency_ms = (elapsed.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+            "request"
+        )
+    });
+    Ok(response)
+}
+
+/// The client's id when it is 1–128 visible ASCII characters, else a new one.
+fn request_id(request: &Request) -> String {
+    request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            !id.is_empty() && id.len() <= MAX_REQUEST_ID && id.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// The route template of `path` (`/api/v1/tables/orders/rows/{id}`), so that metrics keep one
+/// series per route rather than one per row; paths no route serves count as `unmatched`.
+fn route_of(state: &AppState, path: &str) -> String {
+    match path {
+        "/openapi.json" | "/metrics" | "/status" => return path.to_string(),
+        _ if path == "/docs" || path.starts_with("/docs/") => return "/docs".into(),
+        _ => {}
+    }
+    state
+        .current
+        .load()
+        .api
+        .methods
+        .template_for(path)
+        .unwrap_or("unmatched")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_id(id: &str) -> Request {
+        Request::builder().header(REQUEST_ID, id).finish()
+    }
+
+    #[test]
+    fn a_sensible_client_id_is_kept_and_an_odd_one_replaced() {
+        assert_eq!(request_id(&with_id("abc-123")), "abc-123");
+        assert_ne!(request_id(&with_id("has space")), "has space");
+        assert_eq!(request_id(&with_id(&"x".repeat(129))).len(), 32);
+        assert_eq!(request_id(&Request::default()).len(), 32);
+    }
+}
