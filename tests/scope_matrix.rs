@@ -1,5 +1,5 @@
-//! The scope matrix: for a schema with every kind of scope rule (all, branch, owner, claim,
-//! shared), every role's user tries to read and write the rows of another user of the same role
+//! The scope matrix: for a schema with every kind of scope rule (all, branch, owner, owner with
+//! assignees, claim, shared), every role's user tries to read and write the rows of another user of the same role
 //! through every endpoint that reads or writes rows — generic and per-table push, changes, pull,
 //! single rows, the conflict queue and its resolution, files, devices and op-id replays — and
 //! every attempt that reveals or changes the other user's data counts as a leak. There must be
@@ -37,6 +37,19 @@ permissions = { ADMIN = "crud", OWNER = "crud" }
 [tables.notes.columns]
 id = { type = "text" }
 owner = { type = "text" }
+secret = { type = "text" }
+doc = { type = "file", nullable = true }
+
+# An owner scope that also admits the subjects listed in `crew` (here someone else: erin).
+[tables.jobs]
+owner_column = "owner"
+assignees_column = "crew"
+conflict = "manual"
+permissions = { ADMIN = "crud", OWNER = "crud" }
+[tables.jobs.columns]
+id = { type = "text" }
+owner = { type = "text" }
+crew = { type = "json", default = ["erin"] }
 secret = { type = "text" }
 doc = { type = "file", nullable = true }
 
@@ -96,6 +109,18 @@ fn actors() -> Vec<Actor> {
             token: token("bob", "OWNER", None),
             table: "notes",
             scope: ("owner", json!("bob")),
+        },
+        Actor {
+            name: "carol",
+            token: token("carol", "OWNER", None),
+            table: "jobs",
+            scope: ("owner", json!("carol")),
+        },
+        Actor {
+            name: "dave",
+            token: token("dave", "OWNER", None),
+            table: "jobs",
+            scope: ("owner", json!("dave")),
         },
         Actor {
             name: "north",

@@ -103,19 +103,24 @@ pub enum OpStatusDoc {
     Error,
 }
 
-/// How a conflict ended.
+/// How a conflict ended. Every write that conflicted carries it, applied or not.
 #[derive(Object)]
 #[oai(rename = "ConflictInfo")]
 pub struct ConflictInfoDoc {
-    /// The table's strategy (or `use_local` when the operation forced its row).
+    /// The table's strategy.
     strategy: String,
-    /// `server_kept` (nothing applied) or `queued` (kept for manual resolution).
+    /// `server_kept` (nothing applied), `queued` (kept for manual resolution),
+    /// `client_applied` (the client's row was stored: `client_wins`, a newer write under
+    /// `last_write_wins`, or `resolve: use_local`), `merged` (the client's fields over the
+    /// server's row, under `merge`) or `hook_applied` (the row a hook's `on_conflict` returned).
     resolution: String,
     /// Why it was a conflict.
     reason: String,
     /// Id in `GET /sync/conflicts` when queued.
     #[oai(skip_serializing_if_is_none)]
     conflict_id: Option<i64>,
+    server_row: RowObject,
+    client_row: RowObject,
 }
 
 /// Why an operation failed.
@@ -295,6 +300,12 @@ pub struct TableSummaryDoc {
     /// When a row in scope last changed (RFC 3339).
     #[oai(skip_serializing_if_is_none)]
     last_change: Option<String>,
+    /// The table's `status_column`, when it declares one.
+    #[oai(skip_serializing_if_is_none)]
+    status_column: Option<String>,
+    /// Live rows in the caller's scope per value of `status_column` (`null` for no value).
+    #[oai(skip_serializing_if_is_none)]
+    by_status: Option<BTreeMap<String, i64>>,
 }
 
 #[derive(Object)]
@@ -469,6 +480,8 @@ mod tests {
                 resolution: "queued".into(),
                 reason: "why".into(),
                 conflict_id: Some(1),
+                server_row: row(),
+                client_row: row(),
             }),
             error: Some(OpError {
                 code: "c".into(),
@@ -540,6 +553,8 @@ mod tests {
         assert_documented::<TableSummaryDoc>(&TableSummary {
             rows: 1,
             last_change: Some("now".into()),
+            status_column: Some("status".into()),
+            by_status: Some([("open".to_string(), 1)].into()),
         });
         assert_documented::<DataSummaryDoc>(&DataSummary {
             tables: Default::default(),

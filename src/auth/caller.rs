@@ -21,10 +21,12 @@ pub struct Caller {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowScope {
     All,
-    /// Rows whose `column` equals `value`; `None` when the caller lacks the claim (no rows).
+    /// Rows whose `column` equals `value`, or whose `assignees` column (a JSON array) lists
+    /// it; `value` is `None` when the caller lacks the claim (no rows).
     Equals {
         column: String,
         value: Option<Value>,
+        assignees: Option<String>,
     },
 }
 
@@ -98,7 +100,12 @@ impl Caller {
             return RowScope::Equals {
                 column: String::new(),
                 value: None,
+                assignees: None,
             };
+        };
+        let assignees = match scope {
+            Scope::Named(NamedScope::Owner) => table.spec.assignees_column.clone(),
+            _ => None,
         };
         let value = table
             .spec
@@ -109,6 +116,7 @@ impl Caller {
         RowScope::Equals {
             column: column.to_string(),
             value,
+            assignees,
         }
     }
 }
@@ -118,9 +126,19 @@ impl RowScope {
     pub fn allows(&self, row: &Map<String, Value>) -> bool {
         match self {
             RowScope::All => true,
-            RowScope::Equals { column, value } => value
-                .as_ref()
-                .is_some_and(|value| row.get(column) == Some(value)),
+            RowScope::Equals {
+                column,
+                value: Some(value),
+                assignees,
+            } => {
+                row.get(column) == Some(value)
+                    || assignees
+                        .as_ref()
+                        .and_then(|assignees| row.get(assignees))
+                        .and_then(Value::as_array)
+                        .is_some_and(|listed| listed.contains(value))
+            }
+            RowScope::Equals { value: None, .. } => false,
         }
     }
 }

@@ -105,6 +105,11 @@ pub struct Table {
     /// Column holding the subject (user id) that owns the row, for roles scoped by `owner`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner_column: Option<String>,
+    /// A `json` column holding an array of further subjects who reach the row besides its
+    /// owner, for roles scoped by `owner` (e.g. the technicians assigned to an inspection): they
+    /// read and write it like the owner. Needs `owner_column`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignees_column: Option<String>,
     /// A reference table every permitted role reads and writes whole, whatever its scope
     /// (e.g. a price list shared by all branches). Without it, a scoped role may only use a
     /// table that has its scope column.
@@ -120,9 +125,18 @@ pub struct Table {
     /// How an outdated write is recognised.
     #[serde(default)]
     pub conflict_detection: ConflictDetection,
-    /// Timestamp column used by `conflict_detection = "updated_at"` and `last_write_wins`.
+    /// Timestamp column used by `conflict_detection = "updated_at"` and `last_write_wins`. When
+    /// the table has it, no write moves it backwards, and a delete records when it happened.
     #[serde(default = "default_updated_at_column")]
     pub updated_at_column: String,
+    /// The server stamps `updated_at_column` with its own time on every write. A client's value
+    /// is then only compared with the stored one (to detect a conflict), never stored.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stamp_updated_at: bool,
+    /// A column whose values `GET /sync/status` counts, per value, among the caller's rows
+    /// (e.g. inspections by `status`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_column: Option<String>,
     /// Hook plugins run on this table's writes, in order: `NAME` is `plugins/NAME.rhai`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<String>,
@@ -220,6 +234,11 @@ pub struct Column {
     /// Largest file a `file` column accepts, in bytes (default 10 MB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_size: Option<u64>,
+    /// `json` columns: every update merges a sent object into the stored one key by key
+    /// (conflict or not), so keys only the server has, such as ids of attached photos, are
+    /// kept. A key sent as `null` is kept as `null`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub merge: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }

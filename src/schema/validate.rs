@@ -205,6 +205,8 @@ fn check_table(table: &TableDef, unparsed: &HashSet<String>, diagnostics: &mut V
     for (key, named) in [
         ("branch_column", &spec.branch_column),
         ("owner_column", &spec.owner_column),
+        ("assignees_column", &spec.assignees_column),
+        ("status_column", &spec.status_column),
     ] {
         if let Some(name) = named
             && !spec.columns.contains_key(name)
@@ -220,11 +222,57 @@ fn check_table(table: &TableDef, unparsed: &HashSet<String>, diagnostics: &mut V
         }
     }
 
+    if let Some(name) = &spec.assignees_column {
+        if spec.owner_column.is_none() {
+            diagnostics.push(
+                say(at(), "`assignees_column` needs `owner_column`".into())
+                    .help("the assignees reach the row besides its owner; name the owner column"),
+            );
+        }
+        if let Some(column) = spec.columns.get(name)
+            && column.kind != ColumnType::Json
+        {
+            diagnostics.push(say(
+                at().column(name),
+                format!(
+                    "`assignees_column` needs a json column (an array of subjects), not {}",
+                    column.kind.name()
+                ),
+            ));
+        }
+    }
+    if let Some(name) = &spec.status_column
+        && let Some(column) = spec.columns.get(name)
+        && matches!(column.kind, ColumnType::Json | ColumnType::File)
+    {
+        diagnostics.push(say(
+            at().column(name),
+            format!(
+                "`status_column` counts rows per value; a {} column has no values to count by",
+                column.kind.name()
+            ),
+        ));
+    }
+    for (name, column) in &spec.columns {
+        if column.merge && column.kind != ColumnType::Json {
+            diagnostics.push(say(
+                at().column(name),
+                format!(
+                    "`merge` merges JSON objects key by key; it needs a json column, not {}",
+                    column.kind.name()
+                ),
+            ));
+        }
+    }
+
     let needs_updated_at = spec.conflict_detection == ConflictDetection::UpdatedAt
-        || spec.conflict == ConflictStrategy::LastWriteWins;
+        || spec.conflict == ConflictStrategy::LastWriteWins
+        || spec.stamp_updated_at;
     if needs_updated_at {
         let why = if spec.conflict == ConflictStrategy::LastWriteWins {
             "`conflict = \"last_write_wins\"`"
+        } else if spec.stamp_updated_at {
+            "`stamp_updated_at = true`"
         } else {
             "`conflict_detection = \"updated_at\"`"
         };

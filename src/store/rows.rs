@@ -90,10 +90,39 @@ fn push_scope_filter(sql: &mut SqlBuilder, table: &TableDef, scope: &RowScope) {
         RowScope::Equals {
             column,
             value: Some(value),
+            assignees,
         } => {
             let kind = table.spec.columns[column].kind;
             let (bound, cast) = bind_value(sql.backend, kind, value);
-            sql.push(&quote(column)).push(" = ").bind(bound, cast);
+            sql.push("(")
+                .push(&quote(column))
+                .push(" = ")
+                .bind(bound, cast);
+            if let Some(assignees) = assignees {
+                // The JSON array column lists the value (a subject, text or number).
+                let (listed, cast) = match value {
+                    Value::Number(n) => (sea_orm::Value::BigInt(n.as_i64()), "bigint"),
+                    Value::String(text) => (sea_orm::Value::String(Some(text.clone())), "text"),
+                    other => (sea_orm::Value::String(Some(other.to_string())), "text"),
+                };
+                match sql.backend {
+                    sea_orm::DbBackend::Postgres => {
+                        sql.push(" OR ")
+                            .push(&quote(assignees))
+                            .push(" @> jsonb_build_array(")
+                            .bind(listed, Some(cast))
+                            .push(")");
+                    }
+                    _ => {
+                        sql.push(" OR EXISTS (SELECT 1 FROM json_each(")
+                            .push(&quote(assignees))
+                            .push(") WHERE json_each.value = ")
+                            .bind(listed, None)
+                            .push(")");
+                    }
+                }
+            }
+            sql.push(")");
         }
         RowScope::Equals { value: None, .. } => {
             sql.push("1 = 0");
@@ -166,6 +195,37 @@ pub async fn count(
         .bind(sea_orm::Value::Bool(Some(false)), None);
     let row = db.query_one_raw(sql.build()).await?;
     row.map_or(Ok(0), |row| row.try_get("", "n"))
+}
+
+/// Live rows within `scope` per value of `column` (as text; `null` for no value).
+pub async fn count_by(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    scope: &RowScope,
+    column: &str,
+) -> Result<Vec<(String, i64)>, DbErr> {
+    let backend = db.get_database_backend();
+    let mut sql = SqlBuilder::new(backend);
+    let quoted = quote(column);
+    sql.push(&format!(
+        "SELECT CAST({quoted} AS TEXT) AS v, COUNT(*) AS n FROM {} WHERE ",
+        quote(&table.name)
+    ));
+    push_scope_filter(&mut sql, table, scope);
+    sql.push(" AND \"_sg_deleted\" = ")
+        .bind(sea_orm::Value::Bool(Some(false)), None)
+        .push(&format!(" GROUP BY {quoted}"));
+    db.query_all_raw(sql.build())
+        .await?
+        .iter()
+        .map(|row| {
+            let value: Option<String> = row.try_get("", "v")?;
+            Ok((
+                value.unwrap_or_else(|| "null".into()),
+                row.try_get("", "n")?,
+            ))
+        })
+        .collect()
 }
 
 fn decode(backend: DbBackend, table: &TableDef, result: &QueryResult) -> Result<StoredRow, DbErr> {

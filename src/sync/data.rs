@@ -2,6 +2,7 @@
 
 use super::SyncError;
 use crate::schema::TableDef;
+use crate::schema::model::ConflictStrategy;
 use crate::schema::values::{check_value, normalize};
 use serde_json::{Map, Value};
 
@@ -70,15 +71,20 @@ pub fn complete_new_row(
     Ok(row)
 }
 
-/// `base` with the sent values laid over it. With `merge_json`, JSON objects are merged key by
-/// key, so keys only the server has are kept.
+/// `base` with the sent values laid over it. A client's write (`from_client`) merges JSON
+/// objects key by key, keeping keys only the server has, in the columns declared `merge` and in
+/// every JSON column of a `merge` table; a row replicated from the hub replaces them whole.
 pub fn overlay(
+    table: &TableDef,
     base: &Map<String, Value>,
     sent: &Map<String, Value>,
-    merge_json: bool,
+    from_client: bool,
 ) -> Map<String, Value> {
+    let merge_table = table.spec.conflict == ConflictStrategy::Merge;
     let mut row = base.clone();
     for (name, value) in sent {
+        let merge_json =
+            from_client && (merge_table || table.spec.columns.get(name).is_some_and(|c| c.merge));
         let merged = match (merge_json, row.get(name), value) {
             (true, Some(Value::Object(server)), Value::Object(client)) => {
                 let mut combined = server.clone();

@@ -76,6 +76,12 @@ pub struct TableSummary {
     /// When a row in scope last changed (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_change: Option<String>,
+    /// The table's `status_column`, when it declares one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_column: Option<String>,
+    /// Live rows in scope per value of `status_column` (`null` for no value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_status: Option<BTreeMap<String, i64>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -274,11 +280,23 @@ pub async fn status(
         let rows = rows::count(db, access.table, &access.scope).await?;
         let backlog = rows::backlog(db, access.table, &access.scope, 0).await?;
         last_change = last_change.max(backlog.newest_change);
+        let status_column = access.table.spec.status_column.clone();
+        let by_status = match &status_column {
+            Some(column) => Some(
+                rows::count_by(db, access.table, &access.scope, column)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            ),
+            None => None,
+        };
         tables.insert(
             access.table.name.clone(),
             TableSummary {
                 rows,
                 last_change: backlog.newest_change.map(rfc3339),
+                status_column,
+                by_status,
             },
         );
     }

@@ -57,17 +57,26 @@ pub struct Operation {
     pub resolve: Option<Resolve>,
 }
 
-/// How a conflict ended.
+/// How a conflict ended: reported with every conflicting write, applied or not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConflictInfo {
     /// The table's strategy.
     pub strategy: String,
-    /// `server_kept` (nothing applied) or `queued` (kept for manual resolution).
+    /// `server_kept` (nothing applied), `queued` (kept for manual resolution),
+    /// `client_applied` (the client's row was stored: `client_wins`, a newer write under
+    /// `last_write_wins`, or `resolve: use_local`), `merged` (the client's fields over the
+    /// server's row, under `merge`) or `hook_applied` (the row `on_conflict` returned).
     pub resolution: String,
     pub reason: String,
     /// Id in the conflict queue, when queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict_id: Option<i64>,
+    /// The server's row when the conflict was found (with its `_version`).
+    #[serde(default)]
+    pub server_row: Map<String, Value>,
+    /// The row the client's write would have stored.
+    #[serde(default)]
+    pub client_row: Map<String, Value>,
 }
 
 /// Why an operation failed.

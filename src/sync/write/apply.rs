@@ -1,6 +1,7 @@
 //! One change through the stages after validation: the stored row's scope, permissions, what
 //! the write would store, before-hooks, the conflict decision, and buffering the result.
 
+use super::updated_at::write_time;
 use super::{ConflictRule, Pending, RowWrite, Writer, Written};
 use crate::auth::{Caller, RowScope};
 use crate::plugins::webhook::Webhook;
@@ -55,12 +56,12 @@ impl Writer<'_> {
         let (values, hook_op) = self
             .before_hooks(&write, values, server.as_ref(), deleted)
             .await?;
-        let (values, version) = match conflict {
-            None => (values, version),
+        let (values, version, reported) = match conflict {
+            None => (values, version, None),
             Some(reason) => {
                 let server = server.as_ref().expect("a conflict has a server row");
                 match self.settle(&write, server, &values, reason).await? {
-                    Settled::Apply(values) => (values, version),
+                    Settled::Apply(values, info) => (values, version, Some(info)),
                     Settled::Kept(info) => {
                         return Ok(Written {
                             applied: false,
@@ -71,6 +72,15 @@ impl Writer<'_> {
                 }
             }
         };
+        let from_client = matches!(write.rule, ConflictRule::Detect { .. });
+        let values = write_time(
+            table,
+            values,
+            server.as_ref(),
+            write.sent,
+            deleted,
+            from_client,
+        );
         if !deleted {
             check_in_scope(write.access, &values, self.caller)?;
         }
@@ -86,7 +96,7 @@ impl Writer<'_> {
         Ok(Written {
             applied: true,
             row,
-            conflict: None,
+            conflict: reported,
         })
     }
 
@@ -133,19 +143,22 @@ impl Writer<'_> {
                 }
             }
             (Action::Insert | Action::Upsert, Some(tombstone)) if tombstone.deleted => {
-                // A deleted key used again: a new life of the row, with a newer version.
+                // A deleted key used again: a new life of the row, with a newer version; under
+                // `last_write_wins`, only by a write made after the delete.
                 require(permissions.create, self.caller, "create", table)?;
+                let conflict = (detect_conflicts
+                    && table.spec.conflict == ConflictStrategy::LastWriteWins)
+                    .then(|| format!("the row was deleted (version {})", tombstone.version));
                 Plan {
                     values: self.new_row(write)?,
                     deleted: false,
                     version: tombstone.version + 1,
                     server: Some(tombstone),
-                    conflict: None,
+                    conflict,
                 }
             }
             (_, Some(server)) => {
                 require(permissions.update, self.caller, "update", table)?;
-                let merge = table.spec.conflict == ConflictStrategy::Merge;
                 let conflict = if !detect_conflicts {
                     None
                 } else if server.deleted {
@@ -156,7 +169,7 @@ impl Writer<'_> {
                     detect(table, write.base_version, write.sent, &server)
                 };
                 Plan {
-                    values: overlay(&server.values, write.sent, merge),
+                    values: overlay(table, &server.values, write.sent, detect_conflicts),
                     deleted: false,
                     version: server.version + 1,
                     conflict,
@@ -172,6 +185,7 @@ impl Writer<'_> {
         if let RowScope::Equals {
             column,
             value: Some(value),
+            ..
         } = &write.access.scope
             && !write.sent.contains_key(column)
         {
@@ -244,14 +258,36 @@ impl Writer<'_> {
             return match winner {
                 Some(mut winner) => {
                     winner.remove(VERSION_FIELD);
-                    Ok(Settled::Apply(checked_hook_row(write, winner)?))
+                    let winner = checked_hook_row(write, winner)?;
+                    let info = report(table, "hook_applied", reason, server, candidate);
+                    Ok(Settled::Apply(winner, info))
                 }
-                None => Ok(Settled::Kept(conflict_info(table, reason, None))),
+                None => Ok(Settled::Kept(report(
+                    table,
+                    "server_kept",
+                    reason,
+                    server,
+                    candidate,
+                ))),
             };
         }
         match decide(table, use_local, write.sent, server) {
-            Decision::Apply => Ok(Settled::Apply(candidate.clone())),
-            Decision::Keep => Ok(Settled::Kept(conflict_info(table, reason, None))),
+            Decision::Apply => {
+                let resolution = if table.spec.conflict == ConflictStrategy::Merge && !use_local {
+                    "merged"
+                } else {
+                    "client_applied"
+                };
+                let info = report(table, resolution, reason, server, candidate);
+                Ok(Settled::Apply(candidate.clone(), info))
+            }
+            Decision::Keep => Ok(Settled::Kept(report(
+                table,
+                "server_kept",
+                reason,
+                server,
+                candidate,
+            ))),
             Decision::Queue => {
                 let mut client = candidate.clone();
                 if write.action == Action::Delete {
@@ -271,7 +307,9 @@ impl Writer<'_> {
                     },
                 )
                 .await?;
-                Ok(Settled::Kept(conflict_info(table, reason, Some(id))))
+                let mut info = report(table, "queued", reason, server, &client);
+                info.conflict_id = Some(id);
+                Ok(Settled::Kept(info))
             }
         }
     }
@@ -349,21 +387,26 @@ struct Plan {
 }
 
 enum Settled {
-    Apply(Map<String, Value>),
+    /// Store this row; the conflict is still reported.
+    Apply(Map<String, Value>, ConflictInfo),
     Kept(ConflictInfo),
 }
 
-fn conflict_info(table: &TableDef, reason: String, conflict_id: Option<i64>) -> ConflictInfo {
+/// What a conflicting write is answered with, whatever became of it.
+fn report(
+    table: &TableDef,
+    resolution: &str,
+    reason: String,
+    server: &StoredRow,
+    client: &Map<String, Value>,
+) -> ConflictInfo {
     ConflictInfo {
         strategy: table.spec.conflict.name().into(),
-        resolution: if conflict_id.is_some() {
-            "queued"
-        } else {
-            "server_kept"
-        }
-        .into(),
+        resolution: resolution.into(),
         reason,
-        conflict_id,
+        conflict_id: None,
+        server_row: server.to_client(),
+        client_row: client.clone(),
     }
 }
 

@@ -41,6 +41,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::{Map, Value};
 
 mod apply;
+mod updated_at;
 pub use apply::not_found;
 use std::collections::HashMap;
 
