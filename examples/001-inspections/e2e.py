@@ -1,0 +1,274 @@
+"""Seed 001 (inspection forms) end to end: a real gateway on this example's config, driven
+through every flow of the seed document — the batch sync with per-item results, merged form
+data, optimistic locking on updated_at with both versions and `use_local`, photo upload and
+deletion, signature deletion, the per-user status counts, and the policies (own, assigned,
+admin) — on SQLite and PostgreSQL.
+
+    python3 examples/001-inspections/e2e.py     (scripts/examples-check runs it)
+"""
+
+import sys
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import e2e_lib  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64
+
+
+def multipart(fields, file_bytes=None, filename="photo.jpg"):
+    """A multipart/form-data body: the text `fields`, then `file` when given."""
+    boundary = uuid.uuid4().hex
+    body = b""
+    for name, value in fields.items():
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        ).encode()
+    if file_bytes is not None:
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode() + file_bytes + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def scenario(backend, check):
+    gw = e2e_lib.Gateway(HERE, backend).start()
+    try:
+        flows(gw, check)
+    finally:
+        gw.close()
+
+
+def flows(gw, check):
+    admin = gw.token("admin", "ADMIN")
+    owner = gw.token("42", "TECHNICIAN")  # user 42 owns inspection 1
+    assigned = gw.token("7", "TECHNICIAN")  # technician 7 is assigned to it
+    outsider = gw.token("9", "TECHNICIAN")  # user 9 owns inspection 2 only
+
+    def push(token, operations, atomic=False, device="tablet-42"):
+        return gw.call("POST", "/api/v1/sync/push", token,
+                       {"device_id": device, "atomic": atomic, "operations": operations})
+
+    def row(token, table, key):
+        return gw.call("GET", f"/api/v1/tables/{table}/rows/{key}", token)
+
+    check.section("an admin sets up inspections and a form fill (admins have full access)")
+    answer = push(admin, [
+        {"table": "inspections", "action": "insert", "data": {
+            "id": 1, "user_id": "42", "assigned_to": ["7"], "title": "Main building"}},
+        {"table": "inspections", "action": "insert", "data": {
+            "id": 2, "user_id": "9", "title": "Warehouse"}},
+        {"table": "inspections", "action": "insert", "data": {
+            "id": 3, "user_id": "42", "title": "Garage", "status": "completed"}},
+        {"table": "form_fills", "action": "insert", "data": {
+            "id": 456, "inspection_id": 1, "user_id": "42", "assigned_to": ["7"],
+            "data": {"Building_Name": "Old name", "Inspector_Note": "server only"}}},
+        {"table": "form_fills", "action": "insert", "data": {
+            "id": 900, "inspection_id": 2, "user_id": "9", "data": {"Building_Name": "Warehouse"}}},
+    ], atomic=True, device="admin-console")
+    body = check.status(answer, 200, "admin push")
+    check.that(len(body["applied"]) == 5, "five rows applied", body)
+    seen_at = body["applied"][3]["row"]["updated_at"]
+    check.that(seen_at is not None, "the server stamped updated_at", body)
+
+    check.section("the technician's tablet registers (its acks give last_sync)")
+    check.status(gw.call("POST", "/api/v1/sync/devices", owner, {
+        "id": "tablet-42", "name": "Tablet", "platform": "android", "app_version": "3.1.0"}),
+        201, "register the device")
+
+    check.section("POST /api/v1/sync: a batch of sync items with per-item results")
+    answer = push(owner, [
+        {"op_id": "offline-123", "table": "form_fills", "action": "update", "data": {
+            "id": 456, "updated_at": seen_at,
+            "data": {"Building_Name": "Main Building", "Location_row_1": "First Floor"}}},
+        {"op_id": "inspection-1", "table": "inspections", "action": "update", "data": {
+            "id": 1, "status": "in_progress", "notes": "started"}},
+        {"op_id": "missing-1", "table": "form_fills", "action": "update", "data": {
+            "id": 999, "data": {"x": 1}}},
+        {"op_id": "bad-type", "table": "form_fill_v2", "action": "update", "data": {"id": 1}},
+        {"op_id": "bad-status", "table": "inspections", "action": "update", "data": {
+            "id": 1, "status": "done"}},
+    ])
+    body = check.status(answer, 200, "a per-item batch answers 200")
+    check.that(body["success"] is False, "success is false while some items failed", body)
+    applied = {r["op_id"]: r for r in body["applied"]}
+    errors = {r["op_id"]: r["error"] for r in body["errors"]}
+    check.that(set(applied) == {"offline-123", "inspection-1"}, "two items applied", body)
+    check.that(applied["offline-123"]["key"] == 456, "the server id of the form fill", body)
+    merged = applied["offline-123"]["row"]["data"]
+    check.that(merged == {"Building_Name": "Main Building", "Location_row_1": "First Floor",
+                          "Inspector_Note": "server only"},
+               "local keys override, server-only keys are kept", merged)
+    check.that(errors["missing-1"]["code"] == "row_not_found", "FormFill not found", errors)
+    check.that(errors["bad-type"]["code"] == "unknown_table", "an invalid sync type", errors)
+    check.that(errors["bad-status"]["code"] == "validation_failed"
+               and errors["bad-status"]["field"] == "status", "a bad value names its field", errors)
+    fill = check.status(row(owner, "form_fills", 456), 200, "read the form fill")
+    check.that(fill["updated_at"] > seen_at, "stamped with the server's time again", fill)
+    last_seen = fill["updated_at"]
+
+    check.section("a replayed item is answered with its first result, not applied twice")
+    answer = push(owner, [{"op_id": "offline-123", "table": "form_fills", "action": "update",
+                           "data": {"id": 456, "updated_at": seen_at, "data": {
+                               "Building_Name": "Main Building", "Location_row_1": "First Floor"}}}])
+    body = check.status(answer, 200, "replay")
+    check.that(body["applied"][0]["replayed"] is True, "replayed", body)
+    again = check.status(row(owner, "form_fills", 456), 200, "read again")
+    check.that(again["updated_at"] == last_seen, "nothing written by the replay", again)
+
+    check.section("photo upload: multipart, images only, at most 10 MB")
+    photo_id = str(uuid.uuid4())
+    body = check.status(push(owner, [{"table": "attachments", "action": "insert", "data": {
+        "id": photo_id, "form_fill_id": 456, "field_name": "Inspection_Photo_1", "kind": "photo",
+        "user_id": "42", "assigned_to": ["7"]}}], atomic=True), 200, "the attachment row")
+
+    def upload(token, key, content, field="file", filename="photo.jpg"):
+        fields = {"table": "attachments", "row": key, "field": field}
+        data, headers = multipart(fields, content, filename)
+        return gw.call("POST", "/api/v1/sync/files", token, headers=headers, data=data)
+
+    uploaded = check.status(upload(owner, photo_id, JPEG), 201, "a JPEG is stored")
+    attachment_id = uploaded["attachment_id"]
+    check.that(len(attachment_id) > 0, "photo_attachment_id", uploaded)
+    check.error(upload(owner, photo_id, b"just some text", filename="a.jpg"),
+                415, "unsupported_media_type", "File must be an image")
+    check.error(upload(owner, photo_id, JPEG + b"\x00" * (10 * 1024 * 1024)),
+                413, "file_too_large", "File too large (max 10MB)")
+    data, headers = multipart({"table": "attachments", "row": photo_id, "field": "file"})
+    error = check.error(gw.call("POST", "/api/v1/sync/files", owner, headers=headers, data=data),
+                        400, "bad_request", "Required parameters")
+    check.that("file" in error["message"], "the missing part is named", error)
+    check.error(upload(owner, str(uuid.uuid4()), JPEG), 404, "row_not_found", "FormFill not found")
+    check.error(upload(outsider, photo_id, JPEG), 404, "row_not_found",
+                "Not authorized to update this form (another user's row is not found)")
+    download = gw.call("GET", f"/api/v1/sync/download/{attachment_id}", owner)
+    check.that(download.status == 200 and download.body == JPEG, "the photo reads back", download)
+    # The form keeps the photo's id in its data, as the Rails app does.
+    check.status(push(owner, [{"table": "form_fills", "action": "update", "data": {
+        "id": 456, "updated_at": last_seen,
+        "data": {"Inspection_Photo_1": attachment_id}}}], atomic=True), 200, "record the photo")
+    last_seen = check.status(row(owner, "form_fills", 456), 200, "read")["updated_at"]
+
+    check.section("the assigned technician's update keeps the photo id (server-only key)")
+    answer = push(assigned, [{"table": "form_fills", "action": "update", "data": {
+        "id": 456, "updated_at": last_seen, "data": {"Location_row_1": "Second Floor"}}}],
+        atomic=True, device="tablet-7")
+    body = check.status(answer, 200, "assigned update")
+    data = body["applied"][0]["row"]["data"]
+    check.that(data.get("Inspection_Photo_1") == attachment_id
+               and data.get("Location_row_1") == "Second Floor", "merged, photo kept", data)
+    newest = body["applied"][0]["row"]["updated_at"]
+
+    check.section("conflict: the server's updated_at is newer than the client's")
+    answer = push(owner, [{"op_id": "offline-124", "table": "form_fills", "action": "update",
+                           "data": {"id": 456, "updated_at": last_seen,
+                                    "data": {"Building_Name": "Offline edit"}}}])
+    body = check.status(answer, 200, "stale update")
+    check.that(len(body["conflicts"]) == 1 and not body["applied"], "reported as a conflict", body)
+    conflict = body["conflicts"][0]["conflict"]
+    check.that(conflict["resolution"] == "server_kept", "nothing applied", conflict)
+    check.that(conflict["server_row"]["updated_at"] == newest, "server_version", conflict)
+    check.that(conflict["server_row"]["data"]["Building_Name"] == "Main Building", "server_data",
+               conflict)
+    check.that(conflict["client_row"]["data"]["Building_Name"] == "Offline edit", "local_data",
+               conflict)
+    current = check.status(row(owner, "form_fills", 456), 200, "read")
+    check.that(current["data"]["Building_Name"] == "Main Building", "server row kept", current)
+
+    check.section("resolve_strategy: use_local forces the local version")
+    answer = push(owner, [{"op_id": "offline-125", "table": "form_fills", "action": "update",
+                           "resolve": "use_local", "data": {"id": 456, "updated_at": last_seen,
+                                                            "data": {"Building_Name": "Offline edit"}}}])
+    body = check.status(answer, 200, "use_local")
+    result = body["applied"][0]
+    check.that(result["conflict"]["resolution"] == "client_applied", "forced", body)
+    check.that(result["row"]["data"]["Building_Name"] == "Offline edit"
+               and result["row"]["data"]["Inspection_Photo_1"] == attachment_id,
+               "local wins, server-only keys still kept", result)
+    check.that(result["row"]["updated_at"] > newest, "updated_at moves forward", result)
+
+    check.section("photo_delete and signature_delete")
+    signature_id = str(uuid.uuid4())
+    check.status(push(owner, [{"table": "attachments", "action": "insert", "data": {
+        "id": signature_id, "form_fill_id": 456, "field_name": "Signature", "kind": "signature",
+        "user_id": "42"}}], atomic=True), 200, "signature row")
+    signature = check.status(upload(owner, signature_id, PNG, filename="sig.png"), 201, "a PNG")
+    fill = check.status(row(owner, "form_fills", 456), 200, "read")
+    answer = push(owner, [
+        {"op_id": "delete-789", "table": "attachments", "action": "delete", "data": {"id": photo_id}},
+        {"op_id": "delete-790", "table": "attachments", "action": "delete",
+         "data": {"id": signature_id}},
+        {"op_id": "delete-791", "table": "form_fills", "action": "update", "data": {
+            "id": 456, "updated_at": fill["updated_at"],
+            "data": {"Inspection_Photo_1": None, "Signature": None}}},
+    ], atomic=True)
+    body = check.status(answer, 200, "deletes in one transaction")
+    check.that(all(r["deleted"] for r in body["applied"][:2]), "tombstones", body)
+    check.status(row(owner, "attachments", photo_id), 404, "the photo row is gone")
+    check.status(gw.call("GET", f"/api/v1/sync/download/{attachment_id}", owner), 404,
+                 "the photo can no longer be downloaded")
+    check.status(gw.call("GET", f"/api/v1/sync/download/{signature['attachment_id']}", owner),
+                 404, "nor the signature")
+    data = body["applied"][2]["row"]["data"]
+    check.that(data["Inspection_Photo_1"] is None and data["Building_Name"] == "Offline edit",
+               "the field is cleared, the rest kept", data)
+
+    check.section("GET /api/v1/sync/status: counts per user")
+    check.status(gw.call("POST", "/api/v1/sync/ack", owner,
+                         {"device_id": "tablet-42", "cursor": body["cursor"]}), 200, "ack")
+    status = check.status(gw.call("GET", "/api/v1/sync/status", owner), 200, "status of 42")
+    tables = status["data_summary"]["tables"]
+    check.that(tables["inspections"]["rows"] == 2, "total_inspections (own)", tables)
+    check.that(tables["inspections"]["by_status"] == {"in_progress": 1, "completed": 1},
+               "pending/completed inspections", tables)
+    check.that(tables["form_fills"]["rows"] == 1, "total_form_fills", tables)
+    check.that(status["user"]["sub"] == "42" and status["server_time"], "user_id, server_time",
+               status)
+    check.that(status["last_sync"] is not None, "last_sync after the ack", status)
+    assigned_status = check.status(gw.call("GET", "/api/v1/sync/status", assigned), 200, "of 7")
+    check.that(assigned_status["data_summary"]["tables"]["inspections"]["by_status"]
+               == {"in_progress": 1}, "assigned: inspection 1 only", assigned_status)
+    admin_status = check.status(gw.call("GET", "/api/v1/sync/status", admin), 200, "of admin")
+    check.that(admin_status["data_summary"]["tables"]["inspections"]["by_status"]
+               == {"pending": 1, "in_progress": 1, "completed": 1}, "admin: all", admin_status)
+
+    check.section("policies: own, assigned, admin — nobody else")
+    check.error(gw.call("GET", "/api/v1/sync/status"), 401, "unauthorized", "no token")
+    check.status(row(outsider, "form_fills", 456), 404, "user 9 cannot read 42's form")
+    check.status(row(outsider, "inspections", 1), 404, "nor 42's inspection")
+    check.status(row(assigned, "inspections", 2), 404, "7 is not assigned to inspection 2")
+    check.status(row(assigned, "inspections", 3), 404, "nor to inspection 3")
+    check.status(row(assigned, "inspections", 1), 200, "7 is assigned to inspection 1")
+    changes = check.status(gw.call("GET", "/api/v1/sync/changes?limit=1000", outsider), 200,
+                           "user 9's feed")
+    keys = sorted((c["table"], c["key"]) for c in changes["changes"])
+    check.that(keys == [("form_fills", 900), ("inspections", 2)], "only user 9's rows", keys)
+    pulled = check.status(gw.call("POST", "/api/v1/sync/pull", assigned, {}), 200, "7's pull")
+    check.that([r["id"] for r in pulled["data"]["inspections"]] == [1], "7 pulls inspection 1",
+               pulled)
+    leaks = 0
+    for op in [
+        {"table": "form_fills", "action": "update", "data": {"id": 456, "data": {"x": "9"}}},
+        {"table": "inspections", "action": "update", "data": {"id": 1, "notes": "9 was here"}},
+        {"table": "form_fills", "action": "insert", "data": {
+            "id": 456, "inspection_id": 1, "user_id": "9", "data": {}}},
+        {"op_id": "offline-123", "table": "form_fills", "action": "update", "data": {
+            "id": 456, "updated_at": seen_at,
+            "data": {"Building_Name": "Main Building", "Location_row_1": "First Floor"}}},
+    ]:
+        body = check.status(push(outsider, [op], device="tablet-42"), 200, "user 9 tries")
+        leaks += len(body["applied"]) + len(body["conflicts"])
+        leaks += "Main Building" in str(body) or "Offline edit" in str(body)
+    check.that(leaks == 0, "nothing of 42's rows is written or shown to user 9", leaks)
+    final = check.status(row(admin, "form_fills", 456), 200, "admin reads everything")
+    check.that(final["data"]["Building_Name"] == "Offline edit" and "x" not in final["data"],
+               "42's form is untouched by user 9", final)
+
+
+if __name__ == "__main__":
+    e2e_lib.run("001-inspections", scenario)
