@@ -1,0 +1,453 @@
+#!/usr/bin/env python3
+"""Seed 002 (cloud-sync-api) end to end: a real `syncgate serve` from this example's config,
+driven through every flow of the seed — health, database status and the allowed tables, the
+one-transaction push of insert / update / delete, the table allowlist, pull by tables with its
+limit — plus what syncgate adds on top (op ids, conflicts, and the optional per-shop role).
+
+    SYNCGATE_BIN=/work/helper-bin/syncgate python3 examples/002-cloud-sync-api/e2e.py
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import e2e_lib  # noqa: E402
+
+# e2e_lib has read SYNCGATE_BIN already, and hands the whole environment to the gateway and to
+# `syncgate token`, which read every SYNCGATE_* variable as a config key: an unknown `bin` (or
+# `config`) key would stop them.
+for name in ("SYNCGATE_BIN", "SYNCGATE_CONFIG"):
+    os.environ.pop(name, None)
+
+EXAMPLE = Path(__file__).resolve().parent
+ALLOWED = ["sales", "item_sales", "products", "customers", "product_stock"]
+
+
+def push(gw, token, operations, device_id="shop_01", **extra):
+    return gw.call(
+        "POST",
+        "/sync/push",
+        token=token,
+        body={"device_id": device_id, "operations": operations, **extra},
+    )
+
+
+def pull(gw, token, **body):
+    return gw.call("POST", "/sync/pull", token=token, body=body)
+
+
+def rows_of(gw, token, table):
+    """Every live row of `table` the token may read, by primary key."""
+    answer = pull(gw, token, tables=[table], limit=5000)
+    if answer.status != 200:
+        raise SystemExit(f"FAILED: pull of {table}: {answer!r}")
+    return {row["id"]: row for row in answer.json["data"][table]}
+
+
+def scenario(backend, checks):
+    gw = e2e_lib.Gateway(EXAMPLE, backend).start()
+    try:
+        run(gw, backend, checks)
+    finally:
+        gw.close()
+
+
+def run(gw, backend, c):
+    device = gw.token("pos-1", "DEVICE")
+    other_device = gw.token("pos-2", "DEVICE")
+    till1 = gw.token("till-1", "SHOP", branch="shop_01")
+    till2 = gw.token("till-2", "SHOP", branch="shop_02")
+
+    c.section("GET /health and the seed's GET /sync/status (database up, allowed tables)")
+    health = c.status(gw.call("GET", "/health"), 200, "GET /health")
+    c.that(health["status"] == "ok", "health says ok", health)
+    c.that(health["schema"]["tables"] == len(ALLOWED), "health counts the 5 tables", health)
+    ready = c.status(gw.call("GET", "/ready"), 200, "GET /ready (the database answers)")
+    c.that(ready == {"status": "ready", "database": backend}, "ready names the backend", ready)
+    c.error(gw.call("POST", "/sync/pull", body={}), 401, "unauthorized", "pull without a token")
+    c.error(push(gw, None, []), 401, "unauthorized", "push without a token (the seed has no auth)")
+    tables = c.status(pull(gw, device, limit=1), 200, "pull of every table")
+    c.that(sorted(tables["data"]) == sorted(ALLOWED), "pull lists the allowed tables", tables)
+    status = c.status(gw.call("GET", "/sync/status", token=device), 200, "GET /sync/status")
+    c.that(
+        sorted(status["data_summary"]["tables"]) == sorted(ALLOWED),
+        "status summarises the allowed tables",
+        status,
+    )
+    c.error(
+        gw.call("POST", "/sync", token=device, body={"device_id": "d", "operations": []}),
+        404,
+        "not_found",
+        "the seed's backward-compatible POST /sync is not served",
+    )
+
+    c.section("POST /sync/push: the seed's example batch in one transaction")
+    first = c.status(
+        push(gw, device, [{"table": "product_stock", "action": "insert",
+                           "data": {"id": "P001", "quantity": 5}}]),
+        200,
+        "stock row P001 created",
+    )
+    c.that(first["applied"][0]["version"] == 1, "a new row has version 1", first)
+    seed_batch = [
+        {"table": "sales", "action": "insert",
+         "data": {"id": "123", "customer_id": "C001", "total": 1000}},
+        {"table": "product_stock", "action": "update", "data": {"id": "P001", "quantity": 20}},
+    ]
+    answer = c.status(push(gw, device, seed_batch), 200, "the seed's push body")
+    c.that(answer["success"] is True and answer["errors"] == [], "success, no errors", answer)
+    c.that(
+        [(a["table"], a["key"], a["version"]) for a in answer["applied"]]
+        == [("sales", "123", 1), ("product_stock", "P001", 2)],
+        "both operations applied in order, with their new versions",
+        answer,
+    )
+    sales = rows_of(gw, device, "sales")
+    c.that(sales["123"]["customer_id"] == "C001", "the sale is stored", sales)
+    c.that(sales["123"]["total"] == "1000", "decimal total comes back as text", sales)
+    stock = rows_of(gw, device, "product_stock")
+    c.that(stock["P001"]["quantity"] == 20, "the update changed quantity", stock)
+    head = answer["cursor"]
+
+    c.section("the table allowlist: an unknown table refuses the whole batch")
+    refused = c.error(
+        push(gw, device, [
+            {"table": "sales", "action": "insert", "data": {"id": "200", "total": 1}},
+            {"table": "users", "action": "insert", "data": {"id": "1"}},
+        ]),
+        404,
+        "unknown_table",
+        "a table outside ALLOWED_TABLES",
+    )
+    c.that(refused["details"]["index"] == 1, "the error names the operation", refused)
+    c.that(
+        refused["details"]["available_tables"] == ALLOWED,
+        "the error lists the allowed tables",
+        refused,
+    )
+    c.that("200" not in rows_of(gw, device, "sales"), "the valid insert before it was rolled back")
+    c.error(
+        pull(gw, device, tables=["sales", "users"]),
+        404,
+        "unknown_table",
+        "pull of an unknown table",
+    )
+    c.error(
+        pull(gw, device, tables=["sales; DROP TABLE sales"]),
+        404,
+        "unknown_table",
+        "a table name carrying SQL is only a name",
+    )
+    c.that("123" in rows_of(gw, device, "sales"), "the sales table is intact")
+
+    c.section("one transaction: any failing operation writes nothing (the seed's 'Sync failed')")
+    invalid = c.error(
+        push(gw, device, [
+            {"table": "customers", "action": "insert", "data": {"id": "C001", "name": "Ana"}},
+            {"table": "sales", "action": "insert", "data": {"id": "201", "total": -5}},
+        ]),
+        422,
+        "validation_failed",
+        "a negative total",
+    )
+    c.that(invalid["details"]["field"] == "total", "the error names the field", invalid)
+    c.that(rows_of(gw, device, "customers") == {}, "the customer before it was rolled back")
+    missing = c.error(
+        push(gw, device, [
+            {"table": "customers", "action": "insert", "data": {"id": "C001", "name": "Ana"}},
+            {"table": "product_stock", "action": "update", "data": {"id": "P404", "quantity": 1}},
+        ]),
+        404,
+        "row_not_found",
+        "an update of a row that does not exist",
+    )
+    c.that(missing["details"]["index"] == 1, "names the failing operation", missing)
+    c.that(rows_of(gw, device, "customers") == {}, "still nothing written")
+    c.error(
+        push(gw, device, [{"table": "sales", "action": "delete", "data": {"id": "P404"}}]),
+        404,
+        "row_not_found",
+        "a delete of a row that does not exist",
+    )
+    upsert = c.status(
+        push(gw, device, [{"table": "product_stock", "action": "upsert",
+                           "data": {"id": "P002", "quantity": 3}}]),
+        200,
+        "upsert: update or create",
+    )
+    c.that(upsert["applied"][0]["version"] == 1, "upsert created the missing row", upsert)
+    unknown_column = c.error(
+        push(gw, device, [{"table": "sales", "action": "insert",
+                           "data": {"id": "202", "totl": 5, "total": 5}}]),
+        422,
+        "validation_failed",
+        "an unknown column",
+    )
+    c.that("did you mean `total`" in unknown_column["message"], "suggests the column",
+           unknown_column)
+    c.error(
+        gw.call("POST", "/sync/push", token=device, data=b'{"device_id": "x", "operations": [',
+                headers={"Content-Type": "application/json"}),
+        400,
+        "malformed_json",
+        "a body that is not JSON",
+    )
+
+    c.section("delete, and what the other devices then see")
+    c.status(
+        push(gw, device, [
+            {"table": "customers", "action": "insert", "data": {"id": "C001", "name": "Ana"}},
+            {"table": "customers", "action": "insert", "data": {"id": "C002", "name": "Ben"}},
+        ]),
+        200,
+        "two customers",
+    )
+    deleted = c.status(
+        push(gw, device, [{"table": "customers", "action": "delete", "data": {"id": "C002"}}]),
+        200,
+        "delete C002",
+    )
+    c.that(
+        deleted["applied"][0]["deleted"] is True and deleted["applied"][0]["version"] == 2,
+        "the delete is a new version, a tombstone",
+        deleted,
+    )
+    c.that(sorted(rows_of(gw, other_device, "customers")) == ["C001"], "pull shows live rows only")
+    feed = c.status(
+        gw.call("GET", f"/sync/changes?cursor={head}&tables=customers", token=other_device),
+        200,
+        "the changes feed since the earlier cursor",
+    )
+    c.that(
+        {(ch["key"], ch["deleted"]) for ch in feed["changes"]} == {("C001", False), ("C002", True)},
+        "another device learns of the insert and of the delete",
+        feed,
+    )
+
+    c.section("POST /sync/pull: tables, limit (default 1000, capped at 5000), pages")
+    c.status(
+        push(gw, device, [
+            {"table": "products", "action": "insert",
+             "data": {"id": f"P{i:03}", "name": f"Product {i}", "price": "1.50"}}
+            for i in range(1, 4)
+        ]),
+        200,
+        "three products",
+    )
+    picked = c.status(pull(gw, device, tables=["sales", "product_stock"], limit=500), 200,
+                      "the seed's pull body")
+    c.that(picked["success"] is True and picked["limit"] == 500, "success and the limit", picked)
+    c.that(sorted(picked["data"]) == ["product_stock", "sales"], "only the asked tables", picked)
+    c.that([r["id"] for r in picked["data"]["sales"]] == ["123"], "the sale", picked)
+    c.that(c.status(pull(gw, device), 200, "no limit")["limit"] == 1000, "limit defaults to 1000")
+    c.that(
+        c.status(pull(gw, device, limit=100000), 200, "a huge limit")["limit"] == 5000,
+        "limit is capped at 5000",
+    )
+    c.error(pull(gw, device, limit=0), 422, "validation_failed", "limit 0")
+    page = c.status(pull(gw, device, tables=["products"], limit=2), 200, "first page of 2")
+    c.that(
+        len(page["data"]["products"]) == 2 and page["has_more"] is True,
+        "two rows and more to come",
+        page,
+    )
+    rest = c.status(
+        pull(gw, device, tables=["products"], limit=2, cursor=page["cursor"]), 200, "next page"
+    )
+    c.that(
+        len(rest["data"]["products"]) == 1 and rest["has_more"] is False,
+        "the last row, nothing more",
+        rest,
+    )
+    c.that(
+        {r["id"] for r in page["data"]["products"] + rest["data"]["products"]}
+        == {"P001", "P002", "P003"},
+        "the pages together hold every product once",
+    )
+    both = c.status(pull(gw, device, tables=["products", "sales"], limit=1), 200,
+                    "limit 1, 2 tables")
+    c.that(
+        sum(len(v) for v in both["data"].values()) == 1,
+        "the limit counts rows across tables, not per table",
+        both,
+    )
+
+    c.section("retries and conflicts (beyond the seed)")
+    retry = [{"op_id": "pos-1:7", "table": "sales", "action": "insert",
+              "data": {"id": "300", "total": "12.5"}}]
+    c.status(push(gw, device, retry, device_id="pos-1"), 200, "a push with an op_id")
+    again = c.status(push(gw, device, retry, device_id="pos-1"), 200, "the same push again")
+    c.that(
+        again["applied"][0]["replayed"] is True and again["applied"][0]["version"] == 1,
+        "the retry is answered from the first outcome, nothing written twice",
+        again,
+    )
+    reused = c.error(
+        push(gw, device, [{"op_id": "pos-1:7", "table": "sales", "action": "insert",
+                           "data": {"id": "301", "total": 1}}], device_id="pos-1"),
+        422,
+        "op_id_reused",
+        "the op_id for another change",
+    )
+    c.that(reused["details"]["field"] == "op_id", "names op_id", reused)
+    c.error(
+        push(gw, device, [
+            {"op_id": "x", "table": "sales", "action": "insert", "data": {"id": "302", "total": 1}},
+            {"op_id": "x", "table": "sales", "action": "insert", "data": {"id": "303", "total": 1}},
+        ]),
+        422,
+        "op_id_reused",
+        "one op_id twice in a batch",
+    )
+    dup = c.status(
+        push(gw, other_device, [{"table": "sales", "action": "insert",
+                                 "data": {"id": "123", "customer_id": "C999", "total": 1}}]),
+        200,
+        "a second insert of sale 123",
+    )
+    c.that(
+        dup["applied"] == [] and dup["conflicts"][0]["conflict"]["resolution"] == "server_kept",
+        "sales keep the first insert (server_wins) and report the conflict",
+        dup,
+    )
+    c.that(rows_of(gw, device, "sales")["123"]["customer_id"] == "C001", "sale 123 unchanged")
+    stale = c.status(
+        push(gw, other_device, [{"table": "product_stock", "action": "update",
+                                 "data": {"id": "P001", "quantity": 7}, "base_version": 1}]),
+        200,
+        "a stock update based on an old version",
+    )
+    c.that(
+        stale["applied"][0]["version"] == 3 and stale["applied"][0]["row"]["quantity"] == 7,
+        "stock takes the last push, as the seed's UPDATE does (client_wins)",
+        stale,
+    )
+
+    c.section("the optional SHOP role: each shop's rows stay in the shop")
+    mine = c.status(
+        push(gw, till1, [
+            {"op_id": "till:1", "table": "sales", "action": "insert",
+             "data": {"id": "S1-secret", "customer_id": "C001", "total": 40}},
+            {"table": "product_stock", "action": "insert",
+             "data": {"id": "shop_01:P001", "product_id": "P001", "quantity": 9}},
+        ], device_id="till"),
+        200,
+        "shop_01 records a sale and its stock",
+    )
+    c.that(
+        mine["applied"][0]["row"]["shop_id"] == "shop_01",
+        "a new row takes the till's shop",
+        mine,
+    )
+    c.status(
+        push(gw, till2, [{"table": "sales", "action": "insert",
+                          "data": {"id": "S2", "total": 3}}]),
+        200,
+        "shop_02 records a sale",
+    )
+    c.that(sorted(rows_of(gw, till2, "sales")) == ["S2"], "shop_02 pulls only its sale")
+    c.that(sorted(rows_of(gw, till1, "sales")) == ["S1-secret"], "shop_01 pulls only its sale")
+    c.that(
+        {"123", "S1-secret", "S2"} <= set(rows_of(gw, device, "sales")),
+        "a DEVICE (the seed's view) sees every sale",
+    )
+    c.that(
+        sorted(rows_of(gw, till2, "products")) == ["P001", "P002", "P003"],
+        "products are shared by every shop",
+    )
+    for path in ("/sync/changes?limit=1000", "/tables/sales/changes"):
+        leak = gw.call("GET", path, token=till2)
+        c.that(leak.status == 200 and b"S1-secret" not in leak.body, f"{path}: no shop_01 row",
+               leak)
+    everything = pull(gw, till2, limit=5000)
+    c.that(b"S1-secret" not in everything.body and b"shop_01" not in everything.body,
+           "a full pull of shop_02 shows nothing of shop_01", everything)
+    c.error(gw.call("GET", "/tables/sales/rows/S1-secret", token=till2), 404, "row_not_found",
+            "reading shop_01's sale by key")
+    c.error(
+        push(gw, till2, [{"table": "sales", "action": "update",
+                          "data": {"id": "S1-secret", "total": 0}}]),
+        404,
+        "row_not_found",
+        "updating shop_01's sale",
+    )
+    c.error(
+        push(gw, till2, [{"table": "sales", "action": "delete", "data": {"id": "S1-secret"}}]),
+        404,
+        "row_not_found",
+        "deleting shop_01's sale",
+    )
+    c.error(
+        push(gw, till2, [{"table": "sales", "action": "upsert",
+                          "data": {"id": "S1-secret", "total": 0}}]),
+        409,
+        "key_taken",
+        "taking shop_01's key",
+    )
+    c.error(
+        push(gw, till2, [{"table": "sales", "action": "insert",
+                          "data": {"id": "S3", "shop_id": "shop_01", "total": 1}}]),
+        403,
+        "forbidden",
+        "writing a row into shop_01",
+    )
+    c.error(
+        push(gw, till2, [{"table": "sales", "action": "update",
+                          "data": {"id": "S2", "shop_id": "shop_01"}}]),
+        403,
+        "forbidden",
+        "moving a row into shop_01",
+    )
+    c.error(
+        push(gw, till2, [{"table": "products", "action": "update",
+                          "data": {"id": "P001", "price": 0}}]),
+        403,
+        "forbidden",
+        "a till may only read products",
+    )
+    answer = push(gw, till2, [{"op_id": "till:1", "table": "sales", "action": "insert",
+                               "data": {"id": "S4", "total": 2}}], device_id="till")
+    replay = c.status(answer, 200, "shop_02 sends shop_01's op_id and device id")
+    c.that(
+        replay["applied"][0]["replayed"] is False and replay["applied"][0]["key"] == "S4",
+        "another user's op id is not replayed: the write is its own",
+        replay,
+    )
+    c.that(b"S1-secret" not in answer.body, "nothing of shop_01's write in the answer", answer)
+    c.that(rows_of(gw, device, "sales")["S1-secret"]["total"] == "40", "shop_01's sale untouched")
+    summary = c.status(gw.call("GET", "/sync/status", token=till2), 200, "status of shop_02")
+    c.that(summary["data_summary"]["tables"]["sales"]["rows"] == 2, "counts shop_02's sales only",
+           summary)
+    c.error(pull(gw, gw.token("x", "GUEST")), 403, "forbidden", "an undeclared role may do nothing")
+
+    if backend == "postgres":
+        database_down(gw, device, c)
+
+
+def database_down(gw, device, c):
+    """The seed's status failure, 'Database unavailable': the gateway's database is dropped
+    under it (PostgreSQL only; an open SQLite file cannot be taken away like this)."""
+    c.section("the database goes away: /ready answers 503, a push fails")
+    url = gw.env["SYNCGATE_DATABASE__URL"]
+    name = url.rsplit("/", 1)[1]
+    psql = shutil.which("psql") or str(max(Path("/usr/lib/postgresql").glob("*/bin/psql")))
+    subprocess.run([psql, e2e_lib.POSTGRES_ADMIN_URL, "-q", "-c",
+                    f"DROP DATABASE {name} WITH (FORCE)"], check=True)
+    c.error(gw.call("GET", "/ready"), 503, "database_unavailable", "GET /ready")
+    failed = c.error(
+        push(gw, device, [{"table": "sales", "action": "insert", "data": {"id": "9", "total": 1}}]),
+        500,
+        "internal",
+        "a push (the seed's 'Sync failed')",
+    )
+    c.that("log" in failed["message"] and name not in failed["message"],
+           "a generic message, nothing of the database", failed)
+    c.that(c.status(gw.call("GET", "/health"), 200, "GET /health")["status"] == "ok",
+           "the process itself still answers /health")
+
+
+if __name__ == "__main__":
+    e2e_lib.run("002-cloud-sync-api", scenario)
