@@ -5,114 +5,10 @@
 
 mod common;
 
-use common::{Backend, Sandbox, TEST_SECRET, admin, backends, binary, clerk, token, token_with};
+use common::process::{Gateway, free_port};
+use common::{Backend, Sandbox, TEST_SECRET, admin, backends, clerk, token, token_with};
 use serde_json::{Value, json};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A gateway process.
-struct Gateway {
-    child: Option<Child>,
-    address: String,
-    config: std::path::PathBuf,
-    client: reqwest::Client,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Gateway {
-    fn new(config: std::path::PathBuf, port: u16) -> Self {
-        Self {
-            child: None,
-            address: format!("127.0.0.1:{port}"),
-            config,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn start(&mut self) {
-        let child = Command::new(binary())
-            .args(["serve", "--listen", &self.address, "--config"])
-            .arg(&self.config)
-            .env("RUST_LOG", "syncgate=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = self.client.get(self.url("/ready")).send().await
-                && response.status() == 200
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{} did not start", self.address);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status().as_u16(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status().as_u16(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    async fn push(&self, token: &str, operations: Value) -> (u16, Value) {
-        self.post(
-            token,
-            "/api/v1/sync/push",
-            json!({"device_id": "till-1", "operations": operations}),
-        )
-        .await
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// Waits until `check` holds, polling.
 async fn eventually<F, Fut>(what: &str, seconds: u64, mut check: F)
@@ -186,7 +82,7 @@ async fn hub_rows(hub: &Gateway) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
     for backend in backends() {
-        let mut pair = pair(backend, "batch_size = 2\nmax_retries = 20\nlease = \"2s\"").await;
+        let mut pair = pair(backend, "batch_size = 2\nmax_retries = 2\nlease = \"2s\"").await;
         pair.edge.start().await;
         let till = json!({"id": "till-1", "name": "till", "platform": "pos", "app_version": "1"});
         assert_eq!(
@@ -223,6 +119,21 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
             (json!(true), json!(false)),
             "{link}"
         );
+        // Drain runs fail while the hub is down, but an unreachable hub uses up no tries: after
+        // more runs than `max_retries`, every entry still waits as PENDING with the error.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (_, log) = pair.edge.get(&clerk(1), "/api/v1/sync/log").await;
+        for entry in log["entries"].as_array().unwrap() {
+            assert_eq!(entry["status"], "PENDING", "{backend:?}: {log}");
+            assert_eq!(entry["attempts"], 0, "{backend:?}: {log}");
+            assert!(
+                entry["last_error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("cannot be reached"),
+                "{log}"
+            );
+        }
 
         pair.hub.start().await;
         eventually("the edge sees the hub online", 10, || async {

@@ -59,6 +59,7 @@ pub fn finish(spec: &str) -> String {
                     operation["operationId"] = json!(id);
                 }
                 describe_answers(operation);
+                describe_event_streams(operation);
                 document_limits(path, operation);
                 keep_possible_errors(method, operation);
             }
@@ -72,6 +73,32 @@ pub fn finish(spec: &str) -> String {
     let mut text = serde_json::to_string_pretty(&document).unwrap_or(spec);
     text.push('\n');
     text
+}
+
+/// A `text/event-stream` answer is documented by the shape of one event (what SSE tools such as
+/// schemathesis check), not as an array: `id` the change's `seq`, `event: change`, and `data` a
+/// `Change` as JSON text.
+fn describe_event_streams(operation: &mut Value) {
+    let Some(responses) = operation["responses"].as_object_mut() else {
+        return;
+    };
+    for response in responses.values_mut() {
+        if let Some(stream) = response
+            .get_mut("content")
+            .and_then(|content| content.get_mut("text/event-stream"))
+        {
+            stream["schema"] = json!({
+                "type": "object",
+                "description": "One server-sent event: a change of the feed.",
+                "required": ["id", "event", "data"],
+                "properties": {
+                    "id": {"type": "string", "description": "The change's `seq`; send it back as `Last-Event-ID` to resume."},
+                    "event": {"type": "string", "enum": ["change"]},
+                    "data": {"type": "string", "description": "The change as JSON: a `Change` object (`#/components/schemas/Change`)."}
+                }
+            });
+        }
+    }
 }
 
 /// An answer without a description gets one from its status and the operation's summary.

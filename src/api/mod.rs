@@ -13,6 +13,7 @@ mod files_api;
 mod health;
 mod prefixed;
 mod serde_payload;
+mod stream_api;
 pub mod sync_api;
 mod sync_doc;
 mod tables_api;

@@ -4,6 +4,7 @@
 use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::serde_payload::{JsonAnswer, JsonBody};
+use super::stream_api::{self, ChangeEvents};
 use super::sync_doc::{
     ChangesPageDoc, ConflictListDoc, PullResponseDoc, PushOutcomeDoc, PushRequestDoc,
     ResolvedConflictDoc,
@@ -15,7 +16,7 @@ use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
 use crate::sync::pull::pull;
 use crate::sync::types::{ChangesPage, Operation, PushOutcome, Row};
 use poem::web::Data;
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi, Tags};
 use serde::{Deserialize, Serialize};
@@ -114,7 +115,16 @@ pub async fn run_changes(
     let wait = Duration::from_secs(wait.unwrap_or(0)).min(state.config.sync.max_wait);
     let schema = state.schema();
     let _waiting = (!wait.is_zero()).then(crate::ops::metrics::LongPoll::open);
-    let page = changes::changes(&state.db, &schema, caller, &query, wait, &state.feed).await?;
+    let page = changes::changes(
+        &state.db,
+        &schema,
+        caller,
+        &query,
+        wait,
+        &state.feed,
+        &state.reads,
+    )
+    .await?;
     crate::ops::metrics::rows_served("changes", page.changes.len());
     Ok(page)
 }
@@ -193,6 +203,48 @@ impl SyncApi {
         )
         .await
         .map(JsonAnswer::new)
+    }
+
+    /// Live stream of changes.
+    ///
+    /// Server-sent events (`text/event-stream`) for clients that keep a connection open: first
+    /// every change after `cursor` the caller may read, then each new one as it commits. Each
+    /// event is `event: change` with one change as JSON in `data` (the same body as an entry of
+    /// the changes feed) and its `seq` as the event `id`. A comment line (`:`) is sent every
+    /// `sync.stream_heartbeat` (default 15 s) so that proxies keep the connection. A client
+    /// that reconnects with `Last-Event-ID` (or `cursor`) set to the last `id` it received
+    /// resumes with nothing skipped and nothing repeated. Same scoping as the changes feed. The
+    /// stream ends when the bearer JWT expires or the device token is revoked (its device
+    /// deleted or its token regenerated).
+    #[oai(path = "/sync/stream", method = "get", operation_id = "stream")]
+    async fn stream(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        request: &poem::Request,
+        /// Start after this change (`seq`); absent or empty starts from the beginning.
+        cursor: Query<Option<String>>,
+        /// Comma-separated tables; all readable tables when absent.
+        tables: Query<Option<String>>,
+        /// The `id` of the last event received; wins over `cursor`.
+        #[oai(name = "Last-Event-ID")]
+        last_event_id: Header<Option<String>>,
+    ) -> Result<ChangeEvents, ApiError> {
+        let token = request
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(crate::auth::bearer_token)
+            .map(String::from);
+        stream_api::open(
+            &state,
+            &auth.0,
+            token,
+            cursor.0.as_deref(),
+            last_event_id.0.as_deref(),
+            split_tables(tables.0),
+        )
+        .await
     }
 
     /// Pull rows by table.

@@ -120,7 +120,8 @@ pub struct ConflictInfoDoc {
     #[oai(skip_serializing_if_is_none)]
     conflict_id: Option<i64>,
     server_row: RowObject,
-    client_row: RowObject,
+    /// The row the client's write would have stored: its columns, without `_version`.
+    client_row: std::collections::HashMap<String, Value>,
 }
 
 /// Why an operation failed.
@@ -209,7 +210,9 @@ pub struct ConflictViewDoc {
     table: String,
     key: Value,
     server_row: RowObject,
-    client_row: RowObject,
+    /// The row the client wanted: its columns, without `_version` (`_deleted: true` for a
+    /// deletion).
+    client_row: std::collections::HashMap<String, Value>,
     server_version: i64,
     /// The version the client based its change on, when it sent one.
     #[oai(skip_serializing_if_is_none)]

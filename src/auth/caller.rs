@@ -15,6 +15,9 @@ pub struct Caller {
     pub claims: Map<String, Value>,
     /// The registered device, when the caller authenticated with a device token.
     pub device_id: Option<String>,
+    /// When the caller's JWT expires (`exp`, seconds since the epoch); `None` for a device
+    /// token, which lasts until it is revoked.
+    pub expires_at: Option<i64>,
 }
 
 /// Which rows of one table the caller reaches.
@@ -44,6 +47,7 @@ impl Caller {
             branch: claims.branch.filter(|b| !b.is_null()),
             claims: all,
             device_id: None,
+            expires_at: Some(claims.exp),
         }
     }
 
@@ -56,6 +60,7 @@ impl Caller {
             branch: None,
             claims: Map::new(),
             device_id: None,
+            expires_at: None,
         }
     }
 
@@ -74,6 +79,7 @@ impl Caller {
             branch: claims.get("branch").cloned().filter(|b| !b.is_null()),
             claims: claims.clone(),
             device_id: Some(device_id.to_string()),
+            expires_at: None,
         }
     }
 

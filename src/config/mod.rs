@@ -275,6 +275,10 @@ pub struct SyncConfig {
     /// How often a waiting changes request looks for writes made by other replicas.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// How often a live stream (`/sync/stream`) sends a heartbeat comment, and checks that the
+    /// caller's device token still holds.
+    #[serde(with = "humantime_serde")]
+    pub stream_heartbeat: Duration,
 }
 
 impl Default for SyncConfig {
@@ -283,6 +287,7 @@ impl Default for SyncConfig {
             max_batch: 5000,
             max_wait: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
+            stream_heartbeat: Duration::from_secs(15),
         }
     }
 }

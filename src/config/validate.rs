@@ -59,6 +59,9 @@ pub fn problems(config: &Config) -> Vec<String> {
     if config.devices.activity_flush.is_zero() {
         problems.push("key `devices.activity_flush` = `0s`: must be longer than zero".into());
     }
+    if config.sync.stream_heartbeat.is_zero() {
+        problems.push("key `sync.stream_heartbeat` = `0s`: must be longer than zero".into());
+    }
     if config.sync.poll_interval.is_zero() {
         problems.push("key `sync.poll_interval` = `0s`: must be longer than zero".into());
     }

@@ -17,7 +17,9 @@ pub const HTTP_REQUESTS: &str = "syncgate_http_requests_total";
 pub const HTTP_DURATION: &str = "syncgate_http_request_duration_seconds";
 pub const PUSH_OPERATIONS: &str = "syncgate_push_operations_total";
 pub const ROWS_SERVED: &str = "syncgate_rows_served_total";
+pub const FEED_READS: &str = "syncgate_feed_reads_total";
 pub const LONG_POLLS_OPEN: &str = "syncgate_long_polls_open";
+pub const LIVE_STREAMS_OPEN: &str = "syncgate_live_streams_open";
 pub const OUTBOX_ENTRIES: &str = "syncgate_outbox_entries";
 pub const OUTBOX_OLDEST_PENDING: &str = "syncgate_outbox_oldest_pending_age_seconds";
 pub const UPSTREAM_REACHABLE: &str = "syncgate_upstream_reachable";
@@ -147,6 +149,22 @@ impl Drop for LongPoll {
     }
 }
 
+/// Counts an open live stream while it lives.
+pub struct LiveStream(());
+
+impl LiveStream {
+    pub fn open() -> Self {
+        gauge!(LIVE_STREAMS_OPEN).increment(1.0);
+        Self(())
+    }
+}
+
+impl Drop for LiveStream {
+    fn drop(&mut self) {
+        gauge!(LIVE_STREAMS_OPEN).decrement(1.0);
+    }
+}
+
 pub fn rows_served(endpoint: &'static str, rows: usize) {
     metrics::counter!(ROWS_SERVED, "endpoint" => endpoint).increment(rows as u64);
 }
@@ -175,10 +193,15 @@ fn describe() {
         ROWS_SERVED,
         "Rows served by the changes feed and pull, by endpoint."
     );
+    describe_counter!(
+        FEED_READS,
+        "Reads of the changes feed (long-polls and streams with one view share one)."
+    );
     describe_gauge!(
         LONG_POLLS_OPEN,
         "Changes requests waiting for a write (wait=)."
     );
+    describe_gauge!(LIVE_STREAMS_OPEN, "Open live streams (GET /sync/stream).");
     describe_gauge!(OUTBOX_ENTRIES, "Outbox entries by status (edge).");
     describe_gauge!(
         OUTBOX_OLDEST_PENDING,

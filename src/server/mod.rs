@@ -70,6 +70,7 @@ pub async fn launch(
         crate::auth::Authenticator::from_config(&config.auth).map_err(StartError::Config)?;
     let feed = FeedWatch::new(store::feed::head(&db).await.map_err(StoreError::from)?);
     let poller = feed.spawn_poller(db.clone(), config.sync.poll_interval);
+    let listener = feed.spawn_listener(&db);
     let activity = crate::sync::activity::Activity::default();
     let flusher = activity.spawn_flusher(db.clone(), config.devices.activity_flush);
     let delivery =
@@ -85,6 +86,7 @@ pub async fn launch(
         jobs: jobs_status,
         authenticator,
         feed,
+        reads: Default::default(),
         activity: activity.clone(),
         upstream: upstream.clone(),
         files: Arc::new(crate::files::storage::LocalFiles::new(config_files_dir)),
@@ -111,6 +113,9 @@ pub async fn launch(
         .await;
     metrics.stop();
     poller.abort();
+    if let Some(listener) = listener {
+        listener.abort();
+    }
     reloader.abort();
     if let Some(probe) = probe {
         probe.abort();

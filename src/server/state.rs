@@ -45,6 +45,8 @@ pub struct AppState {
     pub authenticator: Authenticator,
     /// Wakes long-polling changes requests.
     pub feed: FeedWatch,
+    /// Feed reads shared by the requests that want the same page at once.
+    pub reads: crate::sync::shared_read::SharedReads,
     /// When devices were last seen, flushed to the database now and then.
     pub activity: Activity,
     /// The hub, on an edge.

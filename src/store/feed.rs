@@ -50,6 +50,23 @@ pub async fn begin_write(
     Ok((txn, turn))
 }
 
+/// The PostgreSQL channel on which write transactions announce the feed position they reach.
+pub const CHANNEL: &str = "syncgate_feed";
+
+/// Tells other replicas (PostgreSQL `NOTIFY`, delivered when this transaction commits, never
+/// before) that the feed reaches `position`. Nothing on SQLite, which one process serves.
+pub async fn announce(txn: &impl ConnectionTrait, position: i64) -> Result<(), DbErr> {
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let mut sql = SqlBuilder::new(txn.get_database_backend());
+    sql.push(&format!("SELECT pg_notify('{CHANNEL}', "))
+        .bind(Value::String(Some(position.to_string())), None)
+        .push(")");
+    txn.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
 /// Hands out `count` positions to this transaction and locks the counter until it ends, in one
 /// statement; returns the last of them (the first is `last - count + 1`). Call it just before
 /// writing, so that the lock, which orders every writer, is held as briefly as possible.

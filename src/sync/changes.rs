@@ -4,12 +4,13 @@
 use super::SyncError;
 use super::access::{Access, readable};
 use super::notify::FeedWatch;
+use super::shared_read::{FeedPage, PageRequest, SharedReads};
 use super::types::{Change, ChangesPage};
 use crate::auth::Caller;
 use crate::schema::Schema;
-use crate::store::feed;
-use crate::store::rows::{self, Scan, StoredRow};
+use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -34,49 +35,41 @@ pub fn parse_cursor(cursor: Option<&str>) -> Result<i64, SyncError> {
     }
 }
 
-/// Rows of the readable tables changed after `query.cursor`, merged in feed order.
+/// The page of the feed after `query.cursor` the caller may read, shared with every request
+/// that has the same view at the same moment (see [`SharedReads`]).
 pub async fn read(
     db: &DatabaseConnection,
-    schema: &Schema,
+    schema: &Arc<Schema>,
     caller: &Caller,
     query: &FeedQuery,
-) -> Result<(Vec<(String, StoredRow)>, String, bool), SyncError> {
-    let tables = readable(schema, caller, query.tables.as_deref())?;
-    // Read the head first: every position up to it has committed, so it is a safe cursor
-    // when nothing more is visible.
-    let head = feed::head(db).await?;
-    if query.cursor > head {
-        return Err(SyncError::invalid(
-            "cursor",
-            format!(
-                "cursor {} is beyond the head of the changes feed ({head}): it was not issued by this \
-                 gateway's database; start again without a cursor",
-                query.cursor
-            ),
-        ));
-    }
-    let mut found: Vec<(String, StoredRow)> = Vec::new();
-    for Access { table, scope, .. } in &tables {
-        let scan = Scan {
-            scope,
-            after_seq: query.cursor,
-            include_deleted: query.include_deleted,
-            limit: query.limit + 1,
-        };
-        for row in rows::scan(db, table, &scan).await? {
-            found.push((table.name.clone(), row));
-        }
-    }
-    found.sort_by_key(|(_, row)| row.seq);
-    let has_more = found.len() as u64 > query.limit;
-    found.truncate(query.limit as usize);
-    let last = found.last().map_or(query.cursor, |(_, row)| row.seq);
-    let cursor = if has_more {
-        last
-    } else {
-        last.max(head).max(query.cursor)
+    seen: Option<i64>,
+    reads: &SharedReads,
+) -> Result<Arc<FeedPage>, SyncError> {
+    let scans = readable(schema, caller, query.tables.as_deref())?
+        .into_iter()
+        .map(|Access { table, scope, .. }| (table.name.clone(), scope))
+        .collect();
+    let request = PageRequest {
+        scans,
+        cursor: query.cursor,
+        limit: query.limit,
+        include_deleted: query.include_deleted,
+        seen,
     };
-    Ok((found, cursor.to_string(), has_more))
+    reads.read(db, schema, request).await
+}
+
+/// A page as the API answers it.
+pub fn to_page(schema: &Schema, page: &FeedPage) -> ChangesPage {
+    ChangesPage {
+        changes: page
+            .rows
+            .iter()
+            .map(|(table, row)| to_change(schema, table.clone(), row.clone()))
+            .collect(),
+        cursor: page.cursor.to_string(),
+        has_more: page.has_more,
+    }
 }
 
 pub fn to_change(schema: &Schema, table: String, row: StoredRow) -> Change {
@@ -98,25 +91,21 @@ pub fn to_change(schema: &Schema, table: String, row: StoredRow) -> Change {
 /// time is up.
 pub async fn changes(
     db: &DatabaseConnection,
-    schema: &Schema,
+    schema: &Arc<Schema>,
     caller: &Caller,
     query: &FeedQuery,
     wait: Duration,
     watch: &FeedWatch,
+    reads: &SharedReads,
 ) -> Result<ChangesPage, SyncError> {
     let deadline = Instant::now() + wait;
     let mut seen = watch.subscribe();
     loop {
-        let (rows, cursor, has_more) = read(db, schema, caller, query).await?;
-        if !rows.is_empty() || Instant::now() >= deadline {
-            return Ok(ChangesPage {
-                changes: rows
-                    .into_iter()
-                    .map(|(table, row)| to_change(schema, table, row))
-                    .collect(),
-                cursor,
-                has_more,
-            });
+        // Only a waiting request shares its reads (see `PageRequest::seen`).
+        let position = (!wait.is_zero()).then(|| *seen.borrow_and_update());
+        let page = read(db, schema, caller, query, position, reads).await?;
+        if !page.rows.is_empty() || Instant::now() >= deadline {
+            return Ok(to_page(schema, &page));
         }
         // Wait for any commit (this replica's, or another's seen by the poller), then look
         // again: it may be outside the caller's scope.

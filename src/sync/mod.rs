@@ -13,7 +13,9 @@ pub mod notify;
 pub mod pull;
 pub mod push;
 mod resolve;
+pub mod shared_read;
 pub mod status;
+pub mod stream;
 pub mod types;
 pub mod write;
 

@@ -3,11 +3,13 @@
 
 use super::SyncError;
 use super::changes::{FeedQuery, read};
+use super::shared_read::SharedReads;
 use crate::auth::Caller;
 use crate::schema::Schema;
 use indexmap::IndexMap;
 use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 pub struct PullPage {
     pub data: IndexMap<String, Vec<Map<String, Value>>>,
@@ -17,7 +19,7 @@ pub struct PullPage {
 
 pub async fn pull(
     db: &DatabaseConnection,
-    schema: &Schema,
+    schema: &Arc<Schema>,
     caller: &Caller,
     tables: Option<Vec<String>>,
     cursor: i64,
@@ -29,18 +31,18 @@ pub async fn pull(
         tables: tables.clone(),
         include_deleted: false,
     };
-    let (rows, cursor, has_more) = read(db, schema, caller, &query).await?;
+    let page = read(db, schema, caller, &query, None, &SharedReads::default()).await?;
     let mut data: IndexMap<String, Vec<Map<String, Value>>> = IndexMap::new();
     // Every requested table appears, even when it has no rows.
     for access in super::access::readable(schema, caller, tables.as_deref())? {
         data.insert(access.table.name.clone(), Vec::new());
     }
-    for (table, row) in rows {
-        data.entry(table).or_default().push(row.to_client());
+    for (table, row) in &page.rows {
+        data.entry(table.clone()).or_default().push(row.to_client());
     }
     Ok(PullPage {
         data,
-        cursor,
-        has_more,
+        cursor: page.cursor.to_string(),
+        has_more: page.has_more,
     })
 }

@@ -79,8 +79,20 @@ pub async fn drain(
                 } else {
                     Ok(())
                 });
+                // An unreachable hub is nobody's entry's fault: the entries wait for it without
+                // using up their tries (only the hub's refusals count towards ERROR).
+                let counts = !error.is_unreachable();
                 for entry in &batch {
-                    fail(db, entry, &error.to_string(), settings, now, &mut report).await?;
+                    fail(
+                        db,
+                        entry,
+                        &error.to_string(),
+                        counts,
+                        settings,
+                        now,
+                        &mut report,
+                    )
+                    .await?;
                 }
                 break;
             }
@@ -117,13 +129,14 @@ pub async fn drain(
                             report.conflicts += 1;
                         }
                         Some(Outcome::Error(message)) => {
-                            fail(db, entry, message, settings, now, &mut report).await?
+                            fail(db, entry, message, true, settings, now, &mut report).await?
                         }
                         None => {
                             fail(
                                 db,
                                 entry,
                                 "the hub's answer did not mention it",
+                                true,
                                 settings,
                                 now,
                                 &mut report,
@@ -210,12 +223,13 @@ async fn fail(
     db: &DatabaseConnection,
     entry: &Entry,
     error: &str,
+    counts: bool,
     settings: &DrainJobConfig,
     now: i64,
     report: &mut DrainReport,
 ) -> Result<(), DbErr> {
-    let attempts = entry.attempts + 1;
-    let status = if attempts >= i64::from(settings.max_retries) {
+    let attempts = entry.attempts + i64::from(counts);
+    let status = if counts && attempts >= i64::from(settings.max_retries) {
         ERROR
     } else {
         PENDING
@@ -225,7 +239,7 @@ async fn fail(
         entry.id,
         status,
         attempts,
-        now + backoff_ms(attempts),
+        now + backoff_ms(attempts.max(1)),
         Some(error),
         now,
     )

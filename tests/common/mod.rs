@@ -2,6 +2,8 @@
 //! PostgreSQL database per test when `SGTEST_POSTGRES_URL` is set (`scripts/test` sets it).
 #![allow(dead_code)]
 
+pub mod process;
+
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

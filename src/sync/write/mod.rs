@@ -258,6 +258,9 @@ impl<'a> Writer<'a> {
                     _ => error.into(),
                 })?;
         }
+        if count > 0 {
+            feed::announce(txn, position).await?;
+        }
         let Writer {
             txn,
             _turn,

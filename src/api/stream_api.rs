@@ -1,0 +1,139 @@
+//! `GET {prefix}/sync/stream`: the changes feed as server-sent events. The handler checks the
+//! request like the changes endpoint does, then hands the stream to the sync core
+//! ([`crate::sync::stream`]) with what ends it: the token's expiry, and for a device token, its
+//! revocation.
+
+use super::error::ApiError;
+use super::sync_doc::ChangeDoc;
+use crate::auth::Caller;
+use crate::server::AppState;
+use crate::sync::changes::parse_cursor;
+use crate::sync::devices::{self, TOKEN_PREFIX};
+use crate::sync::stream::{self, StillAllowed, StreamSource};
+use crate::sync::types::Change;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use poem::web::sse::Event;
+use poem_openapi::payload::EventStream;
+use poem_openapi::registry::{MetaSchemaRef, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// One change as an event; documented as the feed's `Change`.
+pub struct ChangeEvent(pub Change);
+
+impl Type for ChangeEvent {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "Change".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference("Change".into())
+    }
+
+    fn register(registry: &mut Registry) {
+        <ChangeDoc as Type>::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl ToJSON for ChangeEvent {
+    fn to_json(&self) -> Option<Value> {
+        serde_json::to_value(&self.0).ok()
+    }
+}
+
+pub type ChangeEvents = EventStream<BoxStream<'static, ChangeEvent>>;
+
+/// Opens the stream after `cursor` (a `Last-Event-ID` wins over the `cursor` parameter).
+pub async fn open(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    token: Option<String>,
+    cursor: Option<&str>,
+    last_event_id: Option<&str>,
+    tables: Option<Vec<String>>,
+) -> Result<ChangeEvents, ApiError> {
+    let cursor = parse_cursor(last_event_id.or(cursor))?;
+    let schema = state.schema();
+    crate::sync::readable(&schema, caller, tables.as_deref())?;
+    let head = crate::store::feed::head(&state.db).await?;
+    if cursor > head {
+        return Err(crate::sync::SyncError::invalid(
+            "cursor",
+            format!(
+                "cursor {cursor} is beyond the head of the changes feed ({head}); start again \
+                 without a cursor"
+            ),
+        )
+        .into());
+    }
+    let schema_state = state.clone();
+    let source = StreamSource {
+        db: state.db.clone(),
+        schema: Arc::new(move || schema_state.schema()),
+        caller: caller.clone(),
+        tables,
+        cursor,
+        watch: state.feed.clone(),
+        reads: state.reads.clone(),
+        recheck: state.config.sync.stream_heartbeat,
+        still_allowed: still_allowed(state, token),
+        expires: expiry(caller, state.config.auth.leeway),
+    };
+    let _open = crate::ops::metrics::LiveStream::open();
+    let events = stream::changes(source)
+        .map(move |change| {
+            // The gauge lives as long as the stream.
+            let _ = &_open;
+            ChangeEvent(change)
+        })
+        .boxed();
+    Ok(EventStream::new(events)
+        .keep_alive(state.config.sync.stream_heartbeat)
+        .to_event(|ChangeEvent(change)| {
+            let id = change.seq.to_string();
+            let data = serde_json::to_string(&change).unwrap_or_default();
+            Event::message(data).id(id).event_type("change")
+        }))
+}
+
+/// A device token stays good until its device is deleted or its token regenerated; a JWT until
+/// it expires (see [`expiry`]).
+fn still_allowed(state: &Arc<AppState>, token: Option<String>) -> StillAllowed {
+    match token.filter(|token| token.starts_with(TOKEN_PREFIX)) {
+        Some(token) => {
+            let db = state.db.clone();
+            Arc::new(move || {
+                let (db, token) = (db.clone(), token.clone());
+                Box::pin(async move {
+                    // A database hiccup does not end the stream; a revoked token does.
+                    !matches!(devices::authenticate(&db, &token).await, Ok(None))
+                })
+            })
+        }
+        None => Arc::new(|| Box::pin(async { true })),
+    }
+}
+
+/// When a JWT's `exp` (plus the configured leeway) is reached.
+fn expiry(caller: &Caller, leeway: std::time::Duration) -> Option<tokio::time::Instant> {
+    let exp = caller.expires_at?;
+    let left = exp - chrono::Utc::now().timestamp() + leeway.as_secs() as i64;
+    Some(tokio::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64))
+}

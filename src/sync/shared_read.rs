@@ -1,0 +1,174 @@
+//! Reads of the changes feed shared by every request that wants the same page at the same
+//! moment. When a write commits, every long-poll and live stream wakes at once; those with the
+//! same view (the same tables and row scopes, cursor and page size) get one read between them
+//! instead of one query each.
+//!
+//! A read is shared only by requests that saw the same feed position before asking: a read
+//! that began before a commit must not answer a request that the commit woke, or that request
+//! would miss the change and sleep again.
+
+use super::SyncError;
+use crate::auth::RowScope;
+use crate::schema::Schema;
+use crate::store::feed;
+use crate::store::rows::{self, Scan, StoredRow};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use sea_orm::DatabaseConnection;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One page of the feed, in feed order.
+#[derive(Debug)]
+pub struct FeedPage {
+    pub rows: Vec<(String, StoredRow)>,
+    pub cursor: i64,
+    pub has_more: bool,
+}
+
+/// What a read asks for.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    /// Each table read, with the caller's scope in it.
+    pub scans: Vec<(String, RowScope)>,
+    pub cursor: i64,
+    pub limit: u64,
+    pub include_deleted: bool,
+    /// The feed position a waiting request had seen when it asked; `None` for a request that
+    /// does not wait, which reads on its own (so it surely sees every write committed before
+    /// it, on any replica).
+    pub seen: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+enum ReadFailure {
+    BeyondHead { cursor: i64, head: i64 },
+    Db(String),
+}
+
+type SharedPage = Shared<BoxFuture<'static, Result<Arc<FeedPage>, ReadFailure>>>;
+
+/// The reads under way, by what they read.
+#[derive(Clone, Default)]
+pub struct SharedReads(Arc<Mutex<HashMap<String, SharedPage>>>);
+
+impl SharedReads {
+    /// The page `request` describes: joined to an identical read under way, or read now.
+    pub async fn read(
+        &self,
+        db: &DatabaseConnection,
+        schema: &Arc<Schema>,
+        request: PageRequest,
+    ) -> Result<Arc<FeedPage>, SyncError> {
+        let Some(seen) = request.seen else {
+            return read_page(db, schema, &request)
+                .await
+                .map(Arc::new)
+                .map_err(into_error);
+        };
+        // The schema's address: a reload's new table layouts never share a read with the old.
+        let key = format!(
+            "{:p}|{}|{}|{}|{}|{:?}",
+            Arc::as_ptr(schema),
+            seen,
+            request.cursor,
+            request.limit,
+            request.include_deleted,
+            request.scans
+        );
+        let shared = {
+            let mut inflight = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            inflight
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    let reads = self.clone();
+                    let (db, schema) = (db.clone(), schema.clone());
+                    // Its own task: it finishes (and leaves the map) even if every request
+                    // waiting for it goes away.
+                    let read = tokio::spawn(async move {
+                        let page = read_page(&db, &schema, &request).await;
+                        reads
+                            .0
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&key);
+                        page.map(Arc::new)
+                    });
+                    async move {
+                        read.await
+                            .unwrap_or_else(|error| Err(ReadFailure::Db(error.to_string())))
+                    }
+                    .boxed()
+                    .shared()
+                })
+                .clone()
+        };
+        shared.await.map_err(into_error)
+    }
+
+    /// Reads under way (for tests of the sharing).
+    pub fn in_flight(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+fn into_error(failure: ReadFailure) -> SyncError {
+    match failure {
+        ReadFailure::BeyondHead { cursor, head } => SyncError::invalid(
+            "cursor",
+            format!(
+                "cursor {cursor} is beyond the head of the changes feed ({head}): it was not \
+                 issued by this gateway's database; start again without a cursor"
+            ),
+        ),
+        ReadFailure::Db(message) => SyncError::Db(sea_orm::DbErr::Custom(message)),
+    }
+}
+
+/// Rows of the requested tables changed after the cursor, merged in feed order.
+async fn read_page(
+    db: &DatabaseConnection,
+    schema: &Schema,
+    request: &PageRequest,
+) -> Result<FeedPage, ReadFailure> {
+    let failed = |error: sea_orm::DbErr| ReadFailure::Db(error.to_string());
+    metrics::counter!(crate::ops::metrics::FEED_READS).increment(1);
+    // Read the head first: every position up to it has committed, so it is a safe cursor when
+    // nothing more is visible.
+    let head = feed::head(db).await.map_err(failed)?;
+    if request.cursor > head {
+        return Err(ReadFailure::BeyondHead {
+            cursor: request.cursor,
+            head,
+        });
+    }
+    let mut found: Vec<(String, StoredRow)> = Vec::new();
+    for (name, scope) in &request.scans {
+        let Some(table) = schema.table(name) else {
+            continue;
+        };
+        let scan = Scan {
+            scope,
+            after_seq: request.cursor,
+            include_deleted: request.include_deleted,
+            limit: request.limit + 1,
+        };
+        for row in rows::scan(db, table, &scan).await.map_err(failed)? {
+            found.push((name.clone(), row));
+        }
+    }
+    found.sort_by_key(|(_, row)| row.seq);
+    let has_more = found.len() as u64 > request.limit;
+    found.truncate(request.limit as usize);
+    let last = found.last().map_or(request.cursor, |(_, row)| row.seq);
+    let cursor = if has_more {
+        last
+    } else {
+        last.max(head).max(request.cursor)
+    };
+    Ok(FeedPage {
+        rows: found,
+        cursor,
+        has_more,
+    })
+}

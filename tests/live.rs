@@ -1,0 +1,436 @@
+//! Live delivery: the server-sent event stream (scoped, heartbeats, resuming with
+//! `Last-Event-ID` with nothing skipped or repeated, ended by a revoked device token or an
+//! expired JWT), long-polls that share their reads, a bootstrap that stays exact while writers
+//! go on, and two replicas on one PostgreSQL waking each other — on every backend.
+
+mod common;
+
+use common::process::{Gateway, free_port};
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// One server-sent event, or a comment line.
+#[derive(Debug)]
+enum Sse {
+    Change { id: String, change: Value },
+    Comment,
+}
+
+/// Reads events off an open `text/event-stream` response.
+struct EventReader {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+impl EventReader {
+    async fn open(server: &TestServer, token: &str, query: &str, last_id: Option<&str>) -> Self {
+        let mut request = server
+            .client
+            .get(server.url(&format!("/api/v1/sync/stream{query}")))
+            .bearer_auth(token);
+        if let Some(id) = last_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self {
+            body: response.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event within `timeout`; `None` when the stream ended.
+    async fn next(&mut self, timeout: Duration) -> Option<Sse> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut id = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("id: ") {
+                        id = value.to_string();
+                    } else if let Some(value) = line.strip_prefix("data: ") {
+                        data.push_str(value);
+                    }
+                }
+                if block.starts_with(':') {
+                    return Some(Sse::Comment);
+                }
+                return Some(Sse::Change {
+                    id,
+                    change: serde_json::from_str(&data).unwrap(),
+                });
+            }
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Ok(Some(Ok(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(_) => return None,
+                Err(_) => panic!("no event within {timeout:?} (buffer: {:?})", self.buffer),
+            }
+        }
+    }
+
+    /// The next `count` changes, skipping heartbeats.
+    async fn changes(&mut self, count: usize) -> Vec<(String, Value)> {
+        let mut found = Vec::new();
+        while found.len() < count {
+            match self.next(Duration::from_secs(10)).await {
+                Some(Sse::Change { id, change }) => found.push((id, change)),
+                Some(Sse::Comment) => {}
+                None => panic!("the stream ended after {found:?}"),
+            }
+        }
+        found
+    }
+}
+
+async fn insert(server: &TestServer, token: &str, id: &str) {
+    let (status, body) = server
+        .push(
+            token,
+            "writer",
+            true,
+            json!([{"table": "items", "action": "upsert", "data": {"id": id, "name": id}}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn fast_heartbeat(sandbox: &Sandbox) -> syncgate::config::Config {
+    let mut config = sandbox.config();
+    config.sync.stream_heartbeat = Duration::from_millis(300);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_delivers_scoped_changes_and_resumes_without_gaps() {
+    for backend in backends() {
+        let sandbox = Sandbox::new(backend).await;
+        sandbox.write_schema("sync.toml", SYNC_SCHEMA);
+        let server = TestServer::start(fast_heartbeat(&sandbox)).await;
+        insert(&server, &clerk(1), "a").await;
+        insert(&server, &clerk(2), "other-branch").await;
+
+        let mut stream = EventReader::open(&server, &clerk(1), "?tables=items", None).await;
+        let first = stream.changes(1).await;
+        assert_eq!(first[0].1["key"], "a", "{backend:?}: what was there first");
+        assert_eq!(
+            first[0].0,
+            first[0].1["seq"].to_string(),
+            "the id is the seq"
+        );
+        // New writes arrive as they commit; another branch's never do.
+        insert(&server, &clerk(2), "other-branch-2").await;
+        insert(&server, &clerk(1), "b").await;
+        insert(&server, &clerk(1), "c").await;
+        let live = stream.changes(2).await;
+        let keys: Vec<&Value> = live.iter().map(|(_, c)| &c["key"]).collect();
+        assert_eq!(keys, [&json!("b"), &json!("c")], "{backend:?}");
+        // Heartbeats keep an idle stream open.
+        let mut comments = 0;
+        while comments < 2 {
+            match stream.next(Duration::from_secs(5)).await {
+                Some(Sse::Comment) => comments += 1,
+                other => panic!("expected a heartbeat, got {other:?}"),
+            }
+        }
+        let last_id = live[1].0.clone();
+        drop(stream);
+
+        // Written while the client was away: resuming after the last id gives exactly those.
+        insert(&server, &clerk(1), "d").await;
+        insert(&server, &clerk(1), "a").await; // a again: its new version moves to the end
+        let mut resumed =
+            EventReader::open(&server, &clerk(1), "?tables=items&cursor=0", Some(&last_id)).await;
+        let missed = resumed.changes(2).await;
+        let keys: Vec<&Value> = missed.iter().map(|(_, c)| &c["key"]).collect();
+        assert_eq!(
+            keys,
+            [&json!("d"), &json!("a")],
+            "{backend:?}: nothing skipped or repeated"
+        );
+        assert_eq!(missed[1].1["version"], 2);
+        match resumed.next(Duration::from_millis(800)).await {
+            Some(Sse::Comment) => {}
+            other => panic!("nothing else was written, got {other:?}"),
+        }
+        drop(resumed);
+
+        // The same with `cursor` and no header; bad requests are refused before streaming.
+        let mut by_cursor = EventReader::open(
+            &server,
+            &clerk(1),
+            &format!("?tables=items&cursor={last_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(by_cursor.changes(2).await.len(), 2);
+        let refused = server
+            .client
+            .get(server.url("/api/v1/sync/stream?tables=nope"))
+            .bearer_auth(clerk(1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 404);
+        let refused = server.get("/api/v1/sync/stream").await;
+        assert_eq!(refused.status(), 401);
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_ends_when_its_device_token_is_revoked_or_its_jwt_expires() {
+    for backend in backends() {
+        let sandbox = Sandbox::new(backend).await;
+        sandbox.write_schema("sync.toml", SYNC_SCHEMA);
+        let mut config = fast_heartbeat(&sandbox);
+        config.auth.leeway = Duration::ZERO;
+        let server = TestServer::start(config).await;
+        let (status, device) = server
+            .post_as(
+                &clerk(1),
+                "/api/v1/sync/devices",
+                &json!({"id": "tab", "name": "Tab", "platform": "web", "app_version": "1"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{device}");
+        let device_token = device["token"].as_str().unwrap().to_string();
+        let mut stream = EventReader::open(&server, &device_token, "", None).await;
+        let (status, _) = server
+            .post_as(&clerk(1), "/api/v1/sync/devices/tab/token", &json!({}))
+            .await;
+        assert_eq!(status, 200);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while stream.next(Duration::from_secs(5)).await.is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "{backend:?}: the stream outlived its token"
+            );
+        }
+
+        let short = token_with("clerk-1", "CLERK", Some(json!(1)), Default::default(), 2);
+        let mut stream = EventReader::open(&server, &short, "", None).await;
+        let opened = Instant::now();
+        while stream.next(Duration::from_secs(6)).await.is_some() {
+            assert!(
+                opened.elapsed() < Duration::from_secs(10),
+                "{backend:?}: never ended"
+            );
+        }
+        let lasted = opened.elapsed();
+        assert!(
+            lasted < Duration::from_secs(5),
+            "{backend:?}: ended at the JWT's expiry, after {lasted:?}"
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn long_polls_with_the_same_view_share_their_reads() {
+    for backend in backends() {
+        let (_sandbox, server) = sync_server(backend).await;
+        insert(&server, &clerk(1), "seed").await;
+        let (_, page) = server.get_as(&clerk(1), "/api/v1/sync/changes").await;
+        let cursor = page["cursor"].as_str().unwrap().to_string();
+        let reads = |text: &str| -> f64 {
+            text.lines()
+                .filter(|line| line.starts_with("syncgate_feed_reads_total"))
+                .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .sum()
+        };
+        let waiters = 40;
+        let mut polls = Vec::new();
+        for _ in 0..waiters {
+            let client = server.client.clone();
+            let url = server.url(&format!("/api/v1/sync/changes?cursor={cursor}&wait=20"));
+            polls.push(tokio::spawn(async move {
+                let response = client.get(url).bearer_auth(clerk(1)).send().await.unwrap();
+                response.json::<Value>().await.unwrap()
+            }));
+        }
+        // Every waiter is parked (first reads done) before the write.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let before = reads(&server.get("/metrics").await.text().await.unwrap());
+        insert(&server, &clerk(1), "wake").await;
+        for poll in polls {
+            let page = poll.await.unwrap();
+            assert_eq!(page["changes"][0]["key"], "wake", "{backend:?}: {page}");
+        }
+        let after = reads(&server.get("/metrics").await.text().await.unwrap());
+        let used = after - before;
+        assert!(
+            used <= 4.0,
+            "{backend:?}: {waiters} woken long-polls with one view made {used} feed reads"
+        );
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bootstrap_under_concurrent_writes_ends_with_exactly_the_scope() {
+    for backend in backends() {
+        let (_sandbox, server) = sync_server(backend).await;
+        let server = std::sync::Arc::new(server);
+        for n in 0..60 {
+            insert(&server, &clerk(1), &format!("r{n}")).await;
+        }
+        // A writer goes on: inserts, updates, deletes, in branch 1 and branch 2.
+        let writer = {
+            let server = server.clone();
+            tokio::spawn(async move {
+                for n in 0..60 {
+                    insert(&server, &clerk(1), &format!("w{n}")).await;
+                    insert(&server, &clerk(2), &format!("x{n}")).await;
+                    insert(&server, &clerk(1), &format!("r{}", n % 20)).await;
+                    if n % 7 == 0 {
+                        let ops = json!([{"table": "items", "action": "delete", "data": {"id": format!("r{}", 30 + n / 7)}}]);
+                        let (status, body) = server.push(&clerk(1), "writer", true, ops).await;
+                        assert_eq!(status, 200, "{body}");
+                    }
+                }
+            })
+        };
+        // The device pages from cursor 0 with small pages while the writer runs, then once
+        // more after it stopped.
+        let mut device: BTreeMap<String, Value> = BTreeMap::new();
+        let mut cursor = String::new();
+        let mut writer = Some(writer);
+        loop {
+            let (status, page) = server
+                .get_as(
+                    &clerk(1),
+                    &format!("/api/v1/sync/changes?tables=items&limit=7&cursor={cursor}"),
+                )
+                .await;
+            assert_eq!(status, 200, "{page}");
+            for change in page["changes"].as_array().unwrap() {
+                let key = change["key"].as_str().unwrap().to_string();
+                assert_eq!(change["row"]["branch_id"], 1, "only branch 1: {change}");
+                if change["deleted"] == true {
+                    device.remove(&key);
+                } else {
+                    device.insert(key, change["row"].clone());
+                }
+            }
+            cursor = page["cursor"].as_str().unwrap().to_string();
+            if page["has_more"] == false {
+                match writer.take() {
+                    Some(running) => {
+                        if running.is_finished() {
+                            running.await.unwrap();
+                        } else {
+                            writer = Some(running);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                    None => break,
+                }
+            }
+        }
+        let (_, pulled) = server
+            .post_as(
+                &clerk(1),
+                "/api/v1/sync/pull",
+                &json!({"tables": ["items"], "limit": 5000}),
+            )
+            .await;
+        let truth: BTreeMap<String, Value> = pulled["data"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| (row["id"].as_str().unwrap().to_string(), row.clone()))
+            .collect();
+        assert_eq!(
+            truth.len(),
+            60 + 60 - 9,
+            "{backend:?}: the rows of branch 1"
+        );
+        assert_eq!(
+            device, truth,
+            "{backend:?}: the device ends with exactly its scope"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicas_on_one_postgresql_wake_each_other_at_once() {
+    if !backends().contains(&Backend::Postgres) {
+        eprintln!("PostgreSQL not configured: skipped");
+        return;
+    }
+    let sandbox = Sandbox::new(Backend::Postgres).await;
+    sandbox.write_schema("sync.toml", SYNC_SCHEMA);
+    // Ten seconds between polls: only a notification can wake replica B in time.
+    let config =
+        sandbox.write_config("[sync]\npoll_interval = \"10s\"\n[plugins]\nwatch = false\n");
+    let mut replica_a = Gateway::new(config.clone(), free_port());
+    let mut replica_b = Gateway::new(config, free_port());
+    replica_a.start().await;
+    replica_b.start().await;
+    let client = reqwest::Client::new();
+    let (_, page) = replica_b.get(&clerk(1), "/api/v1/sync/changes").await;
+    let cursor = page["cursor"].as_str().unwrap().to_string();
+
+    let poll = {
+        let url = format!(
+            "http://{}/api/v1/sync/changes?cursor={cursor}&wait=20",
+            replica_b.address
+        );
+        let client = client.clone();
+        tokio::spawn(async move {
+            let response = client.get(url).bearer_auth(clerk(1)).send().await.unwrap();
+            (Instant::now(), response.json::<Value>().await.unwrap())
+        })
+    };
+    let stream_url = format!(
+        "http://{}/api/v1/sync/stream?cursor={cursor}",
+        replica_b.address
+    );
+    let response = client
+        .get(stream_url)
+        .bearer_auth(clerk(1))
+        .send()
+        .await
+        .unwrap();
+    let mut stream = response.bytes_stream();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let written = Instant::now();
+    let (status, body) = replica_a
+        .push(
+            &clerk(1),
+            json!([{"table": "items", "action": "insert", "data": {"id": "cross", "name": "x"}}]),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (answered, page) = poll.await.unwrap();
+    assert_eq!(page["changes"][0]["key"], "cross", "{page}");
+    let poll_delay = answered - written;
+    let mut text = String::new();
+    while !text.contains("\"cross\"") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("the stream on replica B got the write")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let stream_delay = written.elapsed();
+    eprintln!("cross-replica delivery: long-poll {poll_delay:?}, stream {stream_delay:?}");
+    assert!(
+        poll_delay < Duration::from_secs(2),
+        "long-poll woken after {poll_delay:?}"
+    );
+    assert!(
+        stream_delay < Duration::from_secs(2),
+        "stream woken after {stream_delay:?}"
+    );
+    replica_a.kill();
+    replica_b.kill();
+}
