@@ -6,10 +6,13 @@
 //!     cargo bench --bench gateway -- --quick            # smaller figures, for a smoke run
 //!     cargo bench --bench gateway -- --push-only        # only the push figures
 //!     cargo bench --bench gateway -- --push-rows N      # rows per push figure (20,000)
+//!     cargo bench --bench gateway -- --live-only        # only the live figures
 //!
 //! Figures: push (4 clients × 100 and × 500 rows per request; on PostgreSQL also into a table
 //! grown to 200,000 rows), the changes feed to one client,
-//! a 1,000,000-row bootstrap to a new device, and N long-polling devices woken by one write.
+//! a 1,000,000-row bootstrap to a new device, N long-polling devices and N open live streams
+//! woken by one write, and (PostgreSQL) long-polls on a second replica woken by a write on the
+//! first.
 //! See BENCHMARKS.md for the latest results and what dominates the cost.
 
 use serde_json::{Value, json};
@@ -43,6 +46,10 @@ struct Args {
     grown_rows: usize,
     bootstrap_rows: usize,
     live: Vec<usize>,
+    streams: Vec<usize>,
+    /// Long-polls on a second replica (PostgreSQL).
+    cross: usize,
+    live_only: bool,
 }
 
 fn args() -> Args {
@@ -53,12 +60,16 @@ fn args() -> Args {
         grown_rows: 200_000,
         bootstrap_rows: 1_000_000,
         live: vec![1_000, 10_000],
+        streams: vec![20_000],
+        cross: 1_000,
+        live_only: false,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--postgres" => args.postgres = iter.next(),
             "--push-only" => args.push_only = true,
+            "--live-only" => args.live_only = true,
             "--push-rows" => {
                 args.push_rows = iter
                     .next()
@@ -70,6 +81,8 @@ fn args() -> Args {
                 args.grown_rows = 20_000;
                 args.bootstrap_rows = 50_000;
                 args.live = vec![200];
+                args.streams = vec![200];
+                args.cross = 100;
             }
             "--bench" => {}
             other => eprintln!("ignoring argument {other}"),
@@ -334,8 +347,14 @@ async fn read_all(
     (rows as f64 / started.elapsed().as_secs_f64(), latencies)
 }
 
-/// N devices long-poll the feed; one write; time until each has it.
-async fn live(server: &Server, token: &str, devices: usize, next_id: usize) -> (usize, Latencies) {
+/// N devices long-poll the feed of `waiters`; one write to `writer`; time until each has it.
+async fn live(
+    writer: &Server,
+    waiters: &Server,
+    token: &str,
+    devices: usize,
+    next_id: usize,
+) -> (usize, Latencies) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(devices)
         .build()
@@ -344,7 +363,7 @@ async fn live(server: &Server, token: &str, devices: usize, next_id: usize) -> (
     let body = json!({"device_id": "writer", "operations": [
         {"table": "events", "action": "insert", "data": row(next_id + 1_000_000_000)}]});
     let head: Value = client
-        .post(format!("{}/api/v1/sync/push", server.base))
+        .post(format!("{}/api/v1/sync/push", writer.base))
         .bearer_auth(token)
         .json(&body)
         .send()
@@ -363,7 +382,7 @@ async fn live(server: &Server, token: &str, devices: usize, next_id: usize) -> (
     for _ in 0..devices {
         let (client, base, token, cursor, written, connected) = (
             client.clone(),
-            server.base.clone(),
+            waiters.base.clone(),
             token.to_string(),
             cursor.clone(),
             written.clone(),
@@ -394,7 +413,7 @@ async fn live(server: &Server, token: &str, devices: usize, next_id: usize) -> (
     let _ = written.set(Instant::now());
     let body = json!({"device_id": "writer", "operations": [{"table": "events", "action": "insert", "data": row(next_id)}]});
     client
-        .post(format!("{}/api/v1/sync/push", server.base))
+        .post(format!("{}/api/v1/sync/push", writer.base))
         .bearer_auth(token)
         .json(&body)
         .send()
@@ -404,6 +423,93 @@ async fn live(server: &Server, token: &str, devices: usize, next_id: usize) -> (
     let mut delivered = 0;
     for task in tasks {
         if let Ok(Some(latency)) = task.await {
+            delivered += 1;
+            latencies.0.push(latency);
+        }
+    }
+    (delivered, latencies)
+}
+
+/// N devices hold a live stream open; one write; time until each stream has it.
+async fn stream_figure(
+    server: &Server,
+    token: &str,
+    streams: usize,
+    next_id: usize,
+) -> (usize, Latencies) {
+    use futures_util::StreamExt;
+    // Another source address: the long-polls before left their ports in TIME_WAIT.
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let body = json!({"device_id": "writer", "operations": [
+        {"table": "events", "action": "insert", "data": row(next_id + 2_000_000_000)}]});
+    let head: Value = client
+        .post(format!("{}/api/v1/sync/push", server.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cursor = head["cursor"].as_str().unwrap().to_string();
+    let written = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let wanted = format!("\"{}\"", row(next_id)["id"].as_str().unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..streams {
+        let (client, base, token, cursor, written, opened, wanted) = (
+            client.clone(),
+            server.base.clone(),
+            token.to_string(),
+            cursor.clone(),
+            written.clone(),
+            opened.clone(),
+            wanted.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .get(format!(
+                    "{base}/api/v1/sync/stream?cursor={cursor}&tables=events"
+                ))
+                .bearer_auth(token)
+                .send()
+                .await;
+            opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut body = response.ok()?.bytes_stream();
+            let mut text = String::new();
+            while let Some(Ok(chunk)) = body.next().await {
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                if text.contains(&wanted) {
+                    let got = Instant::now();
+                    return Some(got.duration_since(*written.get()?));
+                }
+            }
+            None
+        }));
+    }
+    while opened.load(std::sync::atomic::Ordering::Relaxed) < streams {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    progress(&format!("streams {streams}: writing"));
+    let _ = written.set(Instant::now());
+    let body = json!({"device_id": "writer", "operations": [{"table": "events", "action": "insert", "data": row(next_id)}]});
+    client
+        .post(format!("{}/api/v1/sync/push", server.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let mut latencies = Latencies::default();
+    let mut delivered = 0;
+    for task in tasks {
+        if let Ok(Ok(Some(latency))) = tokio::time::timeout(Duration::from_secs(60), task).await {
             delivered += 1;
             latencies.0.push(latency);
         }
@@ -714,6 +820,10 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
     let server = start_server(dir.path(), &database_url).await;
     let token = token();
     let mut next = 0;
+    if args.live_only {
+        live_figures(&server, &token, &database_url, dir.path(), next, args).await;
+        return;
+    }
     for per_request in [100, 500] {
         let label = format!("push 4 clients × {per_request} rows/request");
         let (rows_s, req_s, mut latency) = push(
@@ -810,15 +920,27 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         rows_s,
     );
 
+    live_figures(&server, &token, &database_url, dir.path(), next, args).await;
+}
+
+/// Long-polls, streams and (PostgreSQL) a second replica, each woken by one write.
+async fn live_figures(
+    server: &Server,
+    token: &str,
+    database_url: &str,
+    dir: &std::path::Path,
+    mut next: usize,
+    args: &Args,
+) {
+    let p99 = |l: &mut Latencies| {
+        l.0.sort();
+        l.0.get((l.0.len() * 99 / 100).min(l.0.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
     for &devices in &args.live {
-        let (delivered, mut latency) = live(&server, &token, devices, next).await;
+        let (delivered, mut latency) = live(server, server, token, devices, next).await;
         next += 1;
         let mut floor = live_baseline(devices).await;
-        let p99 = |l: &mut Latencies| {
-            l.0.sort();
-            l.0.get((l.0.len() * 99 / 100).min(l.0.len().saturating_sub(1)))
-                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-        };
         let (gateway_p99, floor_p99) = (p99(&mut latency), p99(&mut floor));
         eprintln!(
             "\r\x1b[2K  {:<34} {delivered}/{devices} delivered, {}  [baseline (in-process broadcast) p99 {floor_p99:.2} ms, gateway/baseline p99 {:.0}]",
@@ -826,6 +948,32 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
             latency.summary(),
             gateway_p99 / floor_p99.max(0.001)
         );
+    }
+    for &streams in &args.streams {
+        let (delivered, mut latency) = stream_figure(server, token, streams, next).await;
+        next += 1;
+        let mut floor = live_baseline(streams).await;
+        let (gateway_p99, floor_p99) = (p99(&mut latency), p99(&mut floor));
+        eprintln!(
+            "\r\x1b[2K  {:<34} {delivered}/{streams} delivered, {}  [baseline (in-process broadcast) p99 {floor_p99:.2} ms, gateway/baseline p99 {:.0}]; server peak memory {:.0} MB",
+            format!("live: {streams} open streams"),
+            latency.summary(),
+            gateway_p99 / floor_p99.max(0.001),
+            server.peak_rss_mb()
+        );
+    }
+    if database_url.starts_with("postgres") && args.cross > 0 {
+        // A second replica on the same database; the devices wait on it, the write goes to the
+        // first.
+        let replica = start_server(&dir.join("replica"), database_url).await;
+        let (delivered, mut latency) = live(server, &replica, token, args.cross, next).await;
+        eprintln!(
+            "\r\x1b[2K  {:<34} {delivered}/{} delivered, {} (sync.poll_interval 1 s; LISTEN/NOTIFY wakes them)",
+            format!("live: {} long-polls on replica B", args.cross),
+            args.cross,
+            latency.summary()
+        );
+        let _ = p99(&mut latency);
     }
     eprintln!(
         "  server peak memory (VmHWM): {:.0} MB",

@@ -239,7 +239,13 @@ async fn fail(
         entry.id,
         status,
         attempts,
-        now + backoff_ms(attempts.max(1)),
+        // A refused entry waits longer after each try; while the hub is unreachable every entry
+        // stays due, so that the next run sends them oldest first once it answers.
+        if counts {
+            now + backoff_ms(attempts)
+        } else {
+            now
+        },
         Some(error),
         now,
     )
