@@ -7,6 +7,8 @@
 //!     cargo bench --bench gateway -- --push-only        # only the push figures
 //!     cargo bench --bench gateway -- --push-rows N      # rows per push figure (20,000)
 //!     cargo bench --bench gateway -- --live-only        # only the live figures
+//!     cargo bench --bench gateway -- --streams N        # open streams (20,000; each takes a
+//!                                                       # file descriptor in both processes)
 //!
 //! Figures: push (4 clients × 100 and × 500 rows per request; on PostgreSQL also into a table
 //! grown to 200,000 rows), the changes feed to one client,
@@ -70,6 +72,9 @@ fn args() -> Args {
             "--postgres" => args.postgres = iter.next(),
             "--push-only" => args.push_only = true,
             "--live-only" => args.live_only = true,
+            "--streams" => {
+                args.streams = vec![iter.next().and_then(|n| n.parse().ok()).expect("--streams N")]
+            }
             "--push-rows" => {
                 args.push_rows = iter
                     .next()
@@ -356,6 +361,7 @@ async fn live(
     next_id: usize,
 ) -> (usize, Latencies) {
     let client = reqwest::Client::builder()
+        .local_address(fresh_source_address())
         .pool_max_idle_per_host(devices)
         .build()
         .unwrap();
@@ -430,6 +436,15 @@ async fn live(
     (delivered, latencies)
 }
 
+/// A loopback source address of its own for each live figure: the thousands of connections of
+/// the figure before left their ports in TIME_WAIT for a minute, and each address has its own
+/// ephemeral ports.
+fn fresh_source_address() -> std::net::IpAddr {
+    static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::net::IpAddr::from([127, 0, 1, n])
+}
+
 /// N devices hold a live stream open; one write; time until each stream has it.
 async fn stream_figure(
     server: &Server,
@@ -438,9 +453,8 @@ async fn stream_figure(
     next_id: usize,
 ) -> (usize, Latencies) {
     use futures_util::StreamExt;
-    // Another source address: the long-polls before left their ports in TIME_WAIT.
     let client = reqwest::Client::builder()
-        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .local_address(fresh_source_address())
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
