@@ -73,7 +73,11 @@ fn args() -> Args {
             "--push-only" => args.push_only = true,
             "--live-only" => args.live_only = true,
             "--streams" => {
-                args.streams = vec![iter.next().and_then(|n| n.parse().ok()).expect("--streams N")]
+                args.streams = vec![
+                    iter.next()
+                        .and_then(|n| n.parse().ok())
+                        .expect("--streams N"),
+                ]
             }
             "--push-rows" => {
                 args.push_rows = iter

@@ -59,16 +59,20 @@ pub async fn read(
     reads.read(db, schema, request).await
 }
 
-/// A page as the API answers it.
-pub fn to_page(schema: &Schema, page: &FeedPage) -> ChangesPage {
+/// A page as the API answers it: the rows moved out of a page read for this request alone,
+/// copied from a page shared with other requests.
+pub fn to_page(schema: &Schema, page: Arc<FeedPage>) -> ChangesPage {
+    let (rows, cursor, has_more) = match Arc::try_unwrap(page) {
+        Ok(own) => (own.rows, own.cursor, own.has_more),
+        Err(shared) => (shared.rows.clone(), shared.cursor, shared.has_more),
+    };
     ChangesPage {
-        changes: page
-            .rows
-            .iter()
-            .map(|(table, row)| to_change(schema, table.clone(), row.clone()))
+        changes: rows
+            .into_iter()
+            .map(|(table, row)| to_change(schema, table, row))
             .collect(),
-        cursor: page.cursor.to_string(),
-        has_more: page.has_more,
+        cursor: cursor.to_string(),
+        has_more,
     }
 }
 
@@ -105,7 +109,7 @@ pub async fn changes(
         let position = (!wait.is_zero()).then(|| *seen.borrow_and_update());
         let page = read(db, schema, caller, query, position, reads).await?;
         if !page.rows.is_empty() || Instant::now() >= deadline {
-            return Ok(to_page(schema, &page));
+            return Ok(to_page(schema, page));
         }
         // Wait for any commit (this replica's, or another's seen by the poller), then look
         // again: it may be outside the caller's scope.

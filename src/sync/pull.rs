@@ -3,7 +3,7 @@
 
 use super::SyncError;
 use super::changes::{FeedQuery, read};
-use super::shared_read::SharedReads;
+use super::shared_read::{FeedPage, SharedReads};
 use crate::auth::Caller;
 use crate::schema::Schema;
 use indexmap::IndexMap;
@@ -37,8 +37,14 @@ pub async fn pull(
     for access in super::access::readable(schema, caller, tables.as_deref())? {
         data.insert(access.table.name.clone(), Vec::new());
     }
-    for (table, row) in &page.rows {
-        data.entry(table.clone()).or_default().push(row.to_client());
+    // Read for this request alone: the rows are moved, not copied.
+    let page = Arc::try_unwrap(page).unwrap_or_else(|shared| FeedPage {
+        rows: shared.rows.clone(),
+        cursor: shared.cursor,
+        has_more: shared.has_more,
+    });
+    for (table, row) in page.rows {
+        data.entry(table).or_default().push(row.into_client());
     }
     Ok(PullPage {
         data,
