@@ -165,6 +165,16 @@ class Gateway:
             return Response(error.code, error.headers, error.read())
 
 
+def drive(example_dir, backend, checks, flows, env=None, name="gateway"):
+    """Starts a gateway on the example's config, runs `flows(gateway, checks)`, and stops the
+    gateway whatever happens."""
+    gateway = Gateway(example_dir, backend, env=env, name=name).start()
+    try:
+        flows(gateway, checks)
+    finally:
+        gateway.close()
+
+
 class Checks:
     """Counts checks; the first one that fails stops the test with what it saw."""
 

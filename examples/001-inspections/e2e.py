@@ -37,11 +37,7 @@ def multipart(fields, file_bytes=None, filename="photo.jpg"):
 
 
 def scenario(backend, check):
-    gw = e2e_lib.Gateway(HERE, backend).start()
-    try:
-        flows(gw, check)
-    finally:
-        gw.close()
+    e2e_lib.drive(HERE, backend, check, flows)
 
 
 def flows(gw, check):

@@ -48,11 +48,7 @@ def rows_of(gw, token, table):
 
 
 def scenario(backend, checks):
-    gw = e2e_lib.Gateway(EXAMPLE, backend).start()
-    try:
-        run(gw, backend, checks)
-    finally:
-        gw.close()
+    e2e_lib.drive(EXAMPLE, backend, checks, lambda gw, c: run(gw, backend, c))
 
 
 def run(gw, backend, c):

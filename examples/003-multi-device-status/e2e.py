@@ -73,19 +73,12 @@ def head(gw, token):
 
 def scenario(backend, checks):
     # stale_after 2 s instead of 1 h, so that a device falls behind within the test.
-    gw = e2e_lib.Gateway(EXAMPLE, backend, env={"SYNCGATE_DEVICES__STALE_AFTER": "2s"}).start()
-    try:
-        run(gw, checks)
-    finally:
-        gw.close()
+    e2e_lib.drive(EXAMPLE, backend, checks, run, env={"SYNCGATE_DEVICES__STALE_AFTER": "2s"})
     # offline_after 1 s instead of 24 h, so that a device is "not seen recently" within the test.
-    gw = e2e_lib.Gateway(
-        EXAMPLE, backend, env={"SYNCGATE_DEVICES__OFFLINE_AFTER": "1s"}, name="offline"
-    ).start()
-    try:
-        run_offline(gw, checks)
-    finally:
-        gw.close()
+    e2e_lib.drive(
+        EXAMPLE, backend, checks, run_offline,
+        env={"SYNCGATE_DEVICES__OFFLINE_AFTER": "1s"}, name="offline",
+    )
 
 
 def run(gw, c):

@@ -48,11 +48,7 @@ def item(title, **columns):
 
 
 def scenario(backend, checks):
-    gw = e2e_lib.Gateway(EXAMPLE, backend).start()
-    try:
-        run(gw, checks)
-    finally:
-        gw.close()
+    e2e_lib.drive(EXAMPLE, backend, checks, run)
 
 
 def run(gw, c):
