@@ -53,28 +53,24 @@ pub async fn begin_write(
 /// The PostgreSQL channel on which write transactions announce the feed position they reach.
 pub const CHANNEL: &str = "syncgate_feed";
 
-/// Tells other replicas (PostgreSQL `NOTIFY`, delivered when this transaction commits, never
-/// before) that the feed reaches `position`. Nothing on SQLite, which one process serves.
-pub async fn announce(txn: &impl ConnectionTrait, position: i64) -> Result<(), DbErr> {
-    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return Ok(());
-    }
-    let mut sql = SqlBuilder::new(txn.get_database_backend());
-    sql.push(&format!("SELECT pg_notify('{CHANNEL}', "))
-        .bind(Value::String(Some(position.to_string())), None)
-        .push(")");
-    txn.execute_raw(sql.build()).await?;
-    Ok(())
-}
-
 /// Hands out `count` positions to this transaction and locks the counter until it ends, in one
 /// statement; returns the last of them (the first is `last - count + 1`). Call it just before
 /// writing, so that the lock, which orders every writer, is held as briefly as possible.
+///
+/// On PostgreSQL the same statement tells the other replicas the position the feed reaches
+/// (`NOTIFY` on [`CHANNEL`], which PostgreSQL delivers when this transaction commits, never
+/// before, and drops if it rolls back).
 pub async fn reserve(txn: &impl ConnectionTrait, count: i64) -> Result<i64, DbErr> {
-    let mut sql = SqlBuilder::new(txn.get_database_backend());
+    let backend = txn.get_database_backend();
+    let mut sql = SqlBuilder::new(backend);
     sql.push("UPDATE syncgate_sequence SET value = value + ")
         .bind(Value::BigInt(Some(count)), None)
         .push(" WHERE name = 'feed' RETURNING value");
+    if backend == sea_orm::DbBackend::Postgres {
+        sql.push(&format!(
+            ", pg_notify('{CHANNEL}', value::text) AS notified"
+        ));
+    }
     let row = txn
         .query_one_raw(sql.build())
         .await?

@@ -258,9 +258,6 @@ impl<'a> Writer<'a> {
                     _ => error.into(),
                 })?;
         }
-        if count > 0 {
-            feed::announce(txn, position).await?;
-        }
         let Writer {
             txn,
             _turn,
