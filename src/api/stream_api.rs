@@ -9,8 +9,8 @@ use crate::auth::Caller;
 use crate::server::AppState;
 use crate::sync::changes::parse_cursor;
 use crate::sync::devices::{self, TOKEN_PREFIX};
+use crate::sync::shared_read::PageEntry;
 use crate::sync::stream::{self, StillAllowed, StreamSource};
-use crate::sync::types::Change;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use poem::web::sse::Event;
@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 /// One change as an event; documented as the feed's `Change`.
-pub struct ChangeEvent(pub Change);
+pub struct ChangeEvent(pub PageEntry);
 
 impl Type for ChangeEvent {
     const IS_REQUIRED: bool = true;
@@ -54,7 +54,7 @@ impl Type for ChangeEvent {
 
 impl ToJSON for ChangeEvent {
     fn to_json(&self) -> Option<Value> {
-        serde_json::to_value(&self.0).ok()
+        serde_json::from_str(self.0.json.get()).ok()
     }
 }
 
@@ -107,9 +107,10 @@ pub async fn open(
     Ok(EventStream::new(events)
         .keep_alive(state.config.sync.stream_heartbeat)
         .to_event(|ChangeEvent(change)| {
-            let id = change.seq.to_string();
-            let data = serde_json::to_string(&change).unwrap_or_default();
-            Event::message(data).id(id).event_type("change")
+            // The change's JSON as the page built it, shared by every stream of the view.
+            Event::message(change.json.get())
+                .id(change.seq.to_string())
+                .event_type("change")
         }))
 }
 

@@ -14,7 +14,7 @@ use crate::server::AppState;
 use crate::sync::changes::{self, FeedQuery, parse_cursor};
 use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
 use crate::sync::pull::pull;
-use crate::sync::types::{ChangesPage, Operation, PushOutcome, Row};
+use crate::sync::types::{ChangesPage, Operation, PushOutcome};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -67,7 +67,7 @@ struct PullRequest {
 #[derive(Serialize)]
 struct PullAnswer {
     success: bool,
-    data: BTreeMap<String, Vec<Row>>,
+    data: BTreeMap<String, Vec<Box<serde_json::value::RawValue>>>,
     limit: u64,
     cursor: String,
     has_more: bool,

@@ -513,7 +513,7 @@ mod tests {
         };
         assert_documented::<ChangeDoc>(&change);
         assert_documented::<ChangesPageDoc>(&ChangesPage {
-            changes: vec![change],
+            changes: vec![serde_json::value::to_raw_value(&change).unwrap()],
             cursor: "1".into(),
             has_more: false,
         });

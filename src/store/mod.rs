@@ -16,6 +16,7 @@ mod migrate;
 pub mod ops;
 pub mod outbox;
 mod reconcile;
+pub mod row_json;
 pub mod rows;
 pub mod snapshots;
 mod sql;

@@ -8,6 +8,7 @@ use super::shared_read::{FeedPage, PageRequest, SharedReads};
 use super::types::{Change, ChangesPage};
 use crate::auth::Caller;
 use crate::schema::Schema;
+use crate::store::row_json::Shape;
 use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub async fn read(
     schema: &Arc<Schema>,
     caller: &Caller,
     query: &FeedQuery,
+    shape: Shape,
     seen: Option<i64>,
     reads: &SharedReads,
 ) -> Result<Arc<FeedPage>, SyncError> {
@@ -54,23 +56,21 @@ pub async fn read(
         cursor: query.cursor,
         limit: query.limit,
         include_deleted: query.include_deleted,
+        shape,
         seen,
     };
     reads.read(db, schema, request).await
 }
 
-/// A page as the API answers it: the rows moved out of a page read for this request alone,
+/// A page as the API answers it: the changes moved out of a page read for this request alone,
 /// copied from a page shared with other requests.
-pub fn to_page(schema: &Schema, page: Arc<FeedPage>) -> ChangesPage {
-    let (rows, cursor, has_more) = match Arc::try_unwrap(page) {
-        Ok(own) => (own.rows, own.cursor, own.has_more),
-        Err(shared) => (shared.rows.clone(), shared.cursor, shared.has_more),
+pub fn to_page(page: Arc<FeedPage>) -> ChangesPage {
+    let (entries, cursor, has_more) = match Arc::try_unwrap(page) {
+        Ok(own) => (own.entries, own.cursor, own.has_more),
+        Err(shared) => (shared.entries.clone(), shared.cursor, shared.has_more),
     };
     ChangesPage {
-        changes: rows
-            .into_iter()
-            .map(|(table, row)| to_change(schema, table, row))
-            .collect(),
+        changes: entries.into_iter().map(|entry| entry.json).collect(),
         cursor: cursor.to_string(),
         has_more,
     }
@@ -107,9 +107,9 @@ pub async fn changes(
     loop {
         // Only a waiting request shares its reads (see `PageRequest::seen`).
         let position = (!wait.is_zero()).then(|| *seen.borrow_and_update());
-        let page = read(db, schema, caller, query, position, reads).await?;
-        if !page.rows.is_empty() || Instant::now() >= deadline {
-            return Ok(to_page(schema, page));
+        let page = read(db, schema, caller, query, Shape::Change, position, reads).await?;
+        if !page.entries.is_empty() || Instant::now() >= deadline {
+            return Ok(to_page(page));
         }
         // Wait for any commit (this replica's, or another's seen by the poller), then look
         // again: it may be outside the caller's scope.

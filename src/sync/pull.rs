@@ -6,13 +6,15 @@ use super::changes::{FeedQuery, read};
 use super::shared_read::{FeedPage, SharedReads};
 use crate::auth::Caller;
 use crate::schema::Schema;
+use crate::store::row_json::Shape;
 use indexmap::IndexMap;
 use sea_orm::DatabaseConnection;
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 use std::sync::Arc;
 
 pub struct PullPage {
-    pub data: IndexMap<String, Vec<Map<String, Value>>>,
+    /// Rows by table, each as JSON built once.
+    pub data: IndexMap<String, Vec<Box<RawValue>>>,
     pub cursor: String,
     pub has_more: bool,
 }
@@ -31,20 +33,29 @@ pub async fn pull(
         tables: tables.clone(),
         include_deleted: false,
     };
-    let page = read(db, schema, caller, &query, None, &SharedReads::default()).await?;
-    let mut data: IndexMap<String, Vec<Map<String, Value>>> = IndexMap::new();
+    let page = read(
+        db,
+        schema,
+        caller,
+        &query,
+        Shape::Row,
+        None,
+        &SharedReads::default(),
+    )
+    .await?;
+    let mut data: IndexMap<String, Vec<Box<RawValue>>> = IndexMap::new();
     // Every requested table appears, even when it has no rows.
     for access in super::access::readable(schema, caller, tables.as_deref())? {
         data.insert(access.table.name.clone(), Vec::new());
     }
     // Read for this request alone: the rows are moved, not copied.
     let page = Arc::try_unwrap(page).unwrap_or_else(|shared| FeedPage {
-        rows: shared.rows.clone(),
+        entries: shared.entries.clone(),
         cursor: shared.cursor,
         has_more: shared.has_more,
     });
-    for (table, row) in page.rows {
-        data.entry(table).or_default().push(row.into_client());
+    for entry in page.entries {
+        data.entry(entry.table).or_default().push(entry.json);
     }
     Ok(PullPage {
         data,

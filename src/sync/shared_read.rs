@@ -8,22 +8,33 @@
 //! would miss the change and sleep again.
 
 use super::SyncError;
+use super::changes::to_change;
 use crate::auth::RowScope;
 use crate::schema::Schema;
 use crate::store::feed;
-use crate::store::rows::{self, Scan, StoredRow};
+use crate::store::row_json::{self, Shape};
+use crate::store::rows::{self, Scan};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use sea_orm::DatabaseConnection;
+use serde_json::value::{RawValue, to_raw_value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// One page of the feed, in feed order.
+/// One page of the feed, in feed order, each entry already JSON (built once, whoever reads it).
 #[derive(Debug)]
 pub struct FeedPage {
-    pub rows: Vec<(String, StoredRow)>,
+    pub entries: Vec<PageEntry>,
     pub cursor: i64,
     pub has_more: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PageEntry {
+    pub seq: i64,
+    pub table: String,
+    /// The change (or, for pull, the row) as JSON.
+    pub json: Box<RawValue>,
 }
 
 /// What a read asks for.
@@ -34,6 +45,8 @@ pub struct PageRequest {
     pub cursor: i64,
     pub limit: u64,
     pub include_deleted: bool,
+    /// Changes (the feed) or rows (pull).
+    pub shape: Shape,
     /// The feed position a waiting request had seen when it asked; `None` for a request that
     /// does not wait, which reads on its own (so it surely sees every write committed before
     /// it, on any replica).
@@ -68,12 +81,13 @@ impl SharedReads {
         };
         // The schema's address: a reload's new table layouts never share a read with the old.
         let key = format!(
-            "{:p}|{}|{}|{}|{}|{:?}",
+            "{:p}|{}|{}|{}|{}|{:?}|{:?}",
             Arc::as_ptr(schema),
             seen,
             request.cursor,
             request.limit,
             request.include_deleted,
+            request.shape,
             request.scans
         );
         let shared = {
@@ -142,7 +156,7 @@ async fn read_page(
             head,
         });
     }
-    let mut found: Vec<(String, StoredRow)> = Vec::new();
+    let mut found: Vec<PageEntry> = Vec::new();
     for (name, scope) in &request.scans {
         let Some(table) = schema.table(name) else {
             continue;
@@ -153,21 +167,40 @@ async fn read_page(
             include_deleted: request.include_deleted,
             limit: request.limit + 1,
         };
-        for row in rows::scan(db, table, &scan).await.map_err(failed)? {
-            found.push((name.clone(), row));
+        let entry = |(seq, json)| PageEntry {
+            seq,
+            table: name.clone(),
+            json,
+        };
+        match row_json::scan(db, table, &scan, request.shape)
+            .await
+            .map_err(failed)?
+        {
+            Some(built) => found.extend(built.into_iter().map(entry)),
+            None => {
+                for row in rows::scan(db, table, &scan).await.map_err(failed)? {
+                    let seq = row.seq;
+                    let json = match request.shape {
+                        Shape::Change => to_raw_value(&to_change(schema, name.clone(), row)),
+                        Shape::Row => to_raw_value(&row.into_client()),
+                    }
+                    .map_err(|error| ReadFailure::Db(error.to_string()))?;
+                    found.push(entry((seq, json)));
+                }
+            }
         }
     }
-    found.sort_by_key(|(_, row)| row.seq);
+    found.sort_by_key(|entry| entry.seq);
     let has_more = found.len() as u64 > request.limit;
     found.truncate(request.limit as usize);
-    let last = found.last().map_or(request.cursor, |(_, row)| row.seq);
+    let last = found.last().map_or(request.cursor, |entry| entry.seq);
     let cursor = if has_more {
         last
     } else {
         last.max(head).max(request.cursor)
     };
     Ok(FeedPage {
-        rows: found,
+        entries: found,
         cursor,
         has_more,
     })

@@ -2,12 +2,12 @@
 //! commits, for as long as the connection and the caller's credentials last. Reads go through
 //! [`SharedReads`], so streams with the same view share one read per commit.
 
-use super::changes::{FeedQuery, read, to_change};
+use super::changes::{FeedQuery, read};
 use super::notify::FeedWatch;
-use super::shared_read::SharedReads;
-use super::types::Change;
+use super::shared_read::{PageEntry, SharedReads};
 use crate::auth::Caller;
 use crate::schema::Schema;
+use crate::store::row_json::Shape;
 use futures_util::Stream;
 use futures_util::future::BoxFuture;
 use sea_orm::DatabaseConnection;
@@ -42,7 +42,7 @@ pub struct StreamSource {
 
 struct State {
     source: StreamSource,
-    ready: VecDeque<Change>,
+    ready: VecDeque<PageEntry>,
     receiver: tokio::sync::watch::Receiver<i64>,
     next_check: Instant,
 }
@@ -50,7 +50,7 @@ struct State {
 /// The changes after `source.cursor`, in feed order, then each new one; the stream ends when
 /// the caller's credentials expire or are revoked, or a read fails (the client reconnects with
 /// the last `seq` it received and loses nothing).
-pub fn changes(source: StreamSource) -> impl Stream<Item = Change> + Send {
+pub fn changes(source: StreamSource) -> impl Stream<Item = PageEntry> + Send {
     let receiver = source.watch.subscribe();
     let next_check = Instant::now() + source.recheck;
     let state = State {
@@ -65,7 +65,7 @@ pub fn changes(source: StreamSource) -> impl Stream<Item = Change> + Send {
     })
 }
 
-async fn next(state: &mut State) -> Option<Change> {
+async fn next(state: &mut State) -> Option<PageEntry> {
     loop {
         if let Some(change) = state.ready.pop_front() {
             return Some(change);
@@ -93,6 +93,7 @@ async fn next(state: &mut State) -> Option<Change> {
             &schema,
             &state.source.caller,
             &query,
+            Shape::Change,
             Some(seen),
             &state.source.reads,
         )
@@ -105,12 +106,8 @@ async fn next(state: &mut State) -> Option<Change> {
             }
         };
         state.source.cursor = page.cursor;
-        if !page.rows.is_empty() {
-            state.ready.extend(
-                page.rows
-                    .iter()
-                    .map(|(table, row)| to_change(&schema, table.clone(), row.clone())),
-            );
+        if !page.entries.is_empty() {
+            state.ready.extend(page.entries.iter().cloned());
             continue;
         }
         if page.has_more {

@@ -133,7 +133,8 @@ pub struct Change {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangesPage {
-    pub changes: Vec<Change>,
+    /// Each a [`Change`] as JSON, built once per page (see `sync::shared_read`).
+    pub changes: Vec<Box<serde_json::value::RawValue>>,
     pub cursor: String,
     pub has_more: bool,
 }
