@@ -290,3 +290,56 @@ async fn start_up_failures_are_one_clear_paragraph() {
     assert_eq!(output.status.code(), Some(1));
     assert!(stderr.contains("absent.toml` does not exist"), "{stderr}");
 }
+
+/// CPU time (user + system) the process has used, from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces), counted from `state` (field 3).
+    let after = stat.rsplit_once(')').unwrap().1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn out_of_file_descriptors_the_server_waits_instead_of_spinning() {
+    let sandbox = Sandbox::new(Backend::Sqlite).await;
+    sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
+    let config = sandbox.write_config("[plugins]\nwatch = false\n");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    // A low descriptor limit, so that a few dozen connections exhaust it.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 64 && exec {} serve --config {} --listen {address}",
+            binary(),
+            config.display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_ready(&address).await;
+    let held: Vec<std::net::TcpStream> = (0..100)
+        .filter_map(|_| std::net::TcpStream::connect(&address).ok())
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = cpu_time(child.id());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let used = cpu_time(child.id()) - before;
+    assert!(
+        used < Duration::from_millis(500),
+        "{} connections beyond the limit: {used:?} of CPU in 2 s",
+        held.len()
+    );
+    // Once descriptors free, it serves again.
+    drop(held);
+    wait_ready(&address).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -77,7 +77,8 @@ pub async fn start(state: &Arc<AppState>) -> Result<MetricsTasks, StartError> {
                 ))
             })?;
         tracing::info!(%address, "metrics listening");
-        let acceptor = poem::listener::TcpAcceptor::from_tokio(listener)?;
+        let acceptor =
+            super::accept_backoff::Backoff(poem::listener::TcpAcceptor::from_tokio(listener)?);
         let app = poem::EndpointExt::data(Route::new().at("/metrics", Scrape), state.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(error) = Server::new_with_acceptor(acceptor).run(app).await {

@@ -1,6 +1,7 @@
 //! The HTTP server: start-up (schema, database, migrations, tables, jobs), the routes, and a
 //! graceful shutdown that lets in-flight requests finish.
 
+mod accept_backoff;
 mod body_limit;
 mod load;
 mod metrics_endpoint;
@@ -63,7 +64,7 @@ pub async fn launch(
     let (schema, plugins, db) = prepare(&config).await?;
     let jobs_status = JobsStatus::default();
     let address = listener.local_addr()?;
-    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    let acceptor = accept_backoff::Backoff(TcpAcceptor::from_tokio(listener)?);
     tracing::info!(%address, tables = schema.tables.len(), "syncgate listening");
     let shutdown_timeout = config.server.shutdown_timeout;
     let authenticator =
