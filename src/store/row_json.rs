@@ -11,7 +11,7 @@
 //! than the gateway does.
 
 use super::ddl::quote;
-use super::rows::{Scan, push_scope_filter};
+use super::rows::{Scan, push_scan};
 use super::sql::SqlBuilder;
 use crate::schema::TableDef;
 use crate::schema::model::ColumnType;
@@ -44,17 +44,9 @@ pub async fn scan(
     };
     let mut sql = SqlBuilder::new(backend);
     sql.push(&format!(
-        "SELECT \"_sg_seq\" AS seq, CAST({json} AS TEXT) AS j FROM {} WHERE \"_sg_seq\" > ",
-        quote(&table.name)
+        "SELECT \"_sg_seq\" AS seq, CAST({json} AS TEXT) AS j "
     ));
-    sql.bind(sea_orm::Value::BigInt(Some(scan.after_seq)), None);
-    sql.push(" AND ");
-    push_scope_filter(&mut sql, table, scan.scope);
-    if !scan.include_deleted {
-        sql.push(" AND \"_sg_deleted\" = ")
-            .bind(sea_orm::Value::Bool(Some(false)), None);
-    }
-    sql.push(&format!(" ORDER BY \"_sg_seq\" LIMIT {}", scan.limit));
+    push_scan(&mut sql, table, scan);
     db.query_all_raw(sql.build())
         .await?
         .iter()

@@ -82,7 +82,7 @@ fn push_key_filter(sql: &mut SqlBuilder, table: &TableDef, key: &Value) {
     sql.push(&quote(pk)).push(" = ").bind(bound, cast);
 }
 
-pub(super) fn push_scope_filter(sql: &mut SqlBuilder, table: &TableDef, scope: &RowScope) {
+fn push_scope_filter(sql: &mut SqlBuilder, table: &TableDef, scope: &RowScope) {
     match scope {
         RowScope::All => {
             sql.push("1 = 1");
@@ -158,24 +158,27 @@ pub async fn scan(
 ) -> Result<Vec<StoredRow>, DbErr> {
     let backend = db.get_database_backend();
     let mut sql = SqlBuilder::new(backend);
-    sql.push(&format!(
-        "SELECT {} FROM {} WHERE \"_sg_seq\" > ",
-        select_list(backend, table),
-        quote(&table.name)
-    ));
-    sql.bind(sea_orm::Value::BigInt(Some(scan.after_seq)), None);
-    sql.push(" AND ");
-    push_scope_filter(&mut sql, table, scan.scope);
-    if !scan.include_deleted {
-        sql.push(" AND \"_sg_deleted\" = ")
-            .bind(sea_orm::Value::Bool(Some(false)), None);
-    }
-    sql.push(&format!(" ORDER BY \"_sg_seq\" LIMIT {}", scan.limit));
+    sql.push(&format!("SELECT {} ", select_list(backend, table)));
+    push_scan(&mut sql, table, scan);
     db.query_all_raw(sql.build())
         .await?
         .iter()
         .map(|result| decode(backend, table, result))
         .collect()
+}
+
+/// `FROM table WHERE …` of a scan: rows after its position, within its scope, live ones unless
+/// it wants tombstones too, in feed order, at most its limit.
+pub(super) fn push_scan(sql: &mut SqlBuilder, table: &TableDef, scan: &Scan<'_>) {
+    sql.push(&format!("FROM {} WHERE \"_sg_seq\" > ", quote(&table.name)));
+    sql.bind(sea_orm::Value::BigInt(Some(scan.after_seq)), None);
+    sql.push(" AND ");
+    push_scope_filter(sql, table, scan.scope);
+    if !scan.include_deleted {
+        sql.push(" AND \"_sg_deleted\" = ")
+            .bind(sea_orm::Value::Bool(Some(false)), None);
+    }
+    sql.push(&format!(" ORDER BY \"_sg_seq\" LIMIT {}", scan.limit));
 }
 
 /// Rows in `scope` that are not deleted.
