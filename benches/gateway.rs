@@ -370,22 +370,7 @@ async fn live(
         .build()
         .unwrap();
     // The feed position after a first write is where the devices start waiting.
-    let body = json!({"device_id": "writer", "operations": [
-        {"table": "events", "action": "insert", "data": row(next_id + 1_000_000_000)}]});
-    let head: Value = client
-        .post(format!("{}/api/v1/sync/push", writer.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cursor = head["cursor"]
-        .as_str()
-        .unwrap_or_else(|| panic!("the first write failed: {head}"))
-        .to_string();
+    let cursor = write_one(&client, writer, token, next_id + 1_000_000_000).await;
     let written = Arc::new(std::sync::OnceLock::<Instant>::new());
     let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -421,14 +406,7 @@ async fn live(
     tokio::time::sleep(Duration::from_millis(500 + devices as u64 / 5)).await;
     progress(&format!("live {devices}: writing"));
     let _ = written.set(Instant::now());
-    let body = json!({"device_id": "writer", "operations": [{"table": "events", "action": "insert", "data": row(next_id)}]});
-    client
-        .post(format!("{}/api/v1/sync/push", writer.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    write_one(&client, writer, token, next_id).await;
     let mut latencies = Latencies::default();
     let mut delivered = 0;
     for task in tasks {
@@ -438,6 +416,26 @@ async fn live(
         }
     }
     (delivered, latencies)
+}
+
+/// Writes event `id` through the gateway; returns the feed cursor after it.
+async fn write_one(client: &reqwest::Client, server: &Server, token: &str, id: usize) -> String {
+    let body = json!({"device_id": "writer", "operations": [
+        {"table": "events", "action": "insert", "data": row(id)}]});
+    let answer: Value = client
+        .post(format!("{}/api/v1/sync/push", server.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["cursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the write failed: {answer}"))
+        .to_string()
 }
 
 /// A loopback source address of its own for each live figure: the thousands of connections of
@@ -462,19 +460,7 @@ async fn stream_figure(
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
-    let body = json!({"device_id": "writer", "operations": [
-        {"table": "events", "action": "insert", "data": row(next_id + 2_000_000_000)}]});
-    let head: Value = client
-        .post(format!("{}/api/v1/sync/push", server.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let cursor = head["cursor"].as_str().unwrap().to_string();
+    let cursor = write_one(&client, server, token, next_id + 2_000_000_000).await;
     let written = Arc::new(std::sync::OnceLock::<Instant>::new());
     let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let wanted = format!("\"{}\"", row(next_id)["id"].as_str().unwrap());
@@ -516,14 +502,7 @@ async fn stream_figure(
     tokio::time::sleep(Duration::from_millis(500)).await;
     progress(&format!("streams {streams}: writing"));
     let _ = written.set(Instant::now());
-    let body = json!({"device_id": "writer", "operations": [{"table": "events", "action": "insert", "data": row(next_id)}]});
-    client
-        .post(format!("{}/api/v1/sync/push", server.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    write_one(&client, server, token, next_id).await;
     let mut latencies = Latencies::default();
     let mut delivered = 0;
     for task in tasks {

@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::process::free_port;
+
 use common::{Sandbox, TestServer, admin, backends, binary, clerk};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
@@ -55,11 +57,7 @@ async fn scrape_until(server: &TestServer, what: &str, check: impl Fn(&str) -> b
 /// An edge whose hub does not answer (nothing listens on its port): every write waits in the
 /// outbox and every drain fails. The drain runs every second.
 fn unreachable_edge(sandbox: &Sandbox) -> syncgate::config::Config {
-    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead_port = free_port();
     let mut config = sandbox.config();
     config.upstream = Some(UpstreamConfig {
         url: format!("http://127.0.0.1:{dead_port}/api/v1")
@@ -186,11 +184,7 @@ async fn metrics_move_as_the_server_works() {
 async fn metrics_can_require_a_token_and_listen_apart() {
     let sandbox = Sandbox::new(common::Backend::Sqlite).await;
     sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let metrics_port = free_port();
     let mut config = sandbox.config();
     config.metrics.listen = Some(format!("127.0.0.1:{metrics_port}").parse().unwrap());
     config.metrics.token = Some(Secret::new("scrape-me"));
@@ -406,11 +400,7 @@ async fn logged(format: &str, requests: impl AsyncFnOnce(&str, &reqwest::Client)
     let sandbox = Sandbox::new(common::Backend::Sqlite).await;
     sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
     let config = sandbox.write_config("[plugins]\nwatch = false\n");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let log_path = sandbox.path().join("gateway.log");
     let mut child = Command::new(binary())
         .args([

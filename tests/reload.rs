@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::process::free_port;
+
 use common::{Backend, Sandbox, TestServer, admin, backends, binary};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -97,11 +99,7 @@ async fn sighup_reloads_the_schema() {
     let sandbox = Sandbox::new(Backend::Sqlite).await;
     sandbox.write_schema("base.toml", BASE);
     let config = sandbox.write_config("[plugins]\nwatch = false\n");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let address = format!("127.0.0.1:{port}");
     let mut child = std::process::Command::new(binary())
         .args(["serve", "--listen", &address, "--config"])

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::process::free_port;
+
 use common::{Backend, Sandbox, TestServer, backends, binary};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -306,11 +308,7 @@ async fn out_of_file_descriptors_the_server_waits_instead_of_spinning() {
     let sandbox = Sandbox::new(Backend::Sqlite).await;
     sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
     let config = sandbox.write_config("[plugins]\nwatch = false\n");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let address = format!("127.0.0.1:{port}");
     // A low descriptor limit, so that a few dozen connections exhaust it.
     let mut child = Command::new("sh")
