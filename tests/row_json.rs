@@ -31,6 +31,16 @@ permissions = { ADMIN = "crud" }
 [tables.by_number.columns]
 id = { type = "integer" }
 flag = { type = "boolean", default = false }
+
+# A real column: rows written by the gateway from typed values on every backend.
+[tables.measured]
+permissions = { ADMIN = "crud" }
+[tables.measured.columns]
+id = { type = "text" }
+x = { type = "real", nullable = true }
+at = { type = "timestamp", nullable = true }
+doc = { type = "json", nullable = true }
+ok = { type = "boolean", nullable = true }
 "#;
 
 fn rows() -> Vec<Value> {
@@ -61,6 +71,11 @@ async fn rows_built_by_the_database_match_rows_decoded_by_the_gateway() {
             .chain([
                 json!({"table": "by_number", "action": "insert", "data": {"id": 7, "flag": true}}),
                 json!({"table": "by_number", "action": "insert", "data": {"id": 8}}),
+                json!({"table": "measured", "action": "insert", "data": {"id": "m1", "x": 0.1,
+                       "at": "2026-11-28T10:00:00.123Z", "doc": {"z": 1, "a": [1e20, -0.0]}, "ok": true}}),
+                json!({"table": "measured", "action": "insert", "data": {"id": "m2", "x": 1e300,
+                       "doc": "quote \" é"}}),
+                json!({"table": "measured", "action": "insert", "data": {"id": "m3", "x": -2.5e-7}}),
             ])
             .collect();
         let (status, body) = server.push(&admin(), "d", true, json!(ops)).await;
@@ -79,7 +94,7 @@ async fn rows_built_by_the_database_match_rows_decoded_by_the_gateway() {
         let (_, pulled) = server
             .post_as(&admin(), "/api/v1/sync/pull", &json!({}))
             .await;
-        assert_eq!(changes.len(), 8, "{backend:?}: {changes:?}");
+        assert_eq!(changes.len(), 11, "{backend:?}: {changes:?}");
         for change in &changes {
             let table = change["table"].as_str().unwrap();
             let key = &change["key"];
@@ -99,6 +114,12 @@ async fn rows_built_by_the_database_match_rows_decoded_by_the_gateway() {
                 change["row"], single,
                 "{backend:?}: the feed's {table} {key}"
             );
+            // The same text too: columns in the same order, numbers written alike.
+            assert_eq!(
+                change["row"].to_string(),
+                single.to_string(),
+                "{backend:?}: the feed's {table} {key}"
+            );
             assert_eq!(change["version"], single["_version"]);
             let in_pull = pulled["data"][table]
                 .as_array()
@@ -107,6 +128,7 @@ async fn rows_built_by_the_database_match_rows_decoded_by_the_gateway() {
                 .find(|row| row["id"] == *key)
                 .unwrap_or_else(|| panic!("{key} not pulled: {pulled}"));
             assert_eq!(in_pull, &single, "{backend:?}: the pull's {table} {key}");
+            assert_eq!(in_pull.to_string(), single.to_string());
         }
         // Spot checks of the shapes themselves.
         let micros = changes.iter().find(|c| c["key"] == "micros").unwrap();

@@ -431,7 +431,7 @@ mod tests {
     use crate::sync::conflicts::{ConflictView, ResolvedConflict};
     use crate::sync::status::{DataSummary, DeviceState, DeviceView, TableSummary};
     use crate::sync::types::{
-        Change, ChangesPage, ConflictInfo, OpError, OpResult, OpStatus, PushOutcome,
+        ChangesPage, ConflictInfo, OpError, OpResult, OpStatus, PushOutcome,
     };
     use serde_json::json;
 
@@ -503,14 +503,9 @@ mod tests {
             errors: vec![],
             cursor: "1".into(),
         });
-        let change = Change {
-            seq: 1,
-            table: "t".into(),
-            key: json!("a"),
-            version: 1,
-            deleted: false,
-            row: row(),
-        };
+        // As `store::row_json` writes a change.
+        let change = json!({"seq": 1, "table": "t", "key": "a", "version": 1, "deleted": false,
+                            "row": row()});
         assert_documented::<ChangeDoc>(&change);
         assert_documented::<ChangesPageDoc>(&ChangesPage {
             changes: vec![serde_json::value::to_raw_value(&change).unwrap()],

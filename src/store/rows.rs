@@ -44,7 +44,7 @@ pub struct Scan<'a> {
     pub limit: u64,
 }
 
-fn select_list(backend: DbBackend, table: &TableDef) -> String {
+pub(super) fn select_list(backend: DbBackend, table: &TableDef) -> String {
     let mut list: Vec<String> = table
         .spec
         .columns
@@ -148,23 +148,6 @@ pub async fn find(
         Some(result) => decode(backend, table, &result).map(Some),
         None => Ok(None),
     }
-}
-
-/// Rows after `after_seq` in feed order, within `scope`.
-pub async fn scan(
-    db: &impl ConnectionTrait,
-    table: &TableDef,
-    scan: &Scan<'_>,
-) -> Result<Vec<StoredRow>, DbErr> {
-    let backend = db.get_database_backend();
-    let mut sql = SqlBuilder::new(backend);
-    sql.push(&format!("SELECT {} ", select_list(backend, table)));
-    push_scan(&mut sql, table, scan);
-    db.query_all_raw(sql.build())
-        .await?
-        .iter()
-        .map(|result| decode(backend, table, result))
-        .collect()
 }
 
 /// `FROM table WHERE …` of a scan: rows after its position, within its scope, live ones unless

@@ -5,11 +5,10 @@ use super::SyncError;
 use super::access::{Access, readable};
 use super::notify::FeedWatch;
 use super::shared_read::{FeedPage, PageRequest, SharedReads};
-use super::types::{Change, ChangesPage};
+use super::types::ChangesPage;
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::store::row_json::Shape;
-use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,21 +72,6 @@ pub fn to_page(page: Arc<FeedPage>) -> ChangesPage {
         changes: entries.into_iter().map(|entry| entry.json).collect(),
         cursor: cursor.to_string(),
         has_more,
-    }
-}
-
-pub fn to_change(schema: &Schema, table: String, row: StoredRow) -> Change {
-    let key = schema
-        .table(&table)
-        .and_then(|t| row.values.get(&t.spec.primary_key).cloned())
-        .unwrap_or_default();
-    Change {
-        seq: row.seq,
-        key,
-        version: row.version,
-        deleted: row.deleted,
-        row: row.into_client(),
-        table,
     }
 }
 

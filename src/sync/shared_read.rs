@@ -8,16 +8,15 @@
 //! would miss the change and sleep again.
 
 use super::SyncError;
-use super::changes::to_change;
 use crate::auth::RowScope;
 use crate::schema::Schema;
 use crate::store::feed;
 use crate::store::row_json::{self, Shape};
-use crate::store::rows::{self, Scan};
+use crate::store::rows::Scan;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use sea_orm::DatabaseConnection;
-use serde_json::value::{RawValue, to_raw_value};
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -167,28 +166,14 @@ async fn read_page(
             include_deleted: request.include_deleted,
             limit: request.limit + 1,
         };
-        let entry = |(seq, json)| PageEntry {
+        let built = row_json::scan(db, table, &scan, request.shape)
+            .await
+            .map_err(failed)?;
+        found.extend(built.into_iter().map(|(seq, json)| PageEntry {
             seq,
             table: name.clone(),
             json,
-        };
-        match row_json::scan(db, table, &scan, request.shape)
-            .await
-            .map_err(failed)?
-        {
-            Some(built) => found.extend(built.into_iter().map(entry)),
-            None => {
-                for row in rows::scan(db, table, &scan).await.map_err(failed)? {
-                    let seq = row.seq;
-                    let json = match request.shape {
-                        Shape::Change => to_raw_value(&to_change(schema, name.clone(), row)),
-                        Shape::Row => to_raw_value(&row.into_client()),
-                    }
-                    .map_err(|error| ReadFailure::Db(error.to_string()))?;
-                    found.push(entry((seq, json)));
-                }
-            }
-        }
+        }));
     }
     found.sort_by_key(|entry| entry.seq);
     let has_more = found.len() as u64 > request.limit;

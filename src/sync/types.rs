@@ -120,20 +120,10 @@ pub struct PushOutcome {
     pub cursor: String,
 }
 
-/// One entry of the changes feed: the current state of a row (or its tombstone).
-#[derive(Debug, Clone, Serialize)]
-pub struct Change {
-    pub seq: i64,
-    pub table: String,
-    pub key: Value,
-    pub version: i64,
-    pub deleted: bool,
-    pub row: Row,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangesPage {
-    /// Each a [`Change`] as JSON, built once per page (see `sync::shared_read`).
+    /// Each change (`{seq, table, key, version, deleted, row}`, documented as `Change`) as
+    /// JSON, built once per page (see `sync::shared_read`).
     pub changes: Vec<Box<serde_json::value::RawValue>>,
     pub cursor: String,
     pub has_more: bool,
