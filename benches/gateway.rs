@@ -7,6 +7,7 @@
 //!     cargo bench --bench gateway -- --push-only        # only the push figures
 //!     cargo bench --bench gateway -- --push-rows N      # rows per push figure (20,000)
 //!     cargo bench --bench gateway -- --live-only        # only the live figures
+//!     cargo bench --bench gateway -- --reads-only       # only the read figures (changes, bootstrap)
 //!     cargo bench --bench gateway -- --streams N        # open streams (20,000; each takes a
 //!                                                       # file descriptor in both processes)
 //!
@@ -52,6 +53,8 @@ struct Args {
     /// Long-polls on a second replica (PostgreSQL).
     cross: usize,
     live_only: bool,
+    /// Only the read figures (changes, bootstrap), after the push figure they read.
+    reads_only: bool,
 }
 
 fn args() -> Args {
@@ -65,6 +68,7 @@ fn args() -> Args {
         streams: vec![20_000],
         cross: 1_000,
         live_only: false,
+        reads_only: false,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
@@ -72,6 +76,7 @@ fn args() -> Args {
             "--postgres" => args.postgres = iter.next(),
             "--push-only" => args.push_only = true,
             "--live-only" => args.live_only = true,
+            "--reads-only" => args.reads_only = true,
             "--streams" => {
                 args.streams = vec![
                     iter.next()
@@ -307,17 +312,13 @@ async fn read_all(
     let mut latencies = Latencies::default();
     loop {
         let sent = Instant::now();
-        let page: Value = if pull {
+        let response = if pull {
             client
                 .post(format!("{}/api/v1/sync/pull", server.base))
                 .bearer_auth(token)
                 .json(&json!({"limit": 5000, "cursor": cursor}))
                 .send()
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
         } else {
             client
                 .get(format!(
@@ -327,25 +328,18 @@ async fn read_all(
                 .bearer_auth(token)
                 .send()
                 .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
         };
+        let body = response.unwrap().bytes().await.unwrap();
+        // Checked as JSON and counted without building a tree of every row: the client's own
+        // parsing is not the gateway's work (with a `Value` per row the client took as long as
+        // the gateway on these two shared cores).
+        let page: PageRead = serde_json::from_slice(&body).unwrap();
         latencies.0.push(sent.elapsed());
-        rows += if pull {
-            page["data"]
-                .as_object()
-                .unwrap()
-                .values()
-                .map(|r| r.as_array().unwrap().len())
-                .sum::<usize>()
-        } else {
-            page["changes"].as_array().unwrap().len()
-        };
-        cursor = page["cursor"].as_str().unwrap().to_string();
+        rows += page.rows();
+        cursor = page.cursor;
+        let has_more = page.has_more;
         progress(&format!("{label}: {rows}/{expected} rows"));
-        if page["has_more"] != true {
+        if !has_more {
             break;
         }
     }
@@ -354,6 +348,37 @@ async fn read_all(
         "{label}: read {rows} rows, expected {expected}"
     );
     (rows as f64 / started.elapsed().as_secs_f64(), latencies)
+}
+
+/// With `SGBENCH_MARK` set, prints the monotonic clock at a live figure's write, to find its
+/// delivery phase in a profile (`perf record -k CLOCK_MONOTONIC …`, then `perf report --time`).
+fn mark_write(figure: &str) {
+    if std::env::var_os("SGBENCH_MARK").is_some() {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid timespec for the call to write into.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        eprintln!("\nmark {figure} write at {}.{:09}", now.tv_sec, now.tv_nsec);
+    }
+}
+
+/// A page of the changes feed or of pull, its rows checked as JSON but not kept.
+#[derive(serde::Deserialize)]
+struct PageRead {
+    #[serde(default)]
+    changes: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    data: std::collections::HashMap<String, Vec<serde::de::IgnoredAny>>,
+    cursor: String,
+    has_more: bool,
+}
+
+impl PageRead {
+    fn rows(&self) -> usize {
+        self.changes.len() + self.data.values().map(Vec::len).sum::<usize>()
+    }
 }
 
 /// N devices long-poll the feed of `waiters`; one write to `writer`; time until each has it.
@@ -405,6 +430,7 @@ async fn live(
     }
     tokio::time::sleep(Duration::from_millis(500 + devices as u64 / 5)).await;
     progress(&format!("live {devices}: writing"));
+    mark_write(&format!("live {devices}"));
     let _ = written.set(Instant::now());
     write_one(&client, writer, token, next_id).await;
     let mut latencies = Latencies::default();
@@ -501,6 +527,7 @@ async fn stream_figure(
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     progress(&format!("streams {streams}: writing"));
+    mark_write(&format!("streams {streams}"));
     let _ = written.set(Instant::now());
     write_one(&client, server, token, next_id).await;
     let mut latencies = Latencies::default();
@@ -821,7 +848,9 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         live_figures(&server, &token, &database_url, dir.path(), next, args).await;
         return;
     }
-    for per_request in [100, 500] {
+    // The read figures read what the 500-row push wrote (and its baseline's database).
+    let push_sizes: &[usize] = if args.reads_only { &[500] } else { &[100, 500] };
+    for &per_request in push_sizes {
         let label = format!("push 4 clients × {per_request} rows/request");
         let (rows_s, req_s, mut latency) = push(
             &server,
@@ -854,30 +883,7 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         }
         return;
     }
-    let (rows_s, mut latency) = read_all(
-        &server,
-        &token,
-        false,
-        next,
-        "changes feed, 1 client, limit 1000",
-    )
-    .await;
-    let read_baseline = match &baseline_pg {
-        None => sqlite_read_baseline(&dir.path().join("baseline-500.db"), 1000),
-        Some(admin) => {
-            let url = format!("{}/sgbench_base_500", admin.rsplit_once('/').unwrap().0);
-            postgres_read_baseline(&url, 1000).await
-        }
-    };
-    let read_baseline = Some(read_baseline);
-    line(
-        "changes feed, 1 client, limit 1000",
-        format!("{rows_s:>9.0} rows/s  {}", latency.summary()),
-        read_baseline,
-        rows_s,
-    );
-
-    if let Some(admin) = &baseline_pg {
+    if let Some(admin) = baseline_pg.as_ref().filter(|_| !args.reads_only) {
         next = grown_table_pushes(&server, &token, admin, next, args).await;
     }
     let to_load = args.bootstrap_rows.saturating_sub(next);
@@ -917,7 +923,32 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         rows_s,
     );
 
-    live_figures(&server, &token, &database_url, dir.path(), next, args).await;
+    // The whole table again through the feed: long enough (1,000 pages) to be measured.
+    let (rows_s, mut latency) = read_all(
+        &server,
+        &token,
+        false,
+        next,
+        "changes feed, 1 client, limit 1000",
+    )
+    .await;
+    let read_baseline = Some(match &baseline_pg {
+        None => sqlite_read_baseline(
+            std::path::Path::new(database_url.trim_start_matches("sqlite://")),
+            1000,
+        ),
+        Some(_) => postgres_read_baseline(&database_url, 1000).await,
+    });
+    line(
+        &format!("changes feed, {next} rows, 1 client, limit 1000"),
+        format!("{rows_s:>9.0} rows/s  {}", latency.summary()),
+        read_baseline,
+        rows_s,
+    );
+
+    if !args.reads_only {
+        live_figures(&server, &token, &database_url, dir.path(), next, args).await;
+    }
 }
 
 /// Long-polls, streams and (PostgreSQL) a second replica, each woken by one write.

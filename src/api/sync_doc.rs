@@ -430,9 +430,7 @@ mod tests {
     use super::*;
     use crate::sync::conflicts::{ConflictView, ResolvedConflict};
     use crate::sync::status::{DataSummary, DeviceState, DeviceView, TableSummary};
-    use crate::sync::types::{
-        ChangesPage, ConflictInfo, OpError, OpResult, OpStatus, PushOutcome,
-    };
+    use crate::sync::types::{ChangesPage, ConflictInfo, OpError, OpResult, OpStatus, PushOutcome};
     use serde_json::json;
 
     /// Every field an answer carries is a documented property, and every required property is

@@ -90,7 +90,10 @@ async fn sqlite_page(
 fn sqlite_expression(table: &TableDef, shape: Shape) -> Option<String> {
     let mut row = Vec::with_capacity(table.spec.columns.len() + 1);
     for (name, column) in &table.spec.columns {
-        row.push(format!("'{name}', {}", sqlite_value(&quote(name), column.kind)?));
+        row.push(format!(
+            "'{name}', {}",
+            sqlite_value(&quote(name), column.kind)?
+        ));
     }
     row.push("'_version', \"_sg_version\"".to_string());
     let row = format!("json_object({})", row.join(", "));
