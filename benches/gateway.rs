@@ -982,6 +982,20 @@ async fn live_figures(
             gateway_p99 / floor_p99.max(0.001)
         );
     }
+    if database_url.starts_with("postgres") && args.cross > 0 {
+        // A second replica on the same database; the devices wait on it, the write goes to the
+        // first. Before the streams: closing thousands of streams kept both processes busy.
+        let replica = start_server(&dir.join("replica"), database_url).await;
+        let (delivered, mut latency) = live(server, &replica, token, args.cross, next).await;
+        next += 1;
+        eprintln!(
+            "\r\x1b[2K  {:<34} {delivered}/{} delivered, {} (sync.poll_interval 1 s; LISTEN/NOTIFY wakes them)",
+            format!("live: {} long-polls on replica B", args.cross),
+            args.cross,
+            latency.summary()
+        );
+        let _ = p99(&mut latency);
+    }
     for &streams in &args.streams {
         let (delivered, mut latency) = stream_figure(server, token, streams, next).await;
         next += 1;
@@ -994,19 +1008,6 @@ async fn live_figures(
             gateway_p99 / floor_p99.max(0.001),
             server.peak_rss_mb()
         );
-    }
-    if database_url.starts_with("postgres") && args.cross > 0 {
-        // A second replica on the same database; the devices wait on it, the write goes to the
-        // first.
-        let replica = start_server(&dir.join("replica"), database_url).await;
-        let (delivered, mut latency) = live(server, &replica, token, args.cross, next).await;
-        eprintln!(
-            "\r\x1b[2K  {:<34} {delivered}/{} delivered, {} (sync.poll_interval 1 s; LISTEN/NOTIFY wakes them)",
-            format!("live: {} long-polls on replica B", args.cross),
-            args.cross,
-            latency.summary()
-        );
-        let _ = p99(&mut latency);
     }
     eprintln!(
         "  server peak memory (VmHWM): {:.0} MB",

@@ -90,18 +90,17 @@ impl SharedReads {
             request.shape,
             request.scans
         );
-        let cell = self
-            .lock()
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        let cell = self.lock().entry(key.clone()).or_default().clone();
         // The first request reads; the others wait for its page. Should the reading request go
         // away mid-read, the next waiting one reads instead.
         let page = cell
             .get_or_init(|| async {
                 // Once read (or given up), requests from then on read again: they may have seen
                 // a later commit.
-                let _forget = Forget { reads: self, key: &key };
+                let _forget = Forget {
+                    reads: self,
+                    key: &key,
+                };
                 read_page(db, schema, &request).await.map(Arc::new)
             })
             .await;
