@@ -8,6 +8,8 @@ use syncgate::cli::{Cli, run};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before any database opens: SQLite keeps the allocator it starts with.
+    syncgate::store::sqlite_memory::use_mimalloc();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,

@@ -20,6 +20,7 @@ pub mod row_json;
 pub mod rows;
 pub mod snapshots;
 mod sql;
+pub mod sqlite_memory;
 pub mod webhooks;
 
 pub use connect::{connect, sqlite_path};
