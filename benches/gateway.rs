@@ -635,14 +635,15 @@ fn sqlite_baseline(dir: &std::path::Path, rows: usize, per_request: usize) -> f6
     rows as f64 / started.elapsed().as_secs_f64()
 }
 
-/// The raw read baseline on SQLite: every row in feed order, in pages, as JSON.
-fn sqlite_read_baseline(path: &std::path::Path, page: usize) -> f64 {
+/// The raw read baseline on SQLite: every row in feed order, in pages, as JSON: the rows alone
+/// (as pull answers them) or, with `changes`, each in the feed's change envelope.
+fn sqlite_read_baseline(path: &std::path::Path, page: usize, changes: bool) -> f64 {
     let connection = rusqlite::Connection::open(path).unwrap();
     let started = Instant::now();
     let mut after = 0i64;
     let mut rows = 0usize;
     let mut statement = connection
-        .prepare("SELECT id, branch_id, device, kind, amount, created_at, _sg_version, _sg_seq FROM events WHERE _sg_seq > ?1 ORDER BY _sg_seq LIMIT ?2")
+        .prepare("SELECT id, branch_id, device, kind, amount, created_at, _sg_version, _sg_seq, _sg_deleted FROM events WHERE _sg_seq > ?1 ORDER BY _sg_seq LIMIT ?2")
         .unwrap();
     loop {
         let mut out = Vec::with_capacity(page);
@@ -652,10 +653,18 @@ fn sqlite_read_baseline(path: &std::path::Path, page: usize) -> f64 {
             .unwrap();
         while let Some(r) = query.next().unwrap() {
             last = r.get(7).unwrap();
-            out.push(json!({"id": r.get::<_, String>(0).unwrap(), "branch_id": r.get::<_, i64>(1).unwrap(),
+            let id: String = r.get(0).unwrap();
+            let version: i64 = r.get(6).unwrap();
+            let row = json!({"id": id, "branch_id": r.get::<_, i64>(1).unwrap(),
                 "device": r.get::<_, String>(2).unwrap(), "kind": r.get::<_, String>(3).unwrap(),
                 "amount": r.get::<_, String>(4).unwrap(), "created_at": r.get::<_, String>(5).unwrap(),
-                "_version": r.get::<_, i64>(6).unwrap()}));
+                "_version": version});
+            out.push(if changes {
+                json!({"seq": last, "table": "events", "key": id, "version": version,
+                       "deleted": r.get::<_, bool>(8).unwrap(), "row": row})
+            } else {
+                row
+            });
         }
         if out.is_empty() {
             break;
@@ -762,8 +771,9 @@ async fn postgres_baseline_writes(
     }
 }
 
-/// The raw read baseline on PostgreSQL: every row of `events` in feed order, in pages, as JSON.
-async fn postgres_read_baseline(url: &str, page: usize) -> f64 {
+/// The raw read baseline on PostgreSQL: every row of `events` in feed order, in pages, as JSON
+/// (with `changes`, each in the feed's change envelope).
+async fn postgres_read_baseline(url: &str, page: usize, changes: bool) -> f64 {
     use sea_orm::ConnectionTrait;
     let db = sea_orm::Database::connect(url).await.unwrap();
     let started = Instant::now();
@@ -772,7 +782,7 @@ async fn postgres_read_baseline(url: &str, page: usize) -> f64 {
     loop {
         let statement = sea_orm::Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
-            "SELECT id, branch_id, device, kind, CAST(amount AS TEXT) AS amount, created_at, _sg_version, _sg_seq \
+            "SELECT id, branch_id, device, kind, CAST(amount AS TEXT) AS amount, created_at, _sg_version, _sg_seq, _sg_deleted \
              FROM events WHERE _sg_seq > $1 ORDER BY _sg_seq LIMIT $2",
             [after.into(), (page as i64).into()],
         );
@@ -784,10 +794,18 @@ async fn postgres_read_baseline(url: &str, page: usize) -> f64 {
         for r in &results {
             let created: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at").unwrap();
             after = r.try_get("", "_sg_seq").unwrap();
-            out.push(json!({"id": r.try_get::<String>("", "id").unwrap(), "branch_id": r.try_get::<i64>("", "branch_id").unwrap(),
+            let id: String = r.try_get("", "id").unwrap();
+            let version: i64 = r.try_get("", "_sg_version").unwrap();
+            let row = json!({"id": id, "branch_id": r.try_get::<i64>("", "branch_id").unwrap(),
                 "device": r.try_get::<String>("", "device").unwrap(), "kind": r.try_get::<String>("", "kind").unwrap(),
                 "amount": r.try_get::<String>("", "amount").unwrap(), "created_at": created.to_rfc3339(),
-                "_version": r.try_get::<i64>("", "_sg_version").unwrap()}));
+                "_version": version});
+            out.push(if changes {
+                json!({"seq": after, "table": "events", "key": id, "version": version,
+                       "deleted": r.try_get::<bool>("", "_sg_deleted").unwrap(), "row": row})
+            } else {
+                row
+            });
         }
         rows += out.len();
         let _ = serde_json::to_vec(&out).unwrap();
@@ -914,9 +932,10 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         None => sqlite_read_baseline(
             std::path::Path::new(database_url.trim_start_matches("sqlite://")),
             5000,
+            false,
         ),
         // The gateway's own table, read raw.
-        Some(_) => postgres_read_baseline(&database_url, 5000).await,
+        Some(_) => postgres_read_baseline(&database_url, 5000, false).await,
     });
     line(
         &format!("bootstrap {next} rows to 1 device"),
@@ -941,8 +960,9 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         None => sqlite_read_baseline(
             std::path::Path::new(database_url.trim_start_matches("sqlite://")),
             1000,
+            true,
         ),
-        Some(_) => postgres_read_baseline(&database_url, 1000).await,
+        Some(_) => postgres_read_baseline(&database_url, 1000, true).await,
     });
     line(
         &format!("changes feed, {next} rows, 1 client, limit 1000"),
