@@ -635,6 +635,49 @@ fn sqlite_baseline(dir: &std::path::Path, rows: usize, per_request: usize) -> f6
     rows as f64 / started.elapsed().as_secs_f64()
 }
 
+/// A row as the read baselines write it: typed, serialised straight to JSON (no tree of values).
+#[derive(serde::Serialize)]
+struct BaselineRow {
+    id: String,
+    branch_id: i64,
+    device: String,
+    kind: String,
+    amount: String,
+    created_at: String,
+    _version: i64,
+}
+
+/// A row alone (pull) or in the feed's change envelope.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum BaselineEntry {
+    Row(BaselineRow),
+    Change {
+        seq: i64,
+        table: &'static str,
+        key: String,
+        version: i64,
+        deleted: bool,
+        row: BaselineRow,
+    },
+}
+
+impl BaselineEntry {
+    fn new(changes: bool, seq: i64, deleted: bool, row: BaselineRow) -> Self {
+        if !changes {
+            return Self::Row(row);
+        }
+        Self::Change {
+            seq,
+            table: "events",
+            key: row.id.clone(),
+            version: row._version,
+            deleted,
+            row,
+        }
+    }
+}
+
 /// The raw read baseline on SQLite: every row in feed order, in pages, as JSON: the rows alone
 /// (as pull answers them) or, with `changes`, each in the feed's change envelope.
 fn sqlite_read_baseline(path: &std::path::Path, page: usize, changes: bool) -> f64 {
@@ -653,18 +696,16 @@ fn sqlite_read_baseline(path: &std::path::Path, page: usize, changes: bool) -> f
             .unwrap();
         while let Some(r) = query.next().unwrap() {
             last = r.get(7).unwrap();
-            let id: String = r.get(0).unwrap();
-            let version: i64 = r.get(6).unwrap();
-            let row = json!({"id": id, "branch_id": r.get::<_, i64>(1).unwrap(),
-                "device": r.get::<_, String>(2).unwrap(), "kind": r.get::<_, String>(3).unwrap(),
-                "amount": r.get::<_, String>(4).unwrap(), "created_at": r.get::<_, String>(5).unwrap(),
-                "_version": version});
-            out.push(if changes {
-                json!({"seq": last, "table": "events", "key": id, "version": version,
-                       "deleted": r.get::<_, bool>(8).unwrap(), "row": row})
-            } else {
-                row
-            });
+            let row = BaselineRow {
+                id: r.get(0).unwrap(),
+                branch_id: r.get(1).unwrap(),
+                device: r.get(2).unwrap(),
+                kind: r.get(3).unwrap(),
+                amount: r.get(4).unwrap(),
+                created_at: r.get(5).unwrap(),
+                _version: r.get(6).unwrap(),
+            };
+            out.push(BaselineEntry::new(changes, last, r.get(8).unwrap(), row));
         }
         if out.is_empty() {
             break;
@@ -794,18 +835,17 @@ async fn postgres_read_baseline(url: &str, page: usize, changes: bool) -> f64 {
         for r in &results {
             let created: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at").unwrap();
             after = r.try_get("", "_sg_seq").unwrap();
-            let id: String = r.try_get("", "id").unwrap();
-            let version: i64 = r.try_get("", "_sg_version").unwrap();
-            let row = json!({"id": id, "branch_id": r.try_get::<i64>("", "branch_id").unwrap(),
-                "device": r.try_get::<String>("", "device").unwrap(), "kind": r.try_get::<String>("", "kind").unwrap(),
-                "amount": r.try_get::<String>("", "amount").unwrap(), "created_at": created.to_rfc3339(),
-                "_version": version});
-            out.push(if changes {
-                json!({"seq": after, "table": "events", "key": id, "version": version,
-                       "deleted": r.try_get::<bool>("", "_sg_deleted").unwrap(), "row": row})
-            } else {
-                row
-            });
+            let row = BaselineRow {
+                id: r.try_get("", "id").unwrap(),
+                branch_id: r.try_get("", "branch_id").unwrap(),
+                device: r.try_get("", "device").unwrap(),
+                kind: r.try_get("", "kind").unwrap(),
+                amount: r.try_get("", "amount").unwrap(),
+                created_at: created.to_rfc3339(),
+                _version: r.try_get("", "_sg_version").unwrap(),
+            };
+            let deleted = r.try_get("", "_sg_deleted").unwrap();
+            out.push(BaselineEntry::new(changes, after, deleted, row));
         }
         rows += out.len();
         let _ = serde_json::to_vec(&out).unwrap();
