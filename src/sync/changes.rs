@@ -4,7 +4,7 @@
 use super::SyncError;
 use super::access::{Access, readable};
 use super::notify::FeedWatch;
-use super::shared_read::{FeedPage, PageRequest, SharedReads};
+use super::shared_read::{FeedPage, PageRequest, SharedReads, View};
 use super::types::ChangesPage;
 use crate::auth::Caller;
 use crate::schema::Schema;
@@ -35,30 +35,41 @@ pub fn parse_cursor(cursor: Option<&str>) -> Result<i64, SyncError> {
     }
 }
 
-/// The page of the feed after `query.cursor` the caller may read, shared with every request
-/// that has the same view at the same moment (see [`SharedReads`]).
-pub async fn read(
-    db: &DatabaseConnection,
+/// What `caller` reads with `query`: its tables and their scopes under `schema`.
+pub fn view(
     schema: &Arc<Schema>,
     caller: &Caller,
     query: &FeedQuery,
     shape: Shape,
-    seen: Option<i64>,
-    reads: &SharedReads,
-) -> Result<Arc<FeedPage>, SyncError> {
+) -> Result<Arc<View>, SyncError> {
     let scans = readable(schema, caller, query.tables.as_deref())?
         .into_iter()
         .map(|Access { table, scope, .. }| (table.name.clone(), scope))
         .collect();
-    let request = PageRequest {
+    Ok(Arc::new(View::new(
+        schema.clone(),
         scans,
-        cursor: query.cursor,
-        limit: query.limit,
-        include_deleted: query.include_deleted,
+        query.limit,
+        query.include_deleted,
         shape,
+    )))
+}
+
+/// The page of `view` after `cursor`, shared with every request that has the same view at the
+/// same moment (see [`SharedReads`]).
+pub async fn read(
+    db: &DatabaseConnection,
+    view: &Arc<View>,
+    cursor: i64,
+    seen: Option<i64>,
+    reads: &SharedReads,
+) -> Result<Arc<FeedPage>, SyncError> {
+    let request = PageRequest {
+        view: view.clone(),
+        cursor,
         seen,
     };
-    reads.read(db, schema, request).await
+    reads.read(db, request).await
 }
 
 /// A page as the API answers it: the changes moved out of a page read for this request alone,
@@ -87,11 +98,12 @@ pub async fn changes(
     reads: &SharedReads,
 ) -> Result<ChangesPage, SyncError> {
     let deadline = Instant::now() + wait;
+    let view = view(schema, caller, query, Shape::Change)?;
     let mut seen = watch.subscribe();
     loop {
         // Only a waiting request shares its reads (see `PageRequest::seen`).
         let position = (!wait.is_zero()).then(|| *seen.borrow_and_update());
-        let page = read(db, schema, caller, query, Shape::Change, position, reads).await?;
+        let page = read(db, &view, query.cursor, position, reads).await?;
         if !page.entries.is_empty() || Instant::now() >= deadline {
             return Ok(to_page(page));
         }

@@ -2,7 +2,7 @@
 //! time through a cursor.
 
 use super::SyncError;
-use super::changes::{FeedQuery, read};
+use super::changes::{FeedQuery, read, view};
 use super::shared_read::{FeedPage, SharedReads};
 use crate::auth::Caller;
 use crate::schema::Schema;
@@ -33,16 +33,8 @@ pub async fn pull(
         tables: tables.clone(),
         include_deleted: false,
     };
-    let page = read(
-        db,
-        schema,
-        caller,
-        &query,
-        Shape::Row,
-        None,
-        &SharedReads::default(),
-    )
-    .await?;
+    let view = view(schema, caller, &query, Shape::Row)?;
+    let page = read(db, &view, cursor, None, &SharedReads::default()).await?;
     let mut data: IndexMap<String, Vec<Box<RawValue>>> = IndexMap::new();
     // Every requested table appears, even when it has no rows.
     for access in super::access::readable(schema, caller, tables.as_deref())? {

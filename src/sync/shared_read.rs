@@ -34,16 +34,52 @@ pub struct PageEntry {
     pub json: Box<RawValue>,
 }
 
-/// What a read asks for.
-#[derive(Debug, Clone)]
-pub struct PageRequest {
+/// What a caller reads, the same from one page to the next: the tables with the caller's scope
+/// in each, the page size, tombstones or not, and the shape of the entries. Worked out once per
+/// request (per schema, for a stream), not at every wake-up.
+#[derive(Debug)]
+pub struct View {
+    /// The schema the scopes were worked out with; kept alive, so that its address identifies it.
+    pub schema: Arc<Schema>,
     /// Each table read, with the caller's scope in it.
     pub scans: Vec<(String, RowScope)>,
-    pub cursor: i64,
     pub limit: u64,
     pub include_deleted: bool,
     /// Changes (the feed) or rows (pull).
     pub shape: Shape,
+    /// All of the above as text: reads share a page only when their views are equal.
+    key: String,
+}
+
+impl View {
+    pub fn new(
+        schema: Arc<Schema>,
+        scans: Vec<(String, RowScope)>,
+        limit: u64,
+        include_deleted: bool,
+        shape: Shape,
+    ) -> Self {
+        // The schema's address: a reload's new table layouts never share a read with the old.
+        let key = format!(
+            "{:p}|{limit}|{include_deleted}|{shape:?}|{scans:?}",
+            Arc::as_ptr(&schema)
+        );
+        Self {
+            schema,
+            scans,
+            limit,
+            include_deleted,
+            shape,
+            key,
+        }
+    }
+}
+
+/// What a read asks for.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub view: Arc<View>,
+    pub cursor: i64,
     /// The feed position a waiting request had seen when it asked; `None` for a request that
     /// does not wait, which reads on its own (so it surely sees every write committed before
     /// it, on any replica).
@@ -70,26 +106,15 @@ impl SharedReads {
     pub async fn read(
         &self,
         db: &DatabaseConnection,
-        schema: &Arc<Schema>,
         request: PageRequest,
     ) -> Result<Arc<FeedPage>, SyncError> {
         let Some(seen) = request.seen else {
-            return read_page(db, schema, &request)
+            return read_page(db, &request)
                 .await
                 .map(Arc::new)
                 .map_err(into_error);
         };
-        // The schema's address: a reload's new table layouts never share a read with the old.
-        let key = format!(
-            "{:p}|{}|{}|{}|{}|{:?}|{:?}",
-            Arc::as_ptr(schema),
-            seen,
-            request.cursor,
-            request.limit,
-            request.include_deleted,
-            request.shape,
-            request.scans
-        );
+        let key = format!("{}|{seen}|{}", request.view.key, request.cursor);
         let cell = self.lock().entry(key.clone()).or_default().clone();
         // The first request reads; the others wait for its page. Should the reading request go
         // away mid-read, the next waiting one reads instead.
@@ -101,7 +126,7 @@ impl SharedReads {
                     reads: self,
                     key: &key,
                 };
-                read_page(db, schema, &request).await.map(Arc::new)
+                read_page(db, &request).await.map(Arc::new)
             })
             .await;
         page.clone().map_err(into_error)
@@ -145,9 +170,9 @@ fn into_error(failure: ReadFailure) -> SyncError {
 /// Rows of the requested tables changed after the cursor, merged in feed order.
 async fn read_page(
     db: &DatabaseConnection,
-    schema: &Schema,
     request: &PageRequest,
 ) -> Result<FeedPage, ReadFailure> {
+    let view = &request.view;
     let failed = |error: sea_orm::DbErr| ReadFailure::Db(error.to_string());
     metrics::counter!(crate::ops::metrics::FEED_READS).increment(1);
     // Read the head first: every position up to it has committed, so it is a safe cursor when
@@ -160,17 +185,17 @@ async fn read_page(
         });
     }
     let mut found: Vec<PageEntry> = Vec::new();
-    for (name, scope) in &request.scans {
-        let Some(table) = schema.table(name) else {
+    for (name, scope) in &view.scans {
+        let Some(table) = view.schema.table(name) else {
             continue;
         };
         let scan = Scan {
             scope,
             after_seq: request.cursor,
-            include_deleted: request.include_deleted,
-            limit: request.limit + 1,
+            include_deleted: view.include_deleted,
+            limit: view.limit + 1,
         };
-        let built = row_json::scan(db, table, &scan, request.shape)
+        let built = row_json::scan(db, table, &scan, view.shape)
             .await
             .map_err(failed)?;
         found.extend(built.into_iter().map(|(seq, json)| PageEntry {
@@ -180,8 +205,8 @@ async fn read_page(
         }));
     }
     found.sort_by_key(|entry| entry.seq);
-    let has_more = found.len() as u64 > request.limit;
-    found.truncate(request.limit as usize);
+    let has_more = found.len() as u64 > view.limit;
+    found.truncate(view.limit as usize);
     let last = found.last().map_or(request.cursor, |entry| entry.seq);
     let cursor = if has_more {
         last

@@ -2,9 +2,9 @@
 //! commits, for as long as the connection and the caller's credentials last. Reads go through
 //! [`SharedReads`], so streams with the same view share one read per commit.
 
-use super::changes::{FeedQuery, read};
+use super::changes::{FeedQuery, read, view};
 use super::notify::FeedWatch;
-use super::shared_read::{PageEntry, SharedReads};
+use super::shared_read::{PageEntry, SharedReads, View};
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::store::row_json::Shape;
@@ -42,6 +42,8 @@ pub struct StreamSource {
 
 struct State {
     source: StreamSource,
+    /// What the stream reads, worked out again only when the schema changes.
+    view: Option<Arc<View>>,
     ready: VecDeque<PageEntry>,
     receiver: tokio::sync::watch::Receiver<i64>,
     next_check: Instant,
@@ -55,6 +57,7 @@ pub fn changes(source: StreamSource) -> impl Stream<Item = PageEntry> + Send {
     let next_check = Instant::now() + source.recheck;
     let state = State {
         source,
+        view: None,
         ready: VecDeque::new(),
         receiver,
         next_check,
@@ -63,6 +66,35 @@ pub fn changes(source: StreamSource) -> impl Stream<Item = PageEntry> + Send {
         let change = next(&mut state).await?;
         Some((change, state))
     })
+}
+
+/// The stream's view under the schema being served; `None` (the stream ends) when the caller
+/// may no longer read what it asked for.
+fn current_view(state: &mut State) -> Option<Arc<View>> {
+    let schema = (state.source.schema)();
+    if let Some(view) = state
+        .view
+        .as_ref()
+        .filter(|v| Arc::ptr_eq(&v.schema, &schema))
+    {
+        return Some(view.clone());
+    }
+    let query = FeedQuery {
+        cursor: state.source.cursor,
+        limit: PAGE,
+        tables: state.source.tables.clone(),
+        include_deleted: true,
+    };
+    match view(&schema, &state.source.caller, &query, Shape::Change) {
+        Ok(view) => {
+            state.view = Some(view.clone());
+            Some(view)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "live stream ended: the feed cannot be read");
+            None
+        }
+    }
 }
 
 async fn next(state: &mut State) -> Option<PageEntry> {
@@ -81,19 +113,11 @@ async fn next(state: &mut State) -> Option<PageEntry> {
             state.next_check = now + state.source.recheck;
         }
         let seen = *state.receiver.borrow_and_update();
-        let schema = (state.source.schema)();
-        let query = FeedQuery {
-            cursor: state.source.cursor,
-            limit: PAGE,
-            tables: state.source.tables.clone(),
-            include_deleted: true,
-        };
+        let view = current_view(state)?;
         let page = match read(
             &state.source.db,
-            &schema,
-            &state.source.caller,
-            &query,
-            Shape::Change,
+            &view,
+            state.source.cursor,
             Some(seen),
             &state.source.reads,
         )
