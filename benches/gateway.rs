@@ -475,7 +475,10 @@ async fn write_one(client: &reqwest::Client, server: &Server, token: &str, id: u
 fn fresh_source_address() -> std::net::IpAddr {
     static NEXT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    std::net::IpAddr::from([127, 0, 1, n])
+    // A block of its own for each bench process too: a run just before left its ports in
+    // TIME_WAIT as well.
+    let block = (std::process::id() % 250) as u8 + 1;
+    std::net::IpAddr::from([127, block, 1, n])
 }
 
 /// N devices hold a live stream open; one write; time until each stream has it.
