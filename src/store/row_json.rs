@@ -13,13 +13,11 @@
 //!   into the row's JSON text directly.
 
 use super::ddl::quote;
-use super::rows::{Scan, push_scan, select_list};
+use super::rows::{Scan, column_value, push_scan, select_list};
 use super::sql::SqlBuilder;
 use crate::schema::TableDef;
 use crate::schema::model::ColumnType;
-use crate::schema::values::format_timestamp;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// What each row becomes.
@@ -163,7 +161,8 @@ fn write_row(
     Ok(seq)
 }
 
-/// One column's value as the gateway answers it (see `rows::decode`).
+/// One column's value, as a single row answers it ([`column_value`]): a value of one cell, not a
+/// map of the row.
 fn write_value(
     out: &mut Vec<u8>,
     backend: DbBackend,
@@ -171,38 +170,9 @@ fn write_value(
     name: &str,
     kind: ColumnType,
 ) -> Result<(), DbErr> {
-    match kind {
-        ColumnType::Integer => write_option(out, result.try_get::<Option<i64>>("", name)?),
-        // A float JSON cannot hold is answered as null, as the decoded row is.
-        ColumnType::Real => write_option(
-            out,
-            result
-                .try_get::<Option<f64>>("", name)?
-                .filter(|f| f.is_finite()),
-        ),
-        ColumnType::Boolean => write_option(out, result.try_get::<Option<bool>>("", name)?),
-        ColumnType::Timestamp if backend == DbBackend::Postgres => write_option(
-            out,
-            result
-                .try_get::<Option<chrono::DateTime<chrono::Utc>>>("", name)?
-                .map(format_timestamp),
-        ),
-        // Parsed and written again, as the decoded row is: the database's text may differ in
-        // spacing and number notation. Text that is not JSON goes out as a string.
-        ColumnType::Json => write_option(
-            out,
-            result
-                .try_get::<Option<String>>("", name)?
-                .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
-        ),
-        _ => write_option(out, result.try_get::<Option<String>>("", name)?),
-    }
+    // Writing a number, boolean, string, null or parsed JSON into memory cannot fail.
+    let _ = serde_json::to_writer(out, &column_value(backend, result, name, kind)?);
     Ok(())
-}
-
-fn write_option(out: &mut Vec<u8>, value: Option<impl serde::Serialize>) {
-    // Writing a number, boolean, string or null into memory cannot fail.
-    let _ = serde_json::to_writer(out, &value);
 }
 
 fn write_string(out: &mut Vec<u8>, text: &str) {

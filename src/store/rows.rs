@@ -217,21 +217,10 @@ pub async fn count_by(
 fn decode(backend: DbBackend, table: &TableDef, result: &QueryResult) -> Result<StoredRow, DbErr> {
     let mut values = Map::new();
     for (name, column) in &table.spec.columns {
-        let value = match column.kind {
-            ColumnType::Integer => result.try_get::<Option<i64>>("", name)?.map(Value::from),
-            ColumnType::Real => result.try_get::<Option<f64>>("", name)?.map(Value::from),
-            ColumnType::Boolean => result.try_get::<Option<bool>>("", name)?.map(Value::from),
-            ColumnType::Timestamp if backend == DbBackend::Postgres => result
-                .try_get::<Option<chrono::DateTime<chrono::Utc>>>("", name)?
-                .map(|time| Value::String(format_timestamp(time))),
-            ColumnType::Json => result
-                .try_get::<Option<String>>("", name)?
-                .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
-            _ => result
-                .try_get::<Option<String>>("", name)?
-                .map(Value::String),
-        };
-        values.insert(name.clone(), value.unwrap_or(Value::Null));
+        values.insert(
+            name.clone(),
+            column_value(backend, result, name, column.kind)?,
+        );
     }
     Ok(StoredRow {
         values,
@@ -240,6 +229,33 @@ fn decode(backend: DbBackend, table: &TableDef, result: &QueryResult) -> Result<
         deleted: result.try_get("", "_sg_deleted")?,
         changed_at: result.try_get("", "_sg_changed_at")?,
     })
+}
+
+/// One column of a row read with [`select_list`], as the gateway answers it: integers, floats
+/// (`null` for one JSON cannot hold) and booleans typed; PostgreSQL timestamps in the gateway's
+/// format; json columns parsed (text that is not JSON stays a string); everything else as the
+/// text stored.
+pub(super) fn column_value(
+    backend: DbBackend,
+    result: &QueryResult,
+    name: &str,
+    kind: ColumnType,
+) -> Result<Value, DbErr> {
+    let value = match kind {
+        ColumnType::Integer => result.try_get::<Option<i64>>("", name)?.map(Value::from),
+        ColumnType::Real => result.try_get::<Option<f64>>("", name)?.map(Value::from),
+        ColumnType::Boolean => result.try_get::<Option<bool>>("", name)?.map(Value::from),
+        ColumnType::Timestamp if backend == DbBackend::Postgres => result
+            .try_get::<Option<chrono::DateTime<chrono::Utc>>>("", name)?
+            .map(|time| Value::String(format_timestamp(time))),
+        ColumnType::Json => result
+            .try_get::<Option<String>>("", name)?
+            .map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))),
+        _ => result
+            .try_get::<Option<String>>("", name)?
+            .map(Value::String),
+    };
+    Ok(value.unwrap_or(Value::Null))
 }
 
 /// What a reader has not seen yet in one table: changes after a cursor within a scope.
