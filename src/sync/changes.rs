@@ -75,14 +75,11 @@ pub async fn read(
 /// A page as the API answers it: the changes moved out of a page read for this request alone,
 /// copied from a page shared with other requests.
 pub fn to_page(page: Arc<FeedPage>) -> ChangesPage {
-    let (entries, cursor, has_more) = match Arc::try_unwrap(page) {
-        Ok(own) => (own.entries, own.cursor, own.has_more),
-        Err(shared) => (shared.entries.clone(), shared.cursor, shared.has_more),
-    };
+    let page = Arc::unwrap_or_clone(page);
     ChangesPage {
-        changes: entries.into_iter().map(|entry| entry.json).collect(),
-        cursor: cursor.to_string(),
-        has_more,
+        changes: page.entries.into_iter().map(|entry| entry.json).collect(),
+        cursor: page.cursor.to_string(),
+        has_more: page.has_more,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::SyncError;
 use super::changes::{FeedQuery, read, view};
-use super::shared_read::{FeedPage, SharedReads};
+use super::shared_read::SharedReads;
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::store::row_json::Shape;
@@ -30,22 +30,18 @@ pub async fn pull(
     let query = FeedQuery {
         cursor,
         limit,
-        tables: tables.clone(),
+        tables,
         include_deleted: false,
     };
     let view = view(schema, caller, &query, Shape::Row)?;
     let page = read(db, &view, cursor, None, &SharedReads::default()).await?;
     let mut data: IndexMap<String, Vec<Box<RawValue>>> = IndexMap::new();
     // Every requested table appears, even when it has no rows.
-    for access in super::access::readable(schema, caller, tables.as_deref())? {
-        data.insert(access.table.name.clone(), Vec::new());
+    for (table, _) in &view.scans {
+        data.insert(table.clone(), Vec::new());
     }
     // Read for this request alone: the rows are moved, not copied.
-    let page = Arc::try_unwrap(page).unwrap_or_else(|shared| FeedPage {
-        entries: shared.entries.clone(),
-        cursor: shared.cursor,
-        has_more: shared.has_more,
-    });
+    let page = Arc::unwrap_or_clone(page);
     for entry in page.entries {
         data.entry(entry.table).or_default().push(entry.json);
     }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// One page of the feed, in feed order, each entry already JSON (built once, whoever reads it).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FeedPage {
     pub entries: Vec<PageEntry>,
     pub cursor: i64,
