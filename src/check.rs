@@ -20,9 +20,26 @@ impl CheckReport {
     }
 }
 
+/// Loads the config like [`config::load`], adding the checks that need the layers above it
+/// (a key file must hold a key the authenticator can use), all problems listed together.
+pub fn load_config(path: &Path) -> Result<Config, config::ConfigError> {
+    let config = config::read(path)?;
+    let mut problems = config::problems(&config);
+    // Without any key, the config's own check has said so already.
+    if config.auth.jwt_secret.is_some() || config.auth.jwt_public_key.is_some() {
+        if let Err(reason) = crate::auth::Authenticator::from_config(&config.auth) {
+            problems.push(reason);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(config::ConfigError::Invalid(problems));
+    }
+    Ok(config)
+}
+
 pub async fn run(config_path: &Path, offline: bool) -> CheckReport {
     let mut report = CheckReport::default();
-    let config = match config::load(config_path) {
+    let config = match load_config(config_path) {
         Ok(config) => config,
         Err(config::ConfigError::Invalid(problems)) => {
             report.errors.extend(

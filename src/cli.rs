@@ -91,7 +91,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { listen, log_format } => {
-            let mut config = config::load(&cli.config)?;
+            let mut config = check::load_config(&cli.config)?;
             if let Some(listen) = listen {
                 config.server.listen = listen;
             }
@@ -125,7 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Migrate => {
-            let config = config::load(&cli.config)?;
+            let config = check::load_config(&cli.config)?;
             logging::init(&config.log.level, config.log.format);
             let (schema, _plugins, db) = server::prepare(&config).await?;
             let pending = store::pending_migrations(&db).await?;
@@ -138,7 +138,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Openapi { output } => {
-            let config = config::load(&cli.config)?;
+            let config = check::load_config(&cli.config)?;
             let (schema, _plugins) = server::load_files(&config)?;
             let built = crate::api::build(std::sync::Arc::new(schema), &config.server.api_prefix);
             write_output(&output, &built.spec)?;
@@ -151,7 +151,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ttl,
             claims,
         } => {
-            let config = config::load(&cli.config)?;
+            let config = check::load_config(&cli.config)?;
             let authenticator = crate::auth::Authenticator::from_config(&config.auth)
                 .map_err(anyhow::Error::msg)?;
             let ttl = ttl.unwrap_or(config.auth.token_ttl);

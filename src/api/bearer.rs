@@ -2,8 +2,8 @@
 //! document and turns a verified token into a [`Caller`].
 
 use super::error::ApiError;
+use crate::api::AppState;
 use crate::auth::{AuthError, Caller};
-use crate::server::AppState;
 use crate::sync::devices::{self, TOKEN_PREFIX};
 use poem::Request;
 use poem_openapi::SecurityScheme;
@@ -18,7 +18,7 @@ pub struct BearerAuth(pub Caller);
 async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let state = state_of(request)?;
     let caller = caller_for(state, &bearer.token).await?;
-    crate::ops::request_log::note_caller(request, &caller);
+    super::request_span::note_caller(request, &caller);
     Ok(caller)
 }
 
@@ -32,7 +32,7 @@ pub async fn authenticate(request: &Request) -> Result<Caller, ApiError> {
         .ok_or(AuthError::Missing)?;
     let token = crate::auth::bearer_token(header).ok_or(AuthError::Missing)?;
     let caller = caller_for(state, token).await?;
-    crate::ops::request_log::note_caller(request, &caller);
+    super::request_span::note_caller(request, &caller);
     Ok(caller)
 }
 

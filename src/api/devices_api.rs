@@ -4,7 +4,7 @@ use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::serde_payload::JsonAnswer;
 use super::sync_doc::{DeviceListDoc, DeviceViewDoc, RegisteredDeviceDoc, SyncStatusDoc};
-use crate::server::AppState;
+use crate::api::AppState;
 use crate::sync::changes::parse_cursor;
 use crate::sync::devices::{self, DeviceChanges, Registration};
 use crate::sync::status::{self, DeviceView, StatusQuery, SyncStatus};

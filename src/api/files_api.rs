@@ -3,12 +3,12 @@
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
-use super::sync_doc::RowObject;
+use super::row_doc::RowObject;
 use super::writes::write_options;
+use crate::api::AppState;
 use crate::auth::Caller;
 use crate::files::attach::{self, FileError, Target};
 use crate::files::{range, uploads};
-use crate::server::AppState;
 use crate::store::files::{StoredFile, Upload};
 use poem::http::StatusCode;
 use poem::web::Data;

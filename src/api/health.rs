@@ -2,8 +2,8 @@
 //! is applied), for load balancers and orchestrators.
 
 use super::error_body::ErrorBody;
+use crate::api::AppState;
 use crate::jobs::JobStatus;
-use crate::server::AppState;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags};

@@ -5,8 +5,8 @@
 
 use super::error::ApiError;
 use super::sync_doc::ChangeDoc;
+use crate::api::AppState;
 use crate::auth::Caller;
-use crate::server::AppState;
 use crate::sync::changes::parse_cursor;
 use crate::sync::devices::{self, TOKEN_PREFIX};
 use crate::sync::shared_read::PageEntry;

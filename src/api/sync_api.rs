@@ -3,6 +3,7 @@
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
+use super::push_body::PushBody;
 use super::serde_payload::{JsonAnswer, JsonBody};
 use super::stream_api::{self, ChangeEvents};
 use super::sync_doc::{
@@ -10,16 +11,16 @@ use super::sync_doc::{
     ResolvedConflictDoc,
 };
 use super::writes::{run_push, write_options};
-use crate::server::AppState;
+use crate::api::AppState;
 use crate::sync::changes::{self, FeedQuery, parse_cursor};
 use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
 use crate::sync::pull::pull;
-use crate::sync::types::{ChangesPage, Operation, PushOutcome};
+use crate::sync::types::{ChangesPage, PushOutcome};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi, Tags};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -37,19 +38,6 @@ enum SyncTag {
 }
 
 pub struct SyncApi;
-
-/// A push request as read; the document calls it `PushRequest`.
-#[derive(Deserialize)]
-struct PushBody {
-    device_id: String,
-    #[serde(default = "default_true")]
-    atomic: bool,
-    operations: Vec<Operation>,
-}
-
-fn default_true() -> bool {
-    true
-}
 
 /// Which rows to pull.
 #[derive(Object)]
@@ -161,16 +149,10 @@ impl SyncApi {
         auth: BearerAuth,
         body: JsonBody<PushBody, PushRequestDoc>,
     ) -> Result<JsonAnswer<PushOutcome, PushOutcomeDoc>, ApiError> {
-        let body = body.0;
-        run_push(
-            &state,
-            &auth.0,
-            body.device_id,
-            body.atomic,
-            body.operations,
-        )
-        .await
-        .map(JsonAnswer::new)
+        let (device_id, atomic, operations) = body.0.operations()?;
+        run_push(&state, &auth.0, device_id, atomic, operations)
+            .await
+            .map(JsonAnswer::new)
     }
 
     /// Read the changes feed.

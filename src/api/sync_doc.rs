@@ -5,72 +5,9 @@
 //! `documented_shapes_match_answers` checks that answers carry exactly the documented fields.
 #![allow(dead_code)]
 
-use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
-use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
+use super::row_doc::RowObject;
 use poem_openapi::{Enum, Object};
-use serde_json::{Map, Value};
-use std::borrow::Cow;
-
-/// A row of any table: its columns and `_version`. In the OpenAPI document it is one of the
-/// tables' row schemas (`<table>_Row`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RowObject(pub Map<String, Value>);
-
-/// Name of the schema `RowObject` refers to; registered by the tables API from the schema.
-pub const ANY_ROW_SCHEMA: &str = "AnyRow";
-
-impl Type for RowObject {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        ANY_ROW_SCHEMA.into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Reference(ANY_ROW_SCHEMA.into())
-    }
-
-    fn register(registry: &mut Registry) {
-        super::tables_doc::register_any_row(registry);
-    }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(self))
-    }
-}
-
-impl ParseFromJSON for RowObject {
-    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-        match value {
-            Some(Value::Object(map)) => Ok(RowObject(map)),
-            Some(_) => Err(ParseError::custom("a row must be a JSON object")),
-            None => Err(ParseError::expected_input()),
-        }
-    }
-}
-
-impl ToJSON for RowObject {
-    fn to_json(&self) -> Option<Value> {
-        Some(Value::Object(self.0.clone()))
-    }
-}
-
-/// Helper for documentation: an object with free-form properties.
-pub fn free_form_object(description: &'static str) -> MetaSchema {
-    MetaSchema {
-        description: Some(description),
-        additional_properties: Some(Box::new(MetaSchemaRef::Inline(Box::new(MetaSchema::ANY)))),
-        ..MetaSchema::new("object")
-    }
-}
+use serde_json::Value;
 
 #[derive(Enum)]
 #[oai(rename_all = "snake_case")]
@@ -431,7 +368,9 @@ mod tests {
     use crate::sync::conflicts::{ConflictView, ResolvedConflict};
     use crate::sync::status::{DataSummary, DeviceState, DeviceView, TableSummary};
     use crate::sync::types::{ChangesPage, ConflictInfo, OpError, OpResult, OpStatus, PushOutcome};
-    use serde_json::json;
+    use poem_openapi::registry::Registry;
+    use poem_openapi::types::Type;
+    use serde_json::{Map, json};
 
     /// Every field an answer carries is a documented property, and every required property is
     /// carried.

@@ -7,15 +7,14 @@ use super::bearer::{BearerAuth, authenticate, state_of};
 use super::context::{self, intern};
 use super::error::ApiError;
 use super::error_body::ErrorBody;
-use super::serde_payload::json_response;
+use super::push_body::PushBody;
+use super::row_doc::row_schema;
+use super::serde_payload::{json_response, parse_json};
 use super::sync_api::run_changes;
-use super::tables_doc::{
-    self, changes_page_schema, push_outcome_schema, push_request_schema, row_schema,
-};
+use super::tables_doc::{self, changes_page_schema, push_outcome_schema, push_request_schema};
 use super::writes::run_push;
 use crate::schema::model::ColumnType;
 use crate::schema::{Schema, TableDef};
-use crate::sync::types::{Action, Operation, Resolve};
 use crate::sync::{SyncError, access, visible_row};
 use poem::endpoint::{BoxEndpoint, make};
 use poem::http::{Method, StatusCode};
@@ -27,7 +26,6 @@ use poem_openapi::registry::{
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, OpenApi};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -117,42 +115,6 @@ fn handler(table: String, run: Handler) -> BoxEndpoint<'static> {
     .boxed()
 }
 
-/// Parses a JSON body, answering 400 with the line and column of a syntax error.
-pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|error| {
-        let syntax = error.is_syntax() || error.is_eof();
-        ApiError::unreadable_body(
-            syntax,
-            &error.to_string(),
-            Some((error.line(), error.column())),
-        )
-    })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TablePushRequest {
-    device_id: String,
-    #[serde(default = "default_true")]
-    atomic: bool,
-    operations: Vec<TableOperation>,
-}
-
-fn default_true() -> bool {
-    true
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TableOperation {
-    op_id: Option<String>,
-    action: Action,
-    #[serde(default)]
-    data: Map<String, Value>,
-    base_version: Option<i64>,
-    resolve: Option<Resolve>,
-}
-
 fn push_handler(
     table: String,
     mut request: Request,
@@ -163,20 +125,9 @@ fn push_handler(
         let bytes = request.take_body().into_vec().await.map_err(|error| {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
         })?;
-        let body: TablePushRequest = parse_json(&bytes)?;
-        let operations = body
-            .operations
-            .into_iter()
-            .map(|op| Operation {
-                op_id: op.op_id,
-                table: table.clone(),
-                action: op.action,
-                data: op.data,
-                base_version: op.base_version,
-                resolve: op.resolve,
-            })
-            .collect();
-        let outcome = run_push(&state, &caller, body.device_id, body.atomic, operations).await?;
+        let body: PushBody = parse_json(&bytes)?;
+        let (device_id, atomic, operations) = body.operations_of(&table)?;
+        let outcome = run_push(&state, &caller, device_id, atomic, operations).await?;
         Ok(json_response(StatusCode::OK, &outcome))
     })
 }

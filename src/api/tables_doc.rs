@@ -3,19 +3,14 @@
 //! for writes (`<table>_Patch`), and the push and changes bodies that carry them. `AnyRow`, used
 //! by the generic endpoints, is one of the row schemas.
 
-use super::context::{self, intern};
-use super::sync_doc::{
-    ANY_ROW_SCHEMA, ChangesPageDoc, OpResultDoc, PushOutcomeDoc, PushRequestDoc, free_form_object,
-};
+use super::context::intern;
+use super::row_doc::{column_schema, reference, register_any_row, row_schema};
+use super::sync_doc::{ChangesPageDoc, OpResultDoc, PushOutcomeDoc, PushRequestDoc};
 use crate::schema::model::{Column, ColumnType};
 use crate::schema::{Schema, TableDef};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
 use serde_json::{Value, json};
-
-pub fn row_schema(table: &str) -> String {
-    format!("{table}_Row")
-}
 
 pub fn patch_schema(table: &str) -> String {
     format!("{table}_Patch")
@@ -31,38 +26,6 @@ pub fn push_outcome_schema(table: &str) -> String {
 
 pub fn changes_page_schema(table: &str) -> String {
     format!("{table}_ChangesPage")
-}
-
-fn reference(name: String) -> MetaSchemaRef {
-    MetaSchemaRef::Reference(name)
-}
-
-/// Registers `AnyRow` and the row schema of every table of the schema being built.
-pub fn register_any_row(registry: &mut Registry) {
-    if registry.schemas.contains_key(ANY_ROW_SCHEMA) {
-        return;
-    }
-    let Some(context) = context::current() else {
-        registry.schemas.insert(
-            ANY_ROW_SCHEMA.into(),
-            free_form_object("A row of a synced table: its columns and `_version`."),
-        );
-        return;
-    };
-    for table in context.schema.tables.values() {
-        registry.schemas.insert(row_schema(&table.name), row(table));
-    }
-    let any = MetaSchema {
-        description: Some("A row of one of the synced tables: its columns and `_version`."),
-        one_of: context
-            .schema
-            .tables
-            .keys()
-            .map(|name| reference(row_schema(name)))
-            .collect(),
-        ..MetaSchema::new("object")
-    };
-    registry.schemas.insert(ANY_ROW_SCHEMA.into(), any);
 }
 
 /// Registers every per-table schema.
@@ -261,29 +224,6 @@ fn retarget(existing: &MetaSchemaRef, target: MetaSchemaRef) -> MetaSchemaRef {
     }
 }
 
-/// A whole row as the server returns it: every column and `_version`.
-fn row(table: &TableDef) -> MetaSchema {
-    let mut schema = MetaSchema::new("object");
-    schema.description = table.spec.description.as_deref().map(intern);
-    for (name, column) in &table.spec.columns {
-        let name = intern(name);
-        schema
-            .properties
-            .push((name, MetaSchemaRef::Inline(Box::new(column_schema(column)))));
-        schema.required.push(name);
-    }
-    let version = MetaSchema {
-        description: Some("Server-assigned row version, bumped by every write."),
-        read_only: true,
-        ..MetaSchema::new_with_format("integer", "int64")
-    };
-    schema
-        .properties
-        .push(("_version", MetaSchemaRef::Inline(Box::new(version))));
-    schema.required.push("_version");
-    schema
-}
-
 /// Columns sent in a write: any subset, the primary key always.
 fn patch(table: &TableDef) -> MetaSchema {
     let pk = intern(&table.spec.primary_key);
@@ -310,56 +250,5 @@ fn patch(table: &TableDef) -> MetaSchema {
         .properties
         .push(("_version", MetaSchemaRef::Inline(Box::new(version))));
     schema.required.push(pk);
-    schema
-}
-
-fn column_schema(column: &Column) -> MetaSchema {
-    let mut schema = match column.kind {
-        ColumnType::Text => MetaSchema::new("string"),
-        ColumnType::Integer => MetaSchema::new_with_format("integer", "int64"),
-        ColumnType::Real => MetaSchema::new_with_format("number", "double"),
-        ColumnType::Decimal => MetaSchema::new_with_format("string", "decimal"),
-        ColumnType::Boolean => MetaSchema::new("boolean"),
-        ColumnType::Timestamp => MetaSchema::new_with_format("string", "date-time"),
-        ColumnType::Date => MetaSchema::new_with_format("string", "date"),
-        ColumnType::Uuid => MetaSchema::new_with_format("string", "uuid"),
-        ColumnType::Json => MetaSchema::ANY,
-        ColumnType::Enum => MetaSchema::new("string"),
-        ColumnType::File => MetaSchema::new_with_format("string", "file-reference"),
-    };
-    if matches!(column.kind, ColumnType::Integer | ColumnType::Real) {
-        schema.minimum = column.min;
-        schema.maximum = column.max;
-    }
-    schema.min_length = column.min_length.map(|n| n as usize);
-    schema.max_length = column.max_length.map(|n| n as usize);
-    schema.enum_items = column
-        .values
-        .iter()
-        .map(|v| serde_json::Value::String(v.clone()))
-        .collect();
-    schema.nullable = column.nullable;
-    schema.default = column.default.clone();
-    let mut description = column.description.clone().unwrap_or_default();
-    if column.kind == ColumnType::Decimal {
-        let bounds = match (column.min, column.max) {
-            (Some(min), Some(max)) => format!(", from {min} to {max}"),
-            (Some(min), None) => format!(", at least {min}"),
-            (None, Some(max)) => format!(", at most {max}"),
-            (None, None) => String::new(),
-        };
-        description =
-            format!("{description} Exact decimal as a string (a number is accepted){bounds}.")
-                .trim()
-                .to_string();
-    }
-    if column.kind == ColumnType::File {
-        description = format!("{description} Reference to an uploaded file.")
-            .trim()
-            .to_string();
-    }
-    if !description.is_empty() {
-        schema.description = Some(intern(&description));
-    }
     schema
 }

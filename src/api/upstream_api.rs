@@ -2,8 +2,8 @@
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
+use crate::api::AppState;
 use crate::auth::Caller;
-use crate::server::AppState;
 use crate::store::outbox::{self, Entry};
 use crate::sync::devices::sees_all_devices;
 use crate::upstream::{Upstream, snapshot};

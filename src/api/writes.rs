@@ -2,9 +2,9 @@
 //! running a push (for `POST /sync/push` and every `POST /tables/{table}/push`).
 
 use super::error::ApiError;
+use crate::api::AppState;
 use crate::auth::Caller;
 use crate::ops::metrics::PUSH_OPERATIONS;
-use crate::server::AppState;
 use crate::sync::push::{PushBatch, PushFailure, push};
 use crate::sync::types::{Operation, PushOutcome};
 use crate::sync::write::WriteOptions;

@@ -68,11 +68,7 @@ impl Authenticator {
             }
         };
         if secret.is_none() && public_key.is_none() {
-            return Err(
-                "section `auth`: no key to verify tokens with; set `auth.jwt_secret` (HS256) or \
-                 `auth.jwt_public_key` (RS256/ES256)"
-                    .into(),
-            );
+            return Err(crate::config::NO_AUTH_KEY.into());
         }
         Ok(Self {
             secret,

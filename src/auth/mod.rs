@@ -4,5 +4,5 @@
 mod caller;
 mod jwt;
 
-pub use caller::{Caller, RowScope};
+pub use caller::Caller;
 pub use jwt::{AuthError, Authenticator, Claims, bearer_token};

@@ -43,6 +43,17 @@ fn format_problems(problems: &[String]) -> String {
 /// Loads `path` with the defaults beneath it and the `SYNCGATE_*` environment above it, checks
 /// every value, and resolves relative paths against the config file's directory.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let config = read(path)?;
+    let problems = validate::problems(&config);
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems));
+    }
+    Ok(config)
+}
+
+/// [`load`] without the checks of the values (see [`problems`]), for a caller that adds checks
+/// of its own and lists them all together.
+pub fn read(path: &Path) -> Result<Config, ConfigError> {
     if !path.is_file() {
         return Err(ConfigError::Missing(path.to_path_buf()));
     }
@@ -59,11 +70,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     if base != Path::new(".") {
         resolve_relative_paths(&mut config, base);
     }
-    let problems = validate::problems(&config);
-    if !problems.is_empty() {
-        return Err(ConfigError::Invalid(problems));
-    }
     Ok(config)
+}
+
+/// Every problem of the values serde cannot express, in key order; empty when usable.
+pub fn problems(config: &Config) -> Vec<String> {
+    validate::problems(config)
 }
 
 fn resolve_relative_paths(config: &mut Config, base: &Path) {
@@ -81,7 +93,7 @@ fn resolve_relative_paths(config: &mut Config, base: &Path) {
     {
         *key = base.join(&*key);
     }
-    if let Some(file) = crate::store::sqlite_path(&config.database.url)
+    if let Some(file) = super::sqlite_path(&config.database.url)
         && file.is_relative()
     {
         let query = config

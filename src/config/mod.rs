@@ -4,13 +4,19 @@
 //! `SYNCGATE_*` environment variables, `__` separating nested keys (`SYNCGATE_DATABASE__URL`).
 //! Every key is documented in the shipped `config.toml`.
 
+mod cors;
+mod database_url;
 mod load;
-mod ops;
+mod metrics;
+mod schedule;
 mod secret;
 mod validate;
 
-pub use load::{ConfigError, load};
-pub use ops::{CorsConfig, MetricsConfig};
+pub use cors::{CorsConfig, check_origin};
+pub use database_url::sqlite_path;
+pub use load::{ConfigError, load, problems, read};
+pub use metrics::MetricsConfig;
+pub use schedule::parse_schedule;
 pub use secret::{Secret, redact_url};
 
 use serde::Deserialize;
@@ -226,6 +232,10 @@ impl Default for MaintenanceJobConfig {
     }
 }
 
+/// The problem of an `[auth]` section with neither key.
+pub const NO_AUTH_KEY: &str = "section `auth`: no key to verify tokens with; set `auth.jwt_secret` \
+     (HS256) or `auth.jwt_public_key` (RS256/ES256)";
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
@@ -343,16 +353,6 @@ impl Default for PluginsConfig {
             webhook_timeout: Duration::from_secs(5),
             webhook_max_attempts: 8,
             watch: true,
-        }
-    }
-}
-
-impl PluginsConfig {
-    pub fn webhook_settings(&self) -> crate::plugins::webhook::WebhookSettings {
-        crate::plugins::webhook::WebhookSettings {
-            secret: self.webhook_secret.clone(),
-            timeout: self.webhook_timeout,
-            max_attempts: self.webhook_max_attempts.max(1),
         }
     }
 }

@@ -10,34 +10,12 @@ mod status;
 
 pub use status::{JobStatus, JobsStatus};
 
-use crate::config::JobsConfig;
+use crate::config::{JobsConfig, parse_schedule};
 use crate::store::job_leases;
-use croner::Cron;
-use croner::parser::{CronParser, Seconds};
 use futures_util::future::BoxFuture;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
-
-/// Parses a six-field cron expression (`sec min hour day month weekday`) the way the scheduler
-/// does. An empty string is valid and means "disabled".
-pub fn parse_schedule(schedule: &str) -> Result<Option<Cron>, String> {
-    if schedule.trim().is_empty() {
-        return Ok(None);
-    }
-    CronParser::builder()
-        .seconds(Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(schedule)
-        .map(Some)
-        .map_err(|error| {
-            format!(
-                "not a cron expression ({error}); use six fields `sec min hour day month weekday`, \
-                 e.g. `0 */5 * * * *` for every five minutes, or an empty string to disable the job"
-            )
-        })
-}
 
 /// A job: its name (in logs and `/health`), its schedule, and what it does.
 pub struct ScheduledJob {

@@ -1,13 +1,10 @@
-//! `GET /metrics`: the Prometheus text format, rendered by `metrics-exporter-prometheus` from the
-//! counters, gauges and histograms the gateway records through the `metrics` macros. Values that
-//! live in the database (outbox, webhook queue, open conflicts) or in other parts of the state
-//! (pool, upstream, schema generation) are read when the endpoint is scraped.
+//! The metric names, the process's one recorder (`metrics-exporter-prometheus`), and the
+//! guards that count open long-polls and streams. The scrape itself, which reads the values
+//! that live in the database or the gateway's state, is `server::metrics_endpoint`.
 //!
 //! One recorder serves the whole process (the `metrics` macros write to a global one); the
 //! binary runs one gateway per process.
 
-use crate::server::AppState;
-use crate::store::outbox::{CONFLICT, ERROR, PENDING, SYNCED};
 use metrics::{Unit, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -67,70 +64,6 @@ pub fn spawn_upkeep(handle: &'static PrometheusHandle) -> tokio::task::JoinHandl
             handle.run_upkeep();
         }
     })
-}
-
-/// The text of a scrape: the gauges read now, then everything recorded.
-pub async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
-    refresh_gauges(state).await;
-    handle.render()
-}
-
-async fn refresh_gauges(state: &AppState) {
-    let served = state.current.load();
-    gauge!(SCHEMA_GENERATION).set(served.generation as f64);
-    if let Some(upstream) = &state.upstream {
-        gauge!(UPSTREAM_REACHABLE).set(if upstream.connectivity.online() {
-            1.0
-        } else {
-            0.0
-        });
-    }
-    let (size, idle) = pool_counts(&state.db);
-    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
-        .set((size as usize).saturating_sub(idle) as f64);
-    gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
-    gauge!(DB_POOL_MAX).set(f64::from(state.config.database.max_connections));
-    match crate::store::gauges::read(&state.db).await {
-        Ok(counts) => {
-            // Statuses that emptied still show, as 0, rather than keep their last value.
-            for status in [PENDING, SYNCED, ERROR, CONFLICT] {
-                let n = counts
-                    .outbox
-                    .iter()
-                    .find(|(s, _)| s == status)
-                    .map_or(0, |(_, n)| *n);
-                gauge!(OUTBOX_ENTRIES, "status" => status.to_lowercase()).set(n as f64);
-            }
-            for status in ["pending", "delivered", "failed"] {
-                let n = counts
-                    .webhooks
-                    .iter()
-                    .find(|(s, _)| s == status)
-                    .map_or(0, |(_, n)| *n);
-                gauge!(WEBHOOK_DELIVERIES, "status" => status).set(n as f64);
-            }
-            let age = counts.oldest_pending_at.map_or(0.0, |created| {
-                (chrono::Utc::now().timestamp_millis() - created).max(0) as f64 / 1000.0
-            });
-            gauge!(OUTBOX_OLDEST_PENDING).set(age);
-            gauge!(CONFLICTS_OPEN).set(counts.conflicts_open as f64);
-        }
-        Err(error) => tracing::warn!(%error, "metrics: cannot read the queue counts"),
-    }
-}
-
-/// Connections open in the pool, and how many of them are idle.
-fn pool_counts(db: &sea_orm::DatabaseConnection) -> (u32, usize) {
-    match db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => {
-            let pool = db.get_postgres_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-        _ => {
-            let pool = db.get_sqlite_connection_pool();
-            (pool.size(), pool.num_idle())
-        }
-    }
 }
 
 /// Counts a changes request waiting for a write while it lives.

@@ -1,7 +1,5 @@
-//! What ops see of a running gateway: Prometheus metrics, one log line per request with its
-//! request id, cross-origin access for browser apps, and the status page.
+//! What ops see of a running gateway, as names any layer below the server may use: the
+//! Prometheus metric names and the small guards that count what is open. No state of the
+//! gateway lives here; the server renders `/metrics` (`server::metrics_endpoint`).
 
-pub mod cors;
 pub mod metrics;
-pub mod request_log;
-pub mod status_page;

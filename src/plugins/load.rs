@@ -4,7 +4,8 @@
 use super::engine::sandboxed;
 use super::script::ScriptHook;
 use super::webhook::{Webhook, WebhookSettings};
-use super::{HOOK_FUNCTIONS, Hook, Plugins, is_webhook};
+use super::{HOOK_FUNCTIONS, Hook, Plugins};
+use crate::schema::is_webhook;
 use crate::schema::model::ConflictStrategy;
 use crate::schema::{Diagnostic, Schema};
 use std::path::Path;

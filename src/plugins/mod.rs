@@ -207,8 +207,3 @@ impl Plugins {
         self.hooks.is_empty()
     }
 }
-
-/// Whether a `hooks` entry is a webhook URL rather than a script name.
-pub fn is_webhook(name: &str) -> bool {
-    name.starts_with("http://") || name.starts_with("https://")
-}

@@ -27,6 +27,17 @@ pub struct WebhookSettings {
     pub max_attempts: u32,
 }
 
+impl WebhookSettings {
+    /// The webhook keys of `[plugins]`; at least one delivery attempt.
+    pub fn from_config(config: &crate::config::PluginsConfig) -> Self {
+        Self {
+            secret: config.webhook_secret.clone(),
+            timeout: config.webhook_timeout,
+            max_attempts: config.webhook_max_attempts.max(1),
+        }
+    }
+}
+
 pub struct Webhook {
     pub url: String,
     client: reqwest::Client,

@@ -2,15 +2,12 @@
 //! each role, table and column parsed on its own so that one mistake does not hide the next.
 
 use super::model::{Column, Role, SchemaFile, Table};
-use super::{Diagnostic, Diagnostics, JSON_SCHEMA_FILE, RoleDef, Schema, TableDef, validate};
+use super::validate::{self, UnparsedColumns};
+use super::{Diagnostic, Diagnostics, JSON_SCHEMA_FILE, RoleDef, Schema, TableDef};
 use indexmap::IndexMap;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
 
-/// Columns that failed to parse, by table. They are already reported; the other checks treat
-/// them as present so that one typo does not cascade into "not a column" errors.
-pub type UnparsedColumns = HashMap<String, HashSet<String>>;
+use std::path::{Path, PathBuf};
 
 /// Loads, merges and checks every schema file in `dir`; hooks are looked up in `plugins_dir`.
 /// Returns every mistake at once.

@@ -20,6 +20,11 @@ use std::path::{Path, PathBuf};
 
 /// Name of the committed JSON Schema file, which sits beside the schema files and is skipped when
 /// they are loaded.
+/// Whether a `hooks` entry is a webhook URL rather than a script name.
+pub fn is_webhook(name: &str) -> bool {
+    name.starts_with("http://") || name.starts_with("https://")
+}
+
 pub const JSON_SCHEMA_FILE: &str = "sync-schema.json";
 
 /// A checked schema, merged from every file in the schema directory.

@@ -1,11 +1,14 @@
 //! The checks a parsed schema must pass before it serves: names, column constraints, keys,
 //! permissions against roles and scopes, conflict settings, and hook files.
 
-use super::load::UnparsedColumns;
 use super::model::{ColumnType, ConflictDetection, ConflictStrategy, NamedScope, Scope};
 use super::{Diagnostic, Permissions, Schema, TableDef, values};
 use std::collections::HashSet;
 use std::path::Path;
+
+/// Columns that failed to parse, by table. They are already reported; the other checks treat
+/// them as present so that one typo does not cascade into "not a column" errors.
+pub type UnparsedColumns = std::collections::HashMap<String, std::collections::HashSet<String>>;
 
 /// Longest table or column name: PostgreSQL truncates identifiers beyond 63 bytes.
 const MAX_NAME_LENGTH: usize = 63;
@@ -377,7 +380,7 @@ fn check_scopes(
 fn check_hooks(table: &TableDef, plugins_dir: &Path, diagnostics: &mut Vec<Diagnostic>) {
     for hook in &table.spec.hooks {
         let at = Diagnostic::in_file(&table.file, "").table(&table.name);
-        if crate::plugins::is_webhook(hook) {
+        if super::is_webhook(hook) {
             if let Err(error) = url::Url::parse(hook) {
                 diagnostics.push(Diagnostic {
                     message: format!("webhook `{hook}` is not a URL: {error}"),

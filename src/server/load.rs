@@ -14,7 +14,7 @@ pub fn load_files(config: &Config) -> Result<(Schema, Plugins), Diagnostics> {
         &schema,
         &config.paths.plugins,
         config.plugins.max_operations,
-        &config.plugins.webhook_settings(),
+        &crate::plugins::webhook::WebhookSettings::from_config(&config.plugins),
     )
     .map_err(Diagnostics)?;
     Ok((schema, plugins))

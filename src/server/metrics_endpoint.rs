@@ -1,8 +1,17 @@
 //! Serving `/metrics`: on the main listener, or on `metrics.listen` when that is set, behind
-//! `metrics.token` when that is set.
+//! `metrics.token` when that is set. A scrape reads the gauges whose values live in the database
+//! (outbox, webhook queue, open conflicts) or in the state (pool, upstream, schema generation),
+//! then renders everything recorded in the Prometheus text format.
 
-use super::{AppState, StartError};
-use crate::ops::metrics;
+use super::StartError;
+use crate::api::AppState;
+use crate::ops::metrics::{
+    self, CONFLICTS_OPEN, DB_POOL_CONNECTIONS, DB_POOL_MAX, OUTBOX_ENTRIES, OUTBOX_OLDEST_PENDING,
+    SCHEMA_GENERATION, UPSTREAM_REACHABLE, WEBHOOK_DELIVERIES,
+};
+use crate::store::outbox::{CONFLICT, ERROR, PENDING, SYNCED};
+use ::metrics::gauge;
+use metrics_exporter_prometheus::PrometheusHandle;
 use poem::http::StatusCode;
 use poem::{Endpoint, Request, Response, Route, Server};
 use std::sync::Arc;
@@ -42,7 +51,7 @@ async fn scrape(state: &AppState, request: &Request) -> poem::Result<Response> {
     };
     Ok(Response::builder()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics::render(state, handle).await))
+        .body(render(state, handle).await))
 }
 
 /// What runs for metrics besides the endpoint: the recorder's upkeep and, with
@@ -87,4 +96,68 @@ pub async fn start(state: &Arc<AppState>) -> Result<MetricsTasks, StartError> {
         }));
     }
     Ok(MetricsTasks(tasks))
+}
+
+/// The text of a scrape: the gauges read now, then everything recorded.
+async fn render(state: &AppState, handle: &PrometheusHandle) -> String {
+    refresh_gauges(state).await;
+    handle.render()
+}
+
+async fn refresh_gauges(state: &AppState) {
+    let served = state.current.load();
+    gauge!(SCHEMA_GENERATION).set(served.generation as f64);
+    if let Some(upstream) = &state.upstream {
+        gauge!(UPSTREAM_REACHABLE).set(if upstream.connectivity.online() {
+            1.0
+        } else {
+            0.0
+        });
+    }
+    let (size, idle) = pool_counts(&state.db);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
+        .set((size as usize).saturating_sub(idle) as f64);
+    gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(idle as f64);
+    gauge!(DB_POOL_MAX).set(f64::from(state.config.database.max_connections));
+    match crate::store::gauges::read(&state.db).await {
+        Ok(counts) => {
+            // Statuses that emptied still show, as 0, rather than keep their last value.
+            for status in [PENDING, SYNCED, ERROR, CONFLICT] {
+                let n = counts
+                    .outbox
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                gauge!(OUTBOX_ENTRIES, "status" => status.to_lowercase()).set(n as f64);
+            }
+            for status in ["pending", "delivered", "failed"] {
+                let n = counts
+                    .webhooks
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n);
+                gauge!(WEBHOOK_DELIVERIES, "status" => status).set(n as f64);
+            }
+            let age = counts.oldest_pending_at.map_or(0.0, |created| {
+                (chrono::Utc::now().timestamp_millis() - created).max(0) as f64 / 1000.0
+            });
+            gauge!(OUTBOX_OLDEST_PENDING).set(age);
+            gauge!(CONFLICTS_OPEN).set(counts.conflicts_open as f64);
+        }
+        Err(error) => tracing::warn!(%error, "metrics: cannot read the queue counts"),
+    }
+}
+
+/// Connections open in the pool, and how many of them are idle.
+fn pool_counts(db: &sea_orm::DatabaseConnection) -> (u32, usize) {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => {
+            let pool = db.get_postgres_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+        _ => {
+            let pool = db.get_sqlite_connection_pool();
+            (pool.size(), pool.num_idle())
+        }
+    }
 }

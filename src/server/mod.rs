@@ -3,15 +3,16 @@
 
 mod accept_backoff;
 mod body_limit;
+mod cors;
 mod load;
 mod metrics_endpoint;
 pub mod reload;
-mod state;
+mod request_log;
+mod status_page;
 
 pub use load::load_files;
-pub use state::{AppState, Served};
 
-use crate::api;
+use crate::api::{self, AppState, Served};
 use crate::config::Config;
 use crate::jobs::{self, JobsStatus};
 use crate::plugins::Plugins;
@@ -74,8 +75,10 @@ pub async fn launch(
     let listener = feed.spawn_listener(&db);
     let activity = crate::sync::activity::Activity::default();
     let flusher = activity.spawn_flusher(db.clone(), config.devices.activity_flush);
-    let delivery =
-        crate::plugins::webhook::spawn_delivery(db.clone(), config.plugins.webhook_settings());
+    let delivery = crate::plugins::webhook::spawn_delivery(
+        db.clone(),
+        crate::plugins::webhook::WebhookSettings::from_config(&config.plugins),
+    );
     let schema = Arc::new(schema);
     let api = api::build(schema.clone(), &config.server.api_prefix);
     let upstream = config.upstream.as_ref().map(Upstream::new);
@@ -220,7 +223,7 @@ fn edge_jobs(state: &Arc<AppState>, upstream: &Upstream) -> Vec<jobs::ScheduledJ
 
 fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     let max_body = state.config.server.max_body_bytes;
-    let cors = crate::ops::cors::middleware(&state.config.server.cors);
+    let cors = cors::middleware(&state.config.server.cors);
     let cors_on = cors.is_some();
     let metrics_here = state.config.metrics.enabled && state.config.metrics.listen.is_none();
     let logged = state.clone();
@@ -231,9 +234,7 @@ fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
     route
         .at(
             "/status",
-            poem::get(crate::ops::status_page::page(
-                &state.config.server.api_prefix,
-            )),
+            poem::get(status_page::page(&state.config.server.api_prefix)),
         )
         .at(
             "/openapi.json",
@@ -268,7 +269,7 @@ fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
                             Err(error)
                                 if error.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED =>
                             {
-                                let mut response = api::error_body::render_poem_error(error).await;
+                                let mut response = api::render_poem_error(error).await;
                                 if let Some(methods) = served.api.methods.for_path(&path)
                                     && let Ok(value) = methods.parse()
                                 {
@@ -292,10 +293,10 @@ fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         })
         .with_if(cors_on, cors.unwrap_or_default())
         .data(state)
-        .catch_all_error(api::error_body::render_poem_error)
+        .catch_all_error(api::render_poem_error)
         .around(move |next, request| {
             let state = logged.clone();
-            async move { crate::ops::request_log::around(&next, request, &state).await }
+            async move { request_log::around(&next, request, &state).await }
         })
 }
 

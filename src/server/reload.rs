@@ -5,37 +5,11 @@
 //! serving.
 
 use super::load::{apply, load_files};
-use super::state::{AppState, Served};
+use crate::api::{AppState, FailedReload, Served};
 use crate::ops::metrics::SCHEMA_RELOADS;
 use notify::{RecursiveMode, Watcher};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What `/health` says of the schema: what serves, and the last reload that failed (until a
-/// later one succeeds).
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct FailedReload {
-    /// When it failed (RFC 3339).
-    pub at: String,
-    /// The first file named by the errors, when they name one.
-    pub file: Option<String>,
-    /// Every error, one per line.
-    pub error: String,
-}
-
-/// The last failed reload, cleared by a successful one.
-#[derive(Debug, Default)]
-pub struct ReloadHistory(std::sync::Mutex<Option<FailedReload>>);
-
-impl ReloadHistory {
-    pub fn last_failure(&self) -> Option<FailedReload> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn set(&self, failure: Option<FailedReload>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = failure;
-    }
-}
 
 /// Loads, checks, applies and swaps in the current files.
 pub async fn reload(state: &AppState) -> Result<usize, FailedReload> {
@@ -67,7 +41,7 @@ pub async fn reload(state: &AppState) -> Result<usize, FailedReload> {
 async fn reload_and_log(state: &AppState, why: &str) {
     match reload(state).await {
         Ok(tables) => {
-            state.reloads.set(None);
+            state.reloads.record(None);
             metrics::counter!(SCHEMA_RELOADS, "outcome" => "ok").increment(1);
             tracing::info!(trigger = why, tables, "schema reloaded")
         }
@@ -78,7 +52,7 @@ async fn reload_and_log(state: &AppState, why: &str) {
                 "schema not reloaded, the previous one keeps serving: {}",
                 failure.error
             );
-            state.reloads.set(Some(failure));
+            state.reloads.record(Some(failure));
         }
     }
 }

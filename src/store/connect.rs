@@ -1,21 +1,10 @@
 //! Opening the connection pool. SQLite files are created on first use, in WAL mode.
 
 use super::StoreError;
-use crate::config::{DatabaseConfig, redact_url};
+use crate::config::{DatabaseConfig, redact_url, sqlite_path};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
-use std::path::PathBuf;
 use std::time::Duration;
-
-/// The file of a `sqlite://PATH` (or `sqlite:PATH`) URL; `None` for other URLs and in-memory
-/// databases.
-pub fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or_default();
-    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
-}
 
 /// Makes a double-quoted name always a column name on this SQLite connection.
 ///

@@ -2,9 +2,9 @@
 //! `schema::values::normalize` gives them, and are bound with the casts PostgreSQL's typed
 //! columns need; reads map every column type explicitly.
 
+use super::RowScope;
 use super::ddl::{bind_value, quote};
 use super::sql::SqlBuilder;
-use crate::auth::RowScope;
 use crate::schema::TableDef;
 use crate::schema::model::ColumnType;
 use crate::schema::values::format_timestamp;

@@ -1,8 +1,12 @@
 //! Which tables a caller may use, with which operations, and which of their rows.
 
 use super::SyncError;
-use crate::auth::{Caller, RowScope};
+use crate::auth::Caller;
+use crate::schema::model::{Column, ColumnType, NamedScope, Scope};
+use crate::schema::values;
 use crate::schema::{Permissions, Schema, TableDef};
+use crate::store::RowScope;
+use serde_json::Value;
 
 /// The caller's access to one table.
 pub struct Access<'a> {
@@ -52,7 +56,7 @@ pub fn access<'a>(
     Ok(Access {
         table: table_def,
         permissions: table_def.permissions_for(&caller.role),
-        scope: caller.row_scope(&role.spec.scope, table_def),
+        scope: row_scope(caller, &role.spec.scope, table_def),
     })
 }
 
@@ -131,4 +135,65 @@ pub async fn visible_row(
     Ok(crate::store::rows::find(db, access.table, key)
         .await?
         .filter(|row| !row.deleted && access.scope.allows(&row.values)))
+}
+
+/// The rows of `table` that `caller`'s role (with `scope`) reaches.
+pub fn row_scope(caller: &Caller, scope: &Scope, table: &TableDef) -> RowScope {
+    if table.spec.shared {
+        return RowScope::All;
+    }
+    let (column, claim) = match scope {
+        Scope::Named(NamedScope::All) => return RowScope::All,
+        Scope::Named(NamedScope::Branch) => (table.spec.branch_column.as_deref(), "branch"),
+        Scope::Named(NamedScope::Owner) => (table.spec.owner_column.as_deref(), "sub"),
+        Scope::Claim(rule) => (Some(rule.column.as_str()), rule.claim.as_str()),
+    };
+    let Some(column) = column else {
+        return RowScope::Equals {
+            column: String::new(),
+            value: None,
+            assignees: None,
+        };
+    };
+    let assignees = match scope {
+        Scope::Named(NamedScope::Owner) => table.spec.assignees_column.clone(),
+        _ => None,
+    };
+    let value = table
+        .spec
+        .columns
+        .get(column)
+        .zip(caller.claims.get(claim))
+        .and_then(|(declared, claim)| claim_as_column_value(declared, claim));
+    RowScope::Equals {
+        column: column.to_string(),
+        value,
+        assignees,
+    }
+}
+
+/// A claim converted to the type of the column it is compared with (a `branch` claim of "3"
+/// matches an integer branch column holding 3); `None` when it cannot be.
+fn claim_as_column_value(column: &Column, claim: &Value) -> Option<Value> {
+    let candidate = match (column.kind, claim) {
+        (_, Value::Null) => return None,
+        (ColumnType::Integer, Value::String(text)) => Value::from(text.trim().parse::<i64>().ok()?),
+        (ColumnType::Real | ColumnType::Decimal, Value::String(text)) => {
+            serde_json::Number::from_f64(text.trim().parse::<f64>().ok()?).map(Value::Number)?
+        }
+        (ColumnType::Text | ColumnType::Enum | ColumnType::Uuid, Value::Number(n)) => {
+            Value::String(n.to_string())
+        }
+        (_, other) => other.clone(),
+    };
+    let lenient = Column {
+        nullable: false,
+        min: None,
+        max: None,
+        min_length: None,
+        max_length: None,
+        ..column.clone()
+    };
+    values::check_value(&lenient, &candidate).ok()?;
+    Some(values::normalize(column, candidate))
 }

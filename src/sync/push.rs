@@ -11,7 +11,7 @@ use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer, Written}
 use crate::auth::Caller;
 use crate::plugins::Plugins;
 use crate::schema::{Schema, TableDef};
-use crate::store::ops::OpRecord;
+use crate::store::op_records::OpRecord;
 use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};

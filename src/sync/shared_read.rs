@@ -8,8 +8,8 @@
 //! would miss the change and sleep again.
 
 use super::SyncError;
-use crate::auth::RowScope;
 use crate::schema::Schema;
+use crate::store::RowScope;
 use crate::store::feed;
 use crate::store::row_json::{self, Shape};
 use crate::store::rows::Scan;

@@ -45,13 +45,12 @@ pub enum OpStatus {
     Error,
 }
 
-/// One operation of a push.
-#[derive(Debug, Clone, Deserialize)]
+/// One operation of a push (read from a request by `api::push_body`).
+#[derive(Debug, Clone)]
 pub struct Operation {
     pub op_id: Option<String>,
     pub table: String,
     pub action: Action,
-    #[serde(default)]
     pub data: Map<String, Value>,
     pub base_version: Option<i64>,
     pub resolve: Option<Resolve>,

@@ -3,11 +3,12 @@
 
 use super::updated_at::write_time;
 use super::{ConflictRule, Pending, RowWrite, Writer, Written};
-use crate::auth::{Caller, RowScope};
+use crate::auth::Caller;
 use crate::plugins::webhook::Webhook;
 use crate::plugins::{HookContext, HookOp};
 use crate::schema::TableDef;
 use crate::schema::model::ConflictStrategy;
+use crate::store::RowScope;
 use crate::store::conflicts::{self, NewConflict};
 use crate::store::outbox::NewEntry;
 use crate::store::rows::StoredRow;

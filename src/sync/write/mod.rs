@@ -32,7 +32,7 @@ use crate::auth::Caller;
 use crate::plugins::{HookContext, HookOp, Lookup, Plugins};
 use crate::schema::TableDef;
 use crate::store::feed::{self, WriterTurn};
-use crate::store::ops::{self, OpOwner, OpRecord};
+use crate::store::op_records::{self, OpOwner, OpRecord};
 use crate::store::outbox::{self, NewEntry};
 use crate::store::rows::{self, OnExisting, StoredRow};
 use crate::store::webhooks;
@@ -196,7 +196,7 @@ impl<'a> Writer<'a> {
         if op_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        Ok(ops::find_many(&self.txn, self.owner(), op_ids).await?)
+        Ok(op_records::find_many(&self.txn, self.owner(), op_ids).await?)
     }
 
     /// Records an operation's first outcome, written at commit.
@@ -249,7 +249,7 @@ impl<'a> Writer<'a> {
             webhooks::enqueue(txn, url, body, now).await?;
         }
         if !self.ops.is_empty() {
-            ops::record_many(txn, self.owner(), &self.ops)
+            op_records::record_many(txn, self.owner(), &self.ops)
                 .await
                 .map_err(|error| match error.sql_err() {
                     Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => SyncError::Contended(

@@ -5,9 +5,9 @@
 //! token is verified. The id comes from the client's `X-Request-Id` header when it is a sensible
 //! one, else it is generated, and every response returns it.
 
-use super::metrics::{HTTP_DURATION, HTTP_REQUESTS};
-use crate::auth::Caller;
-use crate::server::AppState;
+use crate::api::AppState;
+use crate::api::request_span::RequestSpan;
+use crate::ops::metrics::{HTTP_DURATION, HTTP_REQUESTS};
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use std::sync::Arc;
@@ -18,20 +18,6 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 /// Longest client-chosen request id kept; a longer or odd one is replaced by a generated id.
 const MAX_REQUEST_ID: usize = 128;
-
-/// What the request's handlers add to its log line.
-#[derive(Clone)]
-struct RequestSpan(tracing::Span);
-
-/// Adds the verified caller to the request's log lines.
-pub fn note_caller(request: &Request, caller: &Caller) {
-    if let Some(RequestSpan(span)) = request.extensions().get::<RequestSpan>() {
-        span.record("subject", caller.subject.as_str());
-        if let Some(device) = &caller.device_id {
-            span.record("device", device.as_str());
-        }
-    }
-}
 
 /// Runs `request` through `next` inside its span, then logs it and counts it.
 pub async fn around<E: Endpoint>(
@@ -49,7 +35,9 @@ pub async fn around<E: Endpoint>(
         subject = tracing::field::Empty,
         device = tracing::field::Empty,
     );
-    request.extensions_mut().insert(RequestSpan(span.clone()));
+    request
+        .extensions_mut()
+        .insert(RequestSpan::new(span.clone()));
     let mut response = match next.call(request).instrument(span.clone()).await {
         Ok(response) => response.into_response(),
         Err(error) => error.into_response(),

@@ -51,19 +51,3 @@ pub fn middleware(config: &CorsConfig) -> Option<Cors> {
     }
     Some(cors)
 }
-
-/// Why an entry of `server.cors.allowed_origins` is not an origin, if it is not.
-pub fn check_origin(origin: &str) -> Result<(), String> {
-    if origin == "*" {
-        return Ok(());
-    }
-    let url = url::Url::parse(origin).map_err(|error| format!("not a URL ({error})"))?;
-    let bare = url.origin().ascii_serialization();
-    if !matches!(url.scheme(), "http" | "https") || bare != origin.trim_end_matches('/') {
-        return Err(format!(
-            "an origin is a scheme, a host and an optional port, e.g. `https://app.example.com`; \
-             did you mean `{bare}`?"
-        ));
-    }
-    Ok(())
-}

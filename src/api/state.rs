@@ -1,6 +1,6 @@
 //! What every request handler shares, and what a reload swaps.
 
-use crate::api::BuiltApi;
+use super::BuiltApi;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::jobs::JobsStatus;
@@ -54,7 +54,7 @@ pub struct AppState {
     /// Where files of `file` columns are stored.
     pub files: Arc<dyn crate::files::storage::FileStorage>,
     /// The last failed reload, for `/health`.
-    pub reloads: super::reload::ReloadHistory,
+    pub reloads: ReloadHistory,
 }
 
 impl AppState {
@@ -66,5 +66,32 @@ impl AppState {
     /// The hooks being served.
     pub fn plugins(&self) -> Arc<Plugins> {
         self.current.load().plugins.clone()
+    }
+}
+
+/// What `/health` says of the schema: what serves, and the last reload that failed (until a
+/// later one succeeds).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FailedReload {
+    /// When it failed (RFC 3339).
+    pub at: String,
+    /// The first file named by the errors, when they name one.
+    pub file: Option<String>,
+    /// Every error, one per line.
+    pub error: String,
+}
+
+/// The last failed reload, cleared by a successful one.
+#[derive(Debug, Default)]
+pub struct ReloadHistory(std::sync::Mutex<Option<FailedReload>>);
+
+impl ReloadHistory {
+    pub fn last_failure(&self) -> Option<FailedReload> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Keeps `failure` as the last one, or clears it (`None`) after a successful reload.
+    pub fn record(&self, failure: Option<FailedReload>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = failure;
     }
 }

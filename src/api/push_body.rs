@@ -1,0 +1,88 @@
+//! The body of a push, as the generic endpoint (`POST /sync/push`) and every per-table endpoint
+//! (`POST /tables/{table}/push`) read it: one type for both, refusing fields it does not know.
+//! The document describes it as `PushRequest` and `<table>_PushRequest`.
+
+use super::error::ApiError;
+use crate::sync::types::{Action, Operation, Resolve};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// A batch of operations from one device.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushBody {
+    pub device_id: String,
+    #[serde(default = "default_true")]
+    pub atomic: bool,
+    pub operations: Vec<PushOperation>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One operation as sent. `table` names its table on the generic endpoint; a per-table
+/// endpoint takes it from its path, and an operation there names none.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushOperation {
+    op_id: Option<String>,
+    table: Option<String>,
+    action: Action,
+    #[serde(default)]
+    data: Map<String, Value>,
+    base_version: Option<i64>,
+    resolve: Option<Resolve>,
+}
+
+impl PushBody {
+    /// The operations for the sync core, each naming its own table (the generic endpoint).
+    pub fn operations(self) -> Result<(String, bool, Vec<Operation>), ApiError> {
+        let operations = self
+            .operations
+            .into_iter()
+            .enumerate()
+            .map(|(index, op)| {
+                let table = op.table.clone().ok_or_else(|| {
+                    shape_error(format!("operations[{index}]: missing field `table`"))
+                })?;
+                Ok(op.into_operation(table))
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok((self.device_id, self.atomic, operations))
+    }
+
+    /// The operations for the sync core, all of `table` (a per-table endpoint).
+    pub fn operations_of(self, table: &str) -> Result<(String, bool, Vec<Operation>), ApiError> {
+        let operations = self
+            .operations
+            .into_iter()
+            .enumerate()
+            .map(|(index, op)| match op.table {
+                Some(_) => Err(shape_error(format!(
+                    "operations[{index}]: unknown field `table` (the path names the table)"
+                ))),
+                None => Ok(op.into_operation(table.to_string())),
+            })
+            .collect::<Result<_, ApiError>>()?;
+        Ok((self.device_id, self.atomic, operations))
+    }
+}
+
+impl PushOperation {
+    fn into_operation(self, table: String) -> Operation {
+        Operation {
+            op_id: self.op_id,
+            table,
+            action: self.action,
+            data: self.data,
+            base_version: self.base_version,
+            resolve: self.resolve,
+        }
+    }
+}
+
+/// A body that is JSON but not a push, answered like serde's own shape errors.
+fn shape_error(reason: String) -> ApiError {
+    ApiError::unreadable_body(false, &reason, None)
+}
