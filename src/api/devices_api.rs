@@ -5,8 +5,8 @@ use super::error::ApiError;
 use super::serde_payload::JsonAnswer;
 use super::sync_doc::{DeviceListDoc, DeviceViewDoc, RegisteredDeviceDoc, SyncStatusDoc};
 use crate::api::AppState;
-use crate::sync::changes::parse_cursor;
 use crate::sync::devices::{self, DeviceChanges, Registration};
+use crate::sync::feed::parse_cursor;
 use crate::sync::status::{self, DeviceView, StatusQuery, SyncStatus};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -255,7 +255,7 @@ impl DevicesApi {
         let device = devices::ack(&state.db, &schema, &auth.0, &body.device_id, cursor).await?;
         // Only an acknowledgement that went through marks the device: another user's attempt
         // with this device id must not touch it.
-        state.activity.mark(&body.device_id, &auth.0.subject);
+        state.activity.device_seen(&auth.0, &body.device_id);
         Ok(JsonAnswer::new(view(&state, &device).await?))
     }
 

@@ -14,6 +14,7 @@ mod health;
 mod poem_error;
 mod prefixed;
 mod push_body;
+mod reads;
 pub mod request_span;
 mod row_doc;
 mod serde_payload;

@@ -7,7 +7,7 @@ use crate::jobs::JobsStatus;
 use crate::plugins::Plugins;
 use crate::schema::Schema;
 use crate::sync::activity::Activity;
-use crate::sync::notify::FeedWatch;
+use crate::sync::feed::Feed;
 use crate::upstream::Upstream;
 use arc_swap::ArcSwap;
 use sea_orm::DatabaseConnection;
@@ -43,10 +43,8 @@ pub struct AppState {
     pub current: ArcSwap<Served>,
     pub jobs: JobsStatus,
     pub authenticator: Authenticator,
-    /// Wakes long-polling changes requests.
-    pub feed: FeedWatch,
-    /// Feed reads shared by the requests that want the same page at once.
-    pub reads: crate::sync::shared_read::SharedReads,
+    /// The read side: what wakes readers, and the reads they share.
+    pub feed: Feed,
     /// When devices were last seen, flushed to the database now and then.
     pub activity: Activity,
     /// The hub, on an edge.

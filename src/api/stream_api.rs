@@ -1,16 +1,14 @@
-//! `GET {prefix}/sync/stream`: the changes feed as server-sent events. The handler checks the
-//! request like the changes endpoint does, then hands the stream to the sync core
-//! ([`crate::sync::stream`]) with what ends it: the token's expiry, and for a device token, its
-//! revocation.
+//! `GET {prefix}/sync/stream`: the changes feed as server-sent events. The sync core checks
+//! the request and streams the changes ([`crate::sync::feed::Feed::stream`]); this handler says
+//! what ends the stream (the token's expiry, and for a device token, its revocation) and maps
+//! each change to an event.
 
 use super::error::ApiError;
 use super::sync_doc::ChangeDoc;
 use crate::api::AppState;
 use crate::auth::Caller;
-use crate::sync::changes::parse_cursor;
 use crate::sync::devices::{self, TOKEN_PREFIX};
-use crate::sync::shared_read::PageEntry;
-use crate::sync::stream::{self, StillAllowed, StreamSource};
+use crate::sync::feed::{PageEntry, StillAllowed, StreamRequest, parse_cursor};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use poem::web::sse::Event;
@@ -69,48 +67,21 @@ pub async fn open(
     last_event_id: Option<&str>,
     tables: Option<Vec<String>>,
 ) -> Result<ChangeEvents, ApiError> {
-    let cursor = parse_cursor(last_event_id.or(cursor))?;
-    let schema = state.schema();
-    crate::sync::readable(&schema, caller, tables.as_deref())?;
-    // The position this replica has seen covers almost every cursor without a query (thousands
-    // of streams opening at once would otherwise queue for the pool); only a newer one (issued
-    // by another replica a moment ago) is checked against the database.
-    let seen = *state.feed.subscribe().borrow();
-    let head = if cursor <= seen {
-        seen
-    } else {
-        crate::store::feed::head(&state.db).await?
-    };
-    if cursor > head {
-        return Err(crate::sync::SyncError::invalid(
-            "cursor",
-            format!(
-                "cursor {cursor} is beyond the head of the changes feed ({head}); start again \
-                 without a cursor"
-            ),
-        )
-        .into());
-    }
     let schema_state = state.clone();
-    let source = StreamSource {
-        db: state.db.clone(),
+    let request = StreamRequest {
         schema: Arc::new(move || schema_state.schema()),
         caller: caller.clone(),
         tables,
-        cursor,
-        watch: state.feed.clone(),
-        reads: state.reads.clone(),
+        cursor: parse_cursor(last_event_id.or(cursor))?,
         recheck: state.config.sync.stream_heartbeat,
         still_allowed: still_allowed(state, token),
-        expires: expiry(caller, state.config.auth.leeway),
+        leeway: state.config.auth.leeway,
     };
-    let _open = crate::ops::metrics::LiveStream::open();
-    let events = stream::changes(source)
-        .map(move |change| {
-            // The gauge lives as long as the stream.
-            let _ = &_open;
-            ChangeEvent(change)
-        })
+    let events = state
+        .feed
+        .stream(&state.db, request)
+        .await?
+        .map(ChangeEvent)
         .boxed();
     Ok(EventStream::new(events)
         .keep_alive(state.config.sync.stream_heartbeat)
@@ -138,11 +109,4 @@ fn still_allowed(state: &Arc<AppState>, token: Option<String>) -> StillAllowed {
         }
         None => Arc::new(|| Box::pin(async { true })),
     }
-}
-
-/// When a JWT's `exp` (plus the configured leeway) is reached.
-fn expiry(caller: &Caller, leeway: std::time::Duration) -> Option<tokio::time::Instant> {
-    let exp = caller.expires_at?;
-    let left = exp - chrono::Utc::now().timestamp() + leeway.as_secs() as i64;
-    Some(tokio::time::Instant::now() + std::time::Duration::from_secs(left.max(0) as u64))
 }

@@ -4,6 +4,7 @@
 use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::push_body::PushBody;
+use super::reads::{PULL_LIMIT, clamp_limit, run_changes, split_tables};
 use super::serde_payload::{JsonAnswer, JsonBody};
 use super::stream_api::{self, ChangeEvents};
 use super::sync_doc::{
@@ -12,9 +13,8 @@ use super::sync_doc::{
 };
 use super::writes::{run_push, write_options};
 use crate::api::AppState;
-use crate::sync::changes::{self, FeedQuery, parse_cursor};
 use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
-use crate::sync::pull::pull;
+use crate::sync::feed::parse_cursor;
 use crate::sync::types::{ChangesPage, PushOutcome};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -24,12 +24,6 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Default and largest page of the changes feed.
-pub const CHANGES_LIMIT: (u64, u64) = (100, 1000);
-/// Default and largest page of a pull (seed 002).
-pub const PULL_LIMIT: (u64, u64) = (1000, 5000);
 
 #[derive(Tags)]
 enum SyncTag {
@@ -83,56 +77,6 @@ struct ResolveRequest {
     resolution: ResolutionChoice,
     /// Required with `merged`: the columns to change over the server's row.
     data: Option<HashMap<String, Value>>,
-}
-
-/// Reads one page of the changes feed; shared with the per-table endpoint.
-pub async fn run_changes(
-    state: &AppState,
-    caller: &crate::auth::Caller,
-    cursor: Option<&str>,
-    limit: Option<u64>,
-    tables: Option<Vec<String>>,
-    wait: Option<u64>,
-) -> Result<ChangesPage, ApiError> {
-    let query = FeedQuery {
-        cursor: parse_cursor(cursor)?,
-        limit: clamp_limit(limit, CHANGES_LIMIT)?,
-        tables,
-        include_deleted: true,
-    };
-    let wait = Duration::from_secs(wait.unwrap_or(0)).min(state.config.sync.max_wait);
-    let schema = state.schema();
-    let _waiting = (!wait.is_zero()).then(crate::ops::metrics::LongPoll::open);
-    let page = changes::changes(
-        &state.db,
-        &schema,
-        caller,
-        &query,
-        wait,
-        &state.feed,
-        &state.reads,
-    )
-    .await?;
-    crate::ops::metrics::rows_served("changes", page.changes.len());
-    Ok(page)
-}
-
-fn clamp_limit(limit: Option<u64>, (default, max): (u64, u64)) -> Result<u64, ApiError> {
-    match limit {
-        None => Ok(default),
-        Some(0) => Err(ApiError::bad_request("limit", "`limit` must be at least 1")),
-        Some(limit) => Ok(limit.min(max)),
-    }
-}
-
-pub fn split_tables(tables: Option<String>) -> Option<Vec<String>> {
-    tables.map(|list| {
-        list.split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(String::from)
-            .collect()
-    })
 }
 
 #[OpenApi(tag = "SyncTag::Sync")]
@@ -242,9 +186,10 @@ impl SyncApi {
         let limit = clamp_limit(body.limit, PULL_LIMIT)?;
         let cursor = parse_cursor(body.cursor.as_deref())?;
         let schema = state.schema();
-        let page = pull(&state.db, &schema, &auth.0, body.0.tables, cursor, limit).await?;
-        let rows = page.data.values().map(Vec::len).sum();
-        crate::ops::metrics::rows_served("pull", rows);
+        let page = state
+            .feed
+            .pull(&state.db, &schema, &auth.0, body.0.tables, cursor, limit)
+            .await?;
         Ok(JsonAnswer::new(PullAnswer {
             success: true,
             data: page.data.into_iter().collect(),
@@ -304,11 +249,10 @@ impl SyncApi {
         let schema = state.schema();
         let plugins = state.plugins();
         let options = write_options(&state, &auth.0);
-        let (resolved, position) = conflicts::resolve(
+        let (resolved, _position) = conflicts::resolve(
             &state.db, &schema, &plugins, &auth.0, id.0, resolution, options,
         )
         .await?;
-        state.feed.advance(position);
         Ok(JsonAnswer::new(resolved))
     }
 }

@@ -301,9 +301,14 @@ impl UpstreamApi {
         }
         let upstream = edge(&state)?;
         let schema = state.schema();
-        let report =
-            snapshot::snapshot(&state.db, &schema, upstream, full.0.unwrap_or(false)).await?;
-        state.feed.advance(report.position);
+        let report = snapshot::snapshot(
+            &state.db,
+            &state.feed,
+            &schema,
+            upstream,
+            full.0.unwrap_or(false),
+        )
+        .await?;
         Ok(Json(SnapshotAnswer {
             success: true,
             counts: report.counts,

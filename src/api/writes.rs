@@ -13,6 +13,7 @@ use crate::sync::write::WriteOptions;
 /// scripts reading rows as the caller.
 pub fn write_options(state: &AppState, caller: &Caller) -> WriteOptions {
     WriteOptions {
+        feed: state.feed.clone(),
         outbox: state.config.upstream.is_some(),
         hooks: true,
         lookup: Some(crate::sync::lookup::lookup(
@@ -23,7 +24,7 @@ pub fn write_options(state: &AppState, caller: &Caller) -> WriteOptions {
     }
 }
 
-/// Runs a push, marks the device as seen and wakes the long-polls.
+/// Runs a push and marks the device as seen (the write pipeline wakes the readers).
 pub async fn run_push(
     state: &AppState,
     caller: &Caller,
@@ -55,10 +56,9 @@ pub async fn run_push(
     count_operations(&result, &tables);
     if !matches!(&result, Err(failure) if failure.operation.is_none()) {
         // The device id passed its checks: the caller's own device was seen.
-        state.activity.mark(&device_id, &caller.subject);
+        state.activity.device_seen(caller, &device_id);
     }
-    let (outcome, position) = result?;
-    state.feed.advance(position);
+    let (outcome, _position) = result?;
     Ok(outcome)
 }
 

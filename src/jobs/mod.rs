@@ -5,13 +5,20 @@
 //! lease in the database (`syncgate_job_leases`), renews it while it runs, and gives it back when
 //! it ends. A replica that dies mid-run holds the job until [`JOB_LEASE`] has passed.
 
+mod drain;
+mod files;
 mod maintenance;
+mod snapshot;
 mod status;
 
 pub use status::{JobStatus, JobsStatus};
 
-use crate::config::{JobsConfig, parse_schedule};
+use crate::config::{Config, parse_schedule};
+use crate::files::storage::FileStorage;
+use crate::schema::Schema;
 use crate::store::job_leases;
+use crate::sync::feed::Feed;
+use crate::upstream::Upstream;
 use futures_util::future::BoxFuture;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -27,17 +34,33 @@ pub struct ScheduledJob {
     pub run: Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
 }
 
-/// The jobs every gateway runs; an edge adds its drain and snapshot jobs.
-pub fn common_jobs(config: &JobsConfig, db: DatabaseConnection) -> Vec<ScheduledJob> {
-    vec![ScheduledJob {
-        name: "maintenance",
-        schedule: config.maintenance.schedule.clone(),
-        leased: true,
-        run: Arc::new(move || {
-            let db = db.clone();
-            Box::pin(async move { maintenance::run(&db).await.map_err(|e| e.to_string()) })
-        }),
-    }]
+/// The schema being served, asked at each run (a reload applies to the next run).
+pub type CurrentSchema = Arc<dyn Fn() -> Arc<Schema> + Send + Sync>;
+
+/// What the jobs work on.
+#[derive(Clone)]
+pub struct JobContext {
+    pub db: DatabaseConnection,
+    pub feed: Feed,
+    pub schema: CurrentSchema,
+    /// Where files of `file` columns are stored.
+    pub files: Arc<dyn FileStorage>,
+    /// The hub, on an edge.
+    pub upstream: Option<Upstream>,
+}
+
+/// Every job of this gateway: maintenance and files cleanup; on an edge also the drain and the
+/// snapshot.
+pub fn all(context: &JobContext, config: &Config) -> Vec<ScheduledJob> {
+    let mut jobs = vec![
+        maintenance::job(context, &config.jobs.maintenance),
+        files::job(context, &config.jobs.files, &config.files),
+    ];
+    if let Some(upstream) = &context.upstream {
+        jobs.push(drain::job(context, upstream, &config.jobs.drain));
+        jobs.push(snapshot::job(context, upstream, &config.jobs.snapshot));
+    }
+    jobs
 }
 
 /// How long a job's lease lasts; a running job renews it every third of that.

@@ -18,7 +18,7 @@ use crate::jobs::{self, JobsStatus};
 use crate::plugins::Plugins;
 use crate::schema::{Diagnostics, Schema};
 use crate::store::{self, StoreError};
-use crate::sync::notify::FeedWatch;
+use crate::sync::feed::Feed;
 use crate::upstream::Upstream;
 use poem::listener::TcpAcceptor;
 use poem::{EndpointExt, Route, Server};
@@ -70,9 +70,9 @@ pub async fn launch(
     let shutdown_timeout = config.server.shutdown_timeout;
     let authenticator =
         crate::auth::Authenticator::from_config(&config.auth).map_err(StartError::Config)?;
-    let feed = FeedWatch::new(store::feed::head(&db).await.map_err(StoreError::from)?);
-    let poller = feed.spawn_poller(db.clone(), config.sync.poll_interval);
-    let listener = feed.spawn_listener(&db);
+    let (feed, feed_tasks) = Feed::start(&db, config.sync.poll_interval)
+        .await
+        .map_err(StoreError::from)?;
     let activity = crate::sync::activity::Activity::default();
     let flusher = activity.spawn_flusher(db.clone(), config.devices.activity_flush);
     let delivery = crate::plugins::webhook::spawn_delivery(
@@ -90,14 +90,20 @@ pub async fn launch(
         jobs: jobs_status,
         authenticator,
         feed,
-        reads: Default::default(),
         activity: activity.clone(),
         upstream: upstream.clone(),
         files: Arc::new(crate::files::storage::LocalFiles::new(config_files_dir)),
         reloads: Default::default(),
     });
-    let mut scheduled = jobs::common_jobs(&state.config.jobs, db.clone());
-    scheduled.push(files_job(&state));
+    let schema_state = state.clone();
+    let context = jobs::JobContext {
+        db: db.clone(),
+        feed: state.feed.clone(),
+        schema: Arc::new(move || schema_state.schema()),
+        files: state.files.clone(),
+        upstream: upstream.clone(),
+    };
+    let scheduled = jobs::all(&context, &state.config);
     let mut probe = None;
     if let (Some(upstream), Some(settings)) = (&upstream, &state.config.upstream) {
         probe = Some(
@@ -105,7 +111,6 @@ pub async fn launch(
                 .connectivity
                 .spawn_probe(upstream.client.clone(), settings.probe_interval),
         );
-        scheduled.extend(edge_jobs(&state, upstream));
         tracing::info!(hub = %settings.url, device = %settings.device_id, "running as an edge");
     }
     let mut scheduler = jobs::start(scheduled, state.jobs.clone(), db.clone()).await?;
@@ -116,10 +121,7 @@ pub async fn launch(
         .run_with_graceful_shutdown(app, shutdown, Some(shutdown_timeout))
         .await;
     metrics.stop();
-    poller.abort();
-    if let Some(listener) = listener {
-        listener.abort();
-    }
+    feed_tasks.stop();
     reloader.abort();
     if let Some(probe) = probe {
         probe.abort();
@@ -131,94 +133,6 @@ pub async fn launch(
     let _ = db.close().await;
     tracing::info!("syncgate stopped");
     result.map_err(StartError::Io)
-}
-
-/// Removing unreferenced files and expired upload sessions.
-fn files_job(state: &Arc<AppState>) -> jobs::ScheduledJob {
-    let state = state.clone();
-    jobs::ScheduledJob {
-        name: "files",
-        schedule: state.config.jobs.files.schedule.clone(),
-        leased: true,
-        run: Arc::new(move || {
-            let state = state.clone();
-            Box::pin(async move {
-                let schema = state.schema();
-                let is_edge = state.upstream.is_some();
-                let grace = state
-                    .config
-                    .files
-                    .cleanup_grace
-                    .map(|g| g.as_millis() as i64);
-                crate::files::cleanup::cleanup(
-                    &state.db,
-                    &schema,
-                    state.files.as_ref(),
-                    is_edge,
-                    grace,
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-            })
-        }),
-    }
-}
-
-/// The drain and snapshot jobs of an edge.
-fn edge_jobs(state: &Arc<AppState>, upstream: &Upstream) -> Vec<jobs::ScheduledJob> {
-    let drain_state = state.clone();
-    let drain_upstream = upstream.clone();
-    let snapshot_state = state.clone();
-    let snapshot_upstream = upstream.clone();
-    vec![
-        jobs::ScheduledJob {
-            name: "drain",
-            schedule: state.config.jobs.drain.schedule.clone(),
-            // Entries are leased one by one: replicas may drain together.
-            leased: false,
-            run: Arc::new(move || {
-                let state = drain_state.clone();
-                let upstream = drain_upstream.clone();
-                Box::pin(async move {
-                    let report = crate::upstream::drain::drain(
-                        &state.db,
-                        &upstream,
-                        &state.config.jobs.drain,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                    // A run that could not deliver what it took counts as failed, so that
-                    // `/health` and `syncgate_job_runs_total` show an unreachable hub.
-                    match report.last_error {
-                        Some(error) if report.failed > 0 => Err(format!(
-                            "{} outbox entries not delivered (they are retried): {error}",
-                            report.failed
-                        )),
-                        _ => Ok(()),
-                    }
-                })
-            }),
-        },
-        jobs::ScheduledJob {
-            name: "snapshot",
-            schedule: state.config.jobs.snapshot.schedule.clone(),
-            leased: true,
-            run: Arc::new(move || {
-                let state = snapshot_state.clone();
-                let upstream = snapshot_upstream.clone();
-                Box::pin(async move {
-                    let schema = state.schema();
-                    let report =
-                        crate::upstream::snapshot::snapshot(&state.db, &schema, &upstream, false)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                    state.feed.advance(report.position);
-                    Ok(())
-                })
-            }),
-        },
-    ]
 }
 
 fn routes(state: Arc<AppState>) -> impl poem::Endpoint {

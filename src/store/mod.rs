@@ -7,6 +7,7 @@ mod ddl;
 pub mod devices;
 mod error;
 pub mod feed;
+pub mod feed_listener;
 mod file_lock;
 pub mod files;
 pub mod gauges;

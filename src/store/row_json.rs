@@ -21,16 +21,35 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult};
 use serde_json::value::RawValue;
 
 /// What each row becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Shape {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
     /// A change of the feed: `{seq, table, key, version, deleted, row}`.
     Change,
     /// The row alone (pull).
     Row,
 }
 
-/// Rows after `scan.after_seq` within its scope, in feed order, each as `(seq, JSON)`.
-pub async fn scan(
+/// Changes after `scan.after_seq` within its scope, in feed order, each as `(seq, JSON)`:
+/// `{seq, table, key, version, deleted, row}`.
+pub async fn changes(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    scan: &Scan<'_>,
+) -> Result<Vec<(i64, Box<RawValue>)>, DbErr> {
+    read(db, table, scan, Shape::Change).await
+}
+
+/// Rows after `scan.after_seq` within its scope, in feed order, each as `(seq, JSON)`: the row
+/// alone, as a single row is answered.
+pub async fn rows(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    scan: &Scan<'_>,
+) -> Result<Vec<(i64, Box<RawValue>)>, DbErr> {
+    read(db, table, scan, Shape::Row).await
+}
+
+async fn read(
     db: &impl ConnectionTrait,
     table: &TableDef,
     scan: &Scan<'_>,

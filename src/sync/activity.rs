@@ -29,6 +29,14 @@ struct Mark {
 }
 
 impl Activity {
+    /// Records that `caller` made a request now from `device_id`, once per request: a device
+    /// token's own device was marked when the token was verified.
+    pub fn device_seen(&self, caller: &crate::auth::Caller, device_id: &str) {
+        if caller.device_id.as_deref() != Some(device_id) {
+            self.mark(device_id, &caller.subject);
+        }
+    }
+
     /// Records that `device_id`, as a device of `subject`, made a request now.
     pub fn mark(&self, device_id: &str, subject: &str) {
         if check_identifier(device_id).is_err() {

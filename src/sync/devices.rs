@@ -4,6 +4,7 @@
 //! did not exist.
 
 use super::SyncError;
+use super::feed::check_cursor;
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::schema::model::{NamedScope, Scope};
@@ -220,13 +221,7 @@ pub async fn ack(
     cursor: i64,
 ) -> Result<StoredDevice, SyncError> {
     let mut device = reachable(db, schema, caller, id).await?;
-    let head = feed::head(db).await?;
-    if cursor > head {
-        return Err(SyncError::invalid(
-            "cursor",
-            format!("cursor {cursor} is beyond the head of the changes feed ({head})"),
-        ));
-    }
+    check_cursor(cursor, feed::head(db).await?)?;
     let now = chrono::Utc::now().timestamp_millis();
     devices::set_ack(db, id, cursor, now).await?;
     device.acked_cursor = cursor;

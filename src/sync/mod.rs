@@ -1,21 +1,18 @@
-//! The sync core: push with conflict strategies, the changes feed, pull, and the manual
-//! conflict queue. It knows nothing of HTTP; `api` maps its results and errors.
+//! The sync core: the write pipeline (`write`, used by push, conflict resolution, snapshots and
+//! attachments), the read side (`feed`: the changes feed, pull, live streams), the manual
+//! conflict queue, devices and their status. It knows nothing of HTTP; `api` maps its results and errors.
 
 mod access;
 pub mod activity;
-pub mod changes;
 pub mod conflicts;
 pub mod data;
 pub mod devices;
 mod error;
+pub mod feed;
 pub mod lookup;
-pub mod notify;
-pub mod pull;
 pub mod push;
 mod resolve;
-pub mod shared_read;
 pub mod status;
-pub mod stream;
 pub mod types;
 pub mod write;
 

@@ -11,6 +11,7 @@ use crate::schema::Schema;
 use crate::schema::model::ConflictStrategy;
 use crate::store::{outbox, snapshots};
 use crate::sync::data::{check_sent, complete_new_row};
+use crate::sync::feed::Feed;
 use crate::sync::types::Action;
 use crate::sync::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer};
 use crate::sync::{Access, SyncError};
@@ -51,6 +52,7 @@ impl From<DbErr> for SnapshotError {
 
 pub async fn snapshot(
     db: &DatabaseConnection,
+    feed: &Feed,
     schema: &Schema,
     upstream: &Upstream,
     full: bool,
@@ -77,7 +79,7 @@ pub async fn snapshot(
             }
         };
         let changes = page["changes"].as_array().cloned().unwrap_or_default();
-        report.position = apply_page(db, schema, &changes, &mut report)
+        report.position = apply_page(db, feed, schema, &changes, &mut report)
             .await?
             .max(report.position);
         cursor = page["cursor"]
@@ -98,6 +100,7 @@ pub async fn snapshot(
 /// hooks (the hub ran them) and no outbox entries (no echo); returns the local feed position.
 async fn apply_page(
     db: &DatabaseConnection,
+    feed: &Feed,
     schema: &Schema,
     changes: &[Value],
     report: &mut SnapshotReport,
@@ -108,7 +111,14 @@ async fn apply_page(
         caller: &caller,
         device_id: SNAPSHOT_KEY,
     };
-    let mut writer = Writer::begin(db, &plugins, actor, WriteOptions::default()).await?;
+    // Rows the hub already accepted: no outbox entry, no hooks.
+    let options = WriteOptions {
+        feed: feed.clone(),
+        outbox: false,
+        hooks: false,
+        lookup: None,
+    };
+    let mut writer = Writer::begin(db, &plugins, actor, options).await?;
     let mut rows = Vec::with_capacity(changes.len());
     for change in changes {
         let Some(table) = change["table"].as_str().and_then(|name| schema.table(name)) else {

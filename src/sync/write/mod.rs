@@ -27,6 +27,7 @@
 
 use super::SyncError;
 use super::access::Access;
+use super::feed::Feed;
 use super::types::{Action, ConflictInfo};
 use crate::auth::Caller;
 use crate::plugins::{HookContext, HookOp, Lookup, Plugins};
@@ -46,8 +47,10 @@ pub use apply::not_found;
 use std::collections::HashMap;
 
 /// What a writer does besides writing rows.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct WriteOptions {
+    /// The feed whose readers are woken when the write commits.
+    pub feed: Feed,
     /// Record every applied write in the outbox for the hub (an edge's own writes).
     pub outbox: bool,
     /// Run the table's hooks and queue its webhooks (off for rows the hub already accepted).
@@ -212,8 +215,8 @@ impl<'a> Writer<'a> {
     }
 
     /// Takes feed positions for the buffered rows, writes them with their outbox entries,
-    /// webhook deliveries and op records, commits, and runs the `after_commit` hooks. Returns
-    /// the feed position after the commit.
+    /// webhook deliveries and op records, commits, wakes the feed's readers, and runs the
+    /// `after_commit` hooks. Returns the feed position after the commit.
     pub async fn commit(mut self, schema: &crate::schema::Schema) -> Result<i64, SyncError> {
         let count: usize = self.pending.values().map(IndexMap::len).sum();
         let position = if count == 0 {
@@ -262,11 +265,13 @@ impl<'a> Writer<'a> {
             txn,
             _turn,
             plugins,
+            options,
             after_commit,
             ..
         } = self;
         txn.commit().await?;
         drop(_turn);
+        options.feed.committed(position);
         for (op, ctx) in &after_commit {
             if let Some(table) = schema.table(&op.table) {
                 plugins.after_commit(table, op, ctx);

@@ -7,12 +7,12 @@
 //! that began before a commit must not answer a request that the commit woke, or that request
 //! would miss the change and sleep again.
 
-use super::SyncError;
-use crate::schema::Schema;
-use crate::store::RowScope;
+use super::cursor::check_cursor;
+use super::view::{Shape, View};
 use crate::store::feed;
-use crate::store::row_json::{self, Shape};
+use crate::store::row_json;
 use crate::store::rows::Scan;
+use crate::sync::SyncError;
 use sea_orm::DatabaseConnection;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
@@ -32,47 +32,6 @@ pub struct PageEntry {
     pub table: String,
     /// The change (or, for pull, the row) as JSON.
     pub json: Box<RawValue>,
-}
-
-/// What a caller reads, the same from one page to the next: the tables with the caller's scope
-/// in each, the page size, tombstones or not, and the shape of the entries. Worked out once per
-/// request (per schema, for a stream), not at every wake-up.
-#[derive(Debug)]
-pub struct View {
-    /// The schema the scopes were worked out with; kept alive, so that its address identifies it.
-    pub schema: Arc<Schema>,
-    /// Each table read, with the caller's scope in it.
-    pub scans: Vec<(String, RowScope)>,
-    pub limit: u64,
-    pub include_deleted: bool,
-    /// Changes (the feed) or rows (pull).
-    pub shape: Shape,
-    /// All of the above as text: reads share a page only when their views are equal.
-    key: String,
-}
-
-impl View {
-    pub fn new(
-        schema: Arc<Schema>,
-        scans: Vec<(String, RowScope)>,
-        limit: u64,
-        include_deleted: bool,
-        shape: Shape,
-    ) -> Self {
-        // The schema's address: a reload's new table layouts never share a read with the old.
-        let key = format!(
-            "{:p}|{limit}|{include_deleted}|{shape:?}|{scans:?}",
-            Arc::as_ptr(&schema)
-        );
-        Self {
-            schema,
-            scans,
-            limit,
-            include_deleted,
-            shape,
-            key,
-        }
-    }
 }
 
 /// What a read asks for.
@@ -135,11 +94,6 @@ impl SharedReads {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SharedPage>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// Reads under way (for tests of the sharing).
-    pub fn in_flight(&self) -> usize {
-        self.lock().len()
-    }
 }
 
 /// Takes a read out of the map of reads under way when its reading ends, however it ends.
@@ -156,13 +110,12 @@ impl Drop for Forget<'_> {
 
 fn into_error(failure: ReadFailure) -> SyncError {
     match failure {
-        ReadFailure::BeyondHead { cursor, head } => SyncError::invalid(
-            "cursor",
-            format!(
-                "cursor {cursor} is beyond the head of the changes feed ({head}): it was not \
-                 issued by this gateway's database; start again without a cursor"
-            ),
-        ),
+        ReadFailure::BeyondHead { cursor, head } => match check_cursor(cursor, head) {
+            Err(error) => error,
+            Ok(()) => SyncError::Db(sea_orm::DbErr::Custom(format!(
+                "cursor {cursor} was refused although the head is {head}"
+            ))),
+        },
         ReadFailure::Db(message) => SyncError::Db(sea_orm::DbErr::Custom(message)),
     }
 }
@@ -195,9 +148,11 @@ async fn read_page(
             include_deleted: view.include_deleted,
             limit: view.limit + 1,
         };
-        let built = row_json::scan(db, table, &scan, view.shape)
-            .await
-            .map_err(failed)?;
+        let built = match view.shape {
+            Shape::Change => row_json::changes(db, table, &scan).await,
+            Shape::Row => row_json::rows(db, table, &scan).await,
+        }
+        .map_err(failed)?;
         found.extend(built.into_iter().map(|(seq, json)| PageEntry {
             seq,
             table: name.clone(),

@@ -1,9 +1,10 @@
-//! Wakes long-polling changes requests. Writers on this replica announce the position they
-//! committed; a poller announces positions committed by other replicas sharing the database.
+//! The feed position this replica has seen, and the wake-up of every reader waiting on it.
+//! The write pipeline announces the position it committed; on PostgreSQL, other replicas'
+//! positions arrive through [`store::feed_listener`]; and a poller reads the head every
+//! `sync.poll_interval` for anything else (a lost listening connection).
 
-use crate::store::feed;
+use crate::store::{feed, feed_listener};
 use sea_orm::DatabaseConnection;
-use sea_orm::sqlx::postgres::{PgListener, PgPool};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -31,19 +32,22 @@ impl FeedWatch {
         self.0.subscribe()
     }
 
-    /// On PostgreSQL, listens for the positions other replicas' write transactions announce
-    /// (`NOTIFY` on [`feed::CHANNEL`], sent at their commit) and wakes this replica's waiters at
-    /// once. When the listening connection drops it reconnects; meanwhile, and always, the
-    /// poller ([`FeedWatch::spawn_poller`]) catches up every `sync.poll_interval`.
+    /// The newest position seen.
+    pub fn seen(&self) -> i64 {
+        *self.0.borrow()
+    }
+
+    /// Advances the watch with every position other processes announce, reconnecting when the
+    /// connection drops (the poller catches up meanwhile); `None` where nothing is announced.
     pub fn spawn_listener(&self, db: &DatabaseConnection) -> Option<tokio::task::JoinHandle<()>> {
         if db.get_database_backend() != sea_orm::DbBackend::Postgres {
             return None;
         }
-        let pool = db.get_postgres_connection_pool().clone();
+        let db = db.clone();
         let weak = Arc::downgrade(&self.0);
         Some(tokio::spawn(async move {
             loop {
-                match listen(&pool, &weak).await {
+                match listen(&db, &weak).await {
                     Ok(()) => return,
                     Err(error) => tracing::warn!(
                         %error,
@@ -85,24 +89,18 @@ impl FeedWatch {
 /// Advances the watch with every announced position until the watch is gone (`Ok`) or the
 /// connection fails (`Err`).
 async fn listen(
-    pool: &PgPool,
+    db: &DatabaseConnection,
     watch: &Weak<watch::Sender<i64>>,
-) -> Result<(), sea_orm::sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(feed::CHANNEL).await?;
+) -> Result<(), sea_orm::DbErr> {
+    let Some(announcements) = feed_listener::listen(db).await else {
+        return Ok(());
+    };
+    let mut announcements = announcements?;
     loop {
-        // `try_recv` answers `None` when the connection was lost (notifications may have been
-        // missed: the poller finds them).
-        let Some(notification) = listener.try_recv().await? else {
-            return Err(sea_orm::sqlx::Error::Protocol(
-                "the listening connection was lost".into(),
-            ));
-        };
+        let position = announcements.next_position().await?;
         let Some(sender) = watch.upgrade() else {
             return Ok(());
         };
-        if let Ok(position) = notification.payload().parse::<i64>() {
-            FeedWatch(sender).advance(position);
-        }
+        FeedWatch(sender).advance(position);
     }
 }

@@ -1,0 +1,76 @@
+//! The changes feed: the current state (or tombstone) of every row changed after a cursor that
+//! the caller may read, in feed order; and the long-poll that waits for the next visible change.
+
+use super::Feed;
+use super::shared_read::{FeedPage, PageRequest};
+use super::view::{Shape, View, ViewQuery};
+use crate::auth::Caller;
+use crate::ops::metrics::{LongPoll, rows_served};
+use crate::schema::Schema;
+use crate::sync::SyncError;
+use crate::sync::types::ChangesPage;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+impl Feed {
+    /// One page of the feed after `cursor`; with `wait`, holds the request until a visible
+    /// change commits or the time is up.
+    pub async fn changes(
+        &self,
+        db: &DatabaseConnection,
+        schema: &Arc<Schema>,
+        caller: &Caller,
+        query: &ViewQuery,
+        cursor: i64,
+        wait: Duration,
+    ) -> Result<ChangesPage, SyncError> {
+        let deadline = Instant::now() + wait;
+        let view = View::of(schema, caller, query, Shape::Change)?;
+        let _waiting = (!wait.is_zero()).then(LongPoll::open);
+        let mut seen = self.watch.subscribe();
+        loop {
+            // Only a waiting request shares its reads (see `PageRequest::seen`).
+            let position = (!wait.is_zero()).then(|| *seen.borrow_and_update());
+            let page = self.read(db, &view, cursor, position).await?;
+            if !page.entries.is_empty() || Instant::now() >= deadline {
+                let page = to_page(page);
+                rows_served("changes", page.changes.len());
+                return Ok(page);
+            }
+            // Wait for any commit (this replica's, or another's seen by the poller), then look
+            // again: it may be outside the caller's scope.
+            let _ = tokio::time::timeout_at(deadline, seen.changed()).await;
+        }
+    }
+
+    /// The page of `view` after `cursor`. A reader that had seen the feed at `seen` shares the
+    /// read with every reader of the same view that had seen the same (see
+    /// [`super::SharedReads`]); without `seen` it reads alone.
+    pub(super) async fn read(
+        &self,
+        db: &DatabaseConnection,
+        view: &Arc<View>,
+        cursor: i64,
+        seen: Option<i64>,
+    ) -> Result<Arc<FeedPage>, SyncError> {
+        let request = PageRequest {
+            view: view.clone(),
+            cursor,
+            seen,
+        };
+        self.reads.read(db, request).await
+    }
+}
+
+/// A page as the API answers it: the changes moved out of a page read for this request alone,
+/// copied from a page shared with other requests.
+fn to_page(page: Arc<FeedPage>) -> ChangesPage {
+    let page = Arc::unwrap_or_clone(page);
+    ChangesPage {
+        changes: page.entries.into_iter().map(|entry| entry.json).collect(),
+        cursor: page.cursor.to_string(),
+        has_more: page.has_more,
+    }
+}

@@ -1,0 +1,75 @@
+//! The read side: everything that serves a reader's view from a cursor. The changes feed and its
+//! long-poll (`changes`), pull (`pull`), the live stream (`stream`) — all reading pages of one
+//! [`View`] through [`SharedReads`], so that readers woken by one commit with the same view share
+//! one read — and the watch that wakes them ([`FeedWatch`]).
+//!
+//! Writers never wake readers by hand: the write pipeline calls [`Feed::committed`] when its
+//! transaction has committed; positions committed by other replicas arrive through the
+//! database's announcements, or the poller.
+
+mod changes;
+mod cursor;
+mod pull;
+mod shared_read;
+mod stream;
+mod view;
+mod watch;
+
+pub use cursor::{check_cursor, parse_cursor};
+pub use pull::PullPage;
+pub use shared_read::PageEntry;
+pub use stream::{StillAllowed, StreamRequest};
+pub use view::{Shape, View, ViewQuery};
+
+use crate::store::feed;
+use sea_orm::{DatabaseConnection, DbErr};
+use shared_read::SharedReads;
+use std::time::Duration;
+use watch::FeedWatch;
+
+/// The feed of one gateway process: what wakes its readers, and the reads they share.
+#[derive(Clone)]
+pub struct Feed {
+    watch: FeedWatch,
+    reads: SharedReads,
+}
+
+/// The feed's background tasks, stopped at shutdown.
+pub struct FeedTasks {
+    poller: tokio::task::JoinHandle<()>,
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FeedTasks {
+    pub fn stop(self) {
+        self.poller.abort();
+        if let Some(listener) = self.listener {
+            listener.abort();
+        }
+    }
+}
+
+impl Feed {
+    /// The feed at the database's head, with its poller (every `poll_interval`) and, on
+    /// PostgreSQL, its listener for other replicas' commits.
+    pub async fn start(
+        db: &DatabaseConnection,
+        poll_interval: Duration,
+    ) -> Result<(Self, FeedTasks), DbErr> {
+        let watch = FeedWatch::new(feed::head(db).await?);
+        let tasks = FeedTasks {
+            poller: watch.spawn_poller(db.clone(), poll_interval),
+            listener: watch.spawn_listener(db),
+        };
+        let feed = Self {
+            watch,
+            reads: SharedReads::default(),
+        };
+        Ok((feed, tasks))
+    }
+
+    /// Wakes every reader: a transaction of this process committed the feed up to `position`.
+    pub fn committed(&self, position: i64) {
+        self.watch.advance(position);
+    }
+}

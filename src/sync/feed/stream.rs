@@ -1,0 +1,186 @@
+//! The live stream: every change the caller may read after a cursor, then each new one as it
+//! commits, for as long as the connection and the caller's credentials last. Reads go through
+//! the shared reads, so streams with the same view share one read per commit.
+
+use super::Feed;
+use super::cursor::check_cursor;
+use super::shared_read::PageEntry;
+use super::view::{Shape, View, ViewQuery};
+use crate::auth::Caller;
+use crate::ops::metrics::LiveStream;
+use crate::schema::Schema;
+use crate::store::feed;
+use crate::sync::SyncError;
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
+use sea_orm::DatabaseConnection;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Changes read per query while catching up.
+const PAGE: u64 = 500;
+
+/// Whether the caller may still read (its token not revoked, not expired).
+pub type StillAllowed = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
+
+/// What a stream reads and how it knows when to stop.
+pub struct StreamRequest {
+    /// The schema being served, asked at each read (a reload applies to open streams).
+    pub schema: Arc<dyn Fn() -> Arc<Schema> + Send + Sync>,
+    pub caller: Caller,
+    pub tables: Option<Vec<String>>,
+    /// The last change the client has (its `seq`): the stream starts after it.
+    pub cursor: i64,
+    /// How often `still_allowed` is asked while the stream waits.
+    pub recheck: Duration,
+    pub still_allowed: StillAllowed,
+    /// Clock skew tolerated past the caller's JWT `exp`.
+    pub leeway: Duration,
+}
+
+struct State {
+    feed: Feed,
+    db: DatabaseConnection,
+    request: StreamRequest,
+    cursor: i64,
+    /// When the caller's credentials expire (a JWT's `exp`), if they do.
+    expires: Option<Instant>,
+    /// What the stream reads, worked out again only when the schema changes.
+    view: Arc<View>,
+    ready: VecDeque<PageEntry>,
+    receiver: tokio::sync::watch::Receiver<i64>,
+    next_check: Instant,
+    /// Counts the stream as open while it lives.
+    _open: LiveStream,
+}
+
+impl Feed {
+    /// Checks what a stream asks for — every table it names readable, its cursor issued by
+    /// this database — then streams the changes after the cursor, in feed order, and each new
+    /// one. The stream ends when the caller's credentials expire or are revoked, or a read fails
+    /// (the client reconnects with the last `seq` it received and loses nothing).
+    pub async fn stream(
+        &self,
+        db: &DatabaseConnection,
+        request: StreamRequest,
+    ) -> Result<impl Stream<Item = PageEntry> + Send + use<>, SyncError> {
+        let view = view_of(&(request.schema)(), &request)?;
+        // The position this replica has seen covers almost every cursor without a query
+        // (thousands of streams opening at once would otherwise queue for the pool); only a
+        // newer one (issued by another replica a moment ago) is checked against the database.
+        let seen = self.watch.seen();
+        let head = if request.cursor <= seen {
+            seen
+        } else {
+            feed::head(db).await?
+        };
+        check_cursor(request.cursor, head)?;
+        let state = State {
+            feed: self.clone(),
+            db: db.clone(),
+            cursor: request.cursor,
+            expires: expiry(&request.caller, request.leeway),
+            view,
+            ready: VecDeque::new(),
+            receiver: self.watch.subscribe(),
+            next_check: Instant::now() + request.recheck,
+            request,
+            _open: LiveStream::open(),
+        };
+        Ok(futures_util::stream::unfold(
+            state,
+            |mut state| async move {
+                let change = next(&mut state).await?;
+                Some((change, state))
+            },
+        ))
+    }
+}
+
+fn view_of(schema: &Arc<Schema>, request: &StreamRequest) -> Result<Arc<View>, SyncError> {
+    let query = ViewQuery {
+        limit: PAGE,
+        tables: request.tables.clone(),
+        include_deleted: true,
+    };
+    View::of(schema, &request.caller, &query, Shape::Change)
+}
+
+/// When a JWT's `exp` (plus the leeway) is reached.
+fn expiry(caller: &Caller, leeway: Duration) -> Option<Instant> {
+    let exp = caller.expires_at?;
+    let left = exp - chrono::Utc::now().timestamp() + leeway.as_secs() as i64;
+    Some(Instant::now() + Duration::from_secs(left.max(0) as u64))
+}
+
+/// The stream's view under the schema being served; `None` (the stream ends) when the caller
+/// may no longer read what it asked for.
+fn current_view(state: &mut State) -> Option<Arc<View>> {
+    let schema = (state.request.schema)();
+    if Arc::ptr_eq(&state.view.schema, &schema) {
+        return Some(state.view.clone());
+    }
+    match view_of(&schema, &state.request) {
+        Ok(view) => {
+            state.view = view.clone();
+            Some(view)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "live stream ended: the feed cannot be read");
+            None
+        }
+    }
+}
+
+async fn next(state: &mut State) -> Option<PageEntry> {
+    loop {
+        if let Some(change) = state.ready.pop_front() {
+            return Some(change);
+        }
+        let now = Instant::now();
+        if state.expires.is_some_and(|at| now >= at) {
+            return None;
+        }
+        if now >= state.next_check {
+            if !(state.request.still_allowed)().await {
+                return None;
+            }
+            state.next_check = now + state.request.recheck;
+        }
+        let seen = *state.receiver.borrow_and_update();
+        let view = current_view(state)?;
+        let page = match state
+            .feed
+            .read(&state.db, &view, state.cursor, Some(seen))
+            .await
+        {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::warn!(%error, "live stream ended: the feed cannot be read");
+                return None;
+            }
+        };
+        state.cursor = page.cursor;
+        if !page.entries.is_empty() {
+            state.ready.extend(page.entries.iter().cloned());
+            continue;
+        }
+        if page.has_more {
+            continue;
+        }
+        let wake_at = match state.expires {
+            Some(at) => at.min(state.next_check),
+            None => state.next_check,
+        };
+        tokio::select! {
+            changed = state.receiver.changed() => {
+                if changed.is_err() {
+                    return None;
+                }
+            }
+            _ = tokio::time::sleep_until(wake_at) => {}
+        }
+    }
+}
