@@ -26,10 +26,10 @@ pub fn load_config(path: &Path) -> Result<Config, config::ConfigError> {
     let config = config::read(path)?;
     let mut problems = config::problems(&config);
     // Without any key, the config's own check has said so already.
-    if config.auth.jwt_secret.is_some() || config.auth.jwt_public_key.is_some() {
-        if let Err(reason) = crate::auth::Authenticator::from_config(&config.auth) {
-            problems.push(reason);
-        }
+    if (config.auth.jwt_secret.is_some() || config.auth.jwt_public_key.is_some())
+        && let Err(reason) = crate::auth::Authenticator::from_config(&config.auth)
+    {
+        problems.push(reason);
     }
     if !problems.is_empty() {
         return Err(config::ConfigError::Invalid(problems));

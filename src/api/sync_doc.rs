@@ -417,7 +417,7 @@ mod tests {
             row: Some(row()),
             conflict: Some(ConflictInfo {
                 strategy: "manual".into(),
-                resolution: "queued".into(),
+                resolution: crate::sync::types::ConflictResolution::Queued,
                 reason: "why".into(),
                 conflict_id: Some(1),
                 server_row: row(),

@@ -136,7 +136,7 @@ impl From<Entry> for LogEntry {
             op_id: entry.op_id,
             table: entry.table,
             key: entry.key,
-            action: entry.action,
+            action: entry.action.as_str().into(),
             status: entry.status,
             attempts: entry.attempts,
             last_error: entry.last_error,

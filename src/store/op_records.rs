@@ -15,13 +15,38 @@ pub struct OpOwner<'a> {
     pub device_id: &'a str,
 }
 
+/// What an operation's first outcome was, as stored (`applied` or `conflict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpRecordStatus {
+    Applied,
+    Conflict,
+}
+
+impl OpRecordStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpRecordStatus::Applied => "applied",
+            OpRecordStatus::Conflict => "conflict",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, DbErr> {
+        match text {
+            "applied" => Ok(OpRecordStatus::Applied),
+            "conflict" => Ok(OpRecordStatus::Conflict),
+            other => Err(DbErr::Custom(format!(
+                "syncgate_op_records.status: unknown status `{other}`"
+            ))),
+        }
+    }
+}
+
 /// The first outcome of an operation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpRecord {
     pub table: String,
     pub key: Json,
-    /// `applied` or `conflict`.
-    pub status: String,
+    pub status: OpRecordStatus,
     pub version: i64,
     pub deleted: bool,
     /// The conflict details (JSON), when the outcome was a conflict.
@@ -58,7 +83,7 @@ pub async fn find_many(
             let record = OpRecord {
                 table: row.try_get("", "table_name")?,
                 key: serde_json::from_str(&key).map_err(|_| unreadable("key JSON"))?,
-                status: row.try_get("", "status")?,
+                status: OpRecordStatus::parse(&row.try_get::<String>("", "status")?)?,
                 version: row.try_get("", "version")?,
                 deleted: row.try_get("", "deleted")?,
                 conflict: conflict

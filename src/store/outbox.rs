@@ -4,6 +4,33 @@ use super::sql::SqlBuilder;
 use sea_orm::{ConnectionTrait, DbErr, QueryResult, Value};
 use serde_json::Value as Json;
 
+/// What an outbox entry asks of the hub: the row's state now (`upsert`), or its removal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxAction {
+    Upsert,
+    Delete,
+}
+
+impl OutboxAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxAction::Upsert => "upsert",
+            OutboxAction::Delete => "delete",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, DbErr> {
+        match text {
+            "upsert" => Ok(OutboxAction::Upsert),
+            "delete" => Ok(OutboxAction::Delete),
+            other => Err(DbErr::Custom(format!(
+                "syncgate_outbox.action: unknown action `{other}`"
+            ))),
+        }
+    }
+}
+
 pub const PENDING: &str = "PENDING";
 pub const SYNCED: &str = "SYNCED";
 pub const ERROR: &str = "ERROR";
@@ -15,7 +42,7 @@ pub struct Entry {
     pub op_id: String,
     pub table: String,
     pub key: Json,
-    pub action: String,
+    pub action: OutboxAction,
     pub data: Json,
     pub subject: String,
     pub branch: Option<String>,
@@ -33,8 +60,7 @@ pub struct Entry {
 pub struct NewEntry {
     pub table: String,
     pub key: Json,
-    /// `upsert` or `delete`.
-    pub action: &'static str,
+    pub action: OutboxAction,
     pub data: Json,
     pub subject: String,
     pub branch: Option<String>,
@@ -63,7 +89,7 @@ pub async fn insert_many(
                 uuid::Uuid::new_v4().to_string().into(),
                 entry.table.as_str().into(),
                 entry.key.to_string().into(),
-                entry.action.into(),
+                entry.action.as_str().into(),
                 entry.data.to_string().into(),
                 entry.subject.as_str().into(),
                 Value::String(entry.branch.clone()),
@@ -268,7 +294,7 @@ fn decode(row: &QueryResult) -> Result<Entry, DbErr> {
         op_id: row.try_get("", "op_id")?,
         table: row.try_get("", "table_name")?,
         key: json("row_key")?,
-        action: row.try_get("", "action")?,
+        action: OutboxAction::parse(&row.try_get::<String>("", "action")?)?,
         data: json("data")?,
         subject: row.try_get("", "subject")?,
         branch: row.try_get("", "branch")?,

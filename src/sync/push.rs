@@ -11,7 +11,7 @@ use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer, Written}
 use crate::auth::Caller;
 use crate::plugins::Plugins;
 use crate::schema::{Schema, TableDef};
-use crate::store::op_records::OpRecord;
+use crate::store::op_records::{OpRecord, OpRecordStatus};
 use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};
@@ -254,11 +254,10 @@ async fn apply(
                 table: operation.table.clone(),
                 key: checked.key.clone(),
                 status: if written.applied {
-                    "applied"
+                    OpRecordStatus::Applied
                 } else {
-                    "conflict"
-                }
-                .into(),
+                    OpRecordStatus::Conflict
+                },
                 version: written.row.version,
                 deleted: written.row.deleted,
                 conflict: written
@@ -298,10 +297,9 @@ async fn replay(
         op_id: operation.op_id.clone(),
         table: record.table.clone(),
         key: Some(record.key.clone()),
-        status: if record.status == "conflict" {
-            OpStatus::Conflict
-        } else {
-            OpStatus::Applied
+        status: match record.status {
+            OpRecordStatus::Conflict => OpStatus::Conflict,
+            OpRecordStatus::Applied => OpStatus::Applied,
         },
         version: Some(record.version),
         deleted: record.deleted,

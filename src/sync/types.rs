@@ -56,16 +56,29 @@ pub struct Operation {
     pub resolve: Option<Resolve>,
 }
 
+/// What became of a conflicting write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictResolution {
+    /// Nothing applied: the server's row stays.
+    ServerKept,
+    /// Kept in the conflict queue for a manual resolution.
+    Queued,
+    /// The client's row was stored: `client_wins`, a newer write under `last_write_wins`, or
+    /// `resolve: use_local`.
+    ClientApplied,
+    /// The client's fields over the server's row, under `merge`.
+    Merged,
+    /// The row the `on_conflict` hook returned.
+    HookApplied,
+}
+
 /// How a conflict ended: reported with every conflicting write, applied or not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConflictInfo {
     /// The table's strategy.
     pub strategy: String,
-    /// `server_kept` (nothing applied), `queued` (kept for manual resolution),
-    /// `client_applied` (the client's row was stored: `client_wins`, a newer write under
-    /// `last_write_wins`, or `resolve: use_local`), `merged` (the client's fields over the
-    /// server's row, under `merge`) or `hook_applied` (the row `on_conflict` returned).
-    pub resolution: String,
+    pub resolution: ConflictResolution,
     pub reason: String,
     /// Id in the conflict queue, when queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,7 +135,7 @@ pub struct PushOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangesPage {
     /// Each change (`{seq, table, key, version, deleted, row}`, documented as `Change`) as
-    /// JSON, built once per page (see `sync::shared_read`).
+    /// JSON, built once per page (see `sync::feed`).
     pub changes: Vec<Box<serde_json::value::RawValue>>,
     pub cursor: String,
     pub has_more: bool,

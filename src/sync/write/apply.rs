@@ -10,13 +10,13 @@ use crate::schema::TableDef;
 use crate::schema::model::ConflictStrategy;
 use crate::store::RowScope;
 use crate::store::conflicts::{self, NewConflict};
-use crate::store::outbox::NewEntry;
+use crate::store::outbox::{NewEntry, OutboxAction};
 use crate::store::rows::StoredRow;
 use crate::sync::SyncError;
 use crate::sync::access::Access;
 use crate::sync::data::{VERSION_FIELD, check_sent, complete_new_row, overlay};
 use crate::sync::resolve::{Decision, decide, detect};
-use crate::sync::types::{Action, ConflictInfo};
+use crate::sync::types::{Action, ConflictInfo, ConflictResolution};
 use serde_json::{Map, Value};
 
 impl Writer<'_> {
@@ -260,12 +260,18 @@ impl Writer<'_> {
                 Some(mut winner) => {
                     winner.remove(VERSION_FIELD);
                     let winner = checked_hook_row(write, winner)?;
-                    let info = report(table, "hook_applied", reason, server, candidate);
+                    let info = report(
+                        table,
+                        ConflictResolution::HookApplied,
+                        reason,
+                        server,
+                        candidate,
+                    );
                     Ok(Settled::Apply(winner, info))
                 }
                 None => Ok(Settled::Kept(report(
                     table,
-                    "server_kept",
+                    ConflictResolution::ServerKept,
                     reason,
                     server,
                     candidate,
@@ -275,16 +281,16 @@ impl Writer<'_> {
         match decide(table, use_local, write.sent, server) {
             Decision::Apply => {
                 let resolution = if table.spec.conflict == ConflictStrategy::Merge && !use_local {
-                    "merged"
+                    ConflictResolution::Merged
                 } else {
-                    "client_applied"
+                    ConflictResolution::ClientApplied
                 };
                 let info = report(table, resolution, reason, server, candidate);
                 Ok(Settled::Apply(candidate.clone(), info))
             }
             Decision::Keep => Ok(Settled::Kept(report(
                 table,
-                "server_kept",
+                ConflictResolution::ServerKept,
                 reason,
                 server,
                 candidate,
@@ -308,7 +314,7 @@ impl Writer<'_> {
                     },
                 )
                 .await?;
-                let mut info = report(table, "queued", reason, server, &client);
+                let mut info = report(table, ConflictResolution::Queued, reason, server, &client);
                 info.conflict_id = Some(id);
                 Ok(Settled::Kept(info))
             }
@@ -321,7 +327,11 @@ impl Writer<'_> {
             self.outbox.push(NewEntry {
                 table: table.name.clone(),
                 key: key.clone(),
-                action: if row.deleted { "delete" } else { "upsert" },
+                action: if row.deleted {
+                    OutboxAction::Delete
+                } else {
+                    OutboxAction::Upsert
+                },
                 data: Value::Object(row.values.clone()),
                 subject: self.caller.subject.clone(),
                 branch: self.caller.branch_text(),
@@ -396,14 +406,14 @@ enum Settled {
 /// What a conflicting write is answered with, whatever became of it.
 fn report(
     table: &TableDef,
-    resolution: &str,
+    resolution: ConflictResolution,
     reason: String,
     server: &StoredRow,
     client: &Map<String, Value>,
 ) -> ConflictInfo {
     ConflictInfo {
         strategy: table.spec.conflict.name().into(),
-        resolution: resolution.into(),
+        resolution,
         reason,
         conflict_id: None,
         server_row: server.to_client(),
