@@ -107,15 +107,13 @@ async fn devices_are_registered_scoped_and_revoked() {
         assert_eq!(status, 200, "an admin reaches every device");
 
         // Update.
-        let response = server
-            .client
-            .put(server.url("/api/v1/sync/devices/ana-phone"))
-            .bearer_auth(&ana)
-            .json(&json!({"app_version": "1.3.0"}))
-            .send()
-            .await
-            .unwrap();
-        let updated: Value = response.json().await.unwrap();
+        let (_, updated) = server
+            .put_as(
+                &ana,
+                "/api/v1/sync/devices/ana-phone",
+                &json!({"app_version": "1.3.0"}),
+            )
+            .await;
         assert_eq!(
             (updated["version"].clone(), updated["name"].clone()),
             (json!("1.3.0"), json!("ana-phone device"))
@@ -135,14 +133,10 @@ async fn devices_are_registered_scoped_and_revoked() {
         );
 
         // Deleting the device refuses its token.
-        let response = server
-            .client
-            .delete(server.url("/api/v1/sync/devices/ana-phone"))
-            .bearer_auth(&ana)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
+        let (status, _) = server
+            .delete_as(&ana, "/api/v1/sync/devices/ana-phone")
+            .await;
+        assert_eq!(status, 204);
         assert_eq!(
             server.get_as(&new_token, "/api/v1/sync/changes").await.0,
             401

@@ -326,14 +326,10 @@ async fn chunked_uploads_resume_complete_and_download_by_range() {
             "{body}"
         );
         // Cancel.
-        let response = server
-            .client
-            .delete(server.url(&format!("/api/v1/sync/upload/{id}")))
-            .bearer_auth(clerk(1))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
+        let (status, _) = server
+            .delete_as(&clerk(1), &format!("/api/v1/sync/upload/{id}"))
+            .await;
+        assert_eq!(status, 204);
         assert!(
             !sandbox.path().join(format!("files/uploads/{id}")).exists(),
             "its chunks are gone"

@@ -374,7 +374,7 @@ async fn replicas_on_one_postgresql_wake_each_other_at_once() {
     replica_a.start().await;
     replica_b.start().await;
     let client = reqwest::Client::new();
-    let (_, page) = replica_b.get(&clerk(1), "/api/v1/sync/changes").await;
+    let (_, page) = replica_b.get_as(&clerk(1), "/api/v1/sync/changes").await;
     let cursor = page["cursor"].as_str().unwrap().to_string();
 
     let poll = {
@@ -405,6 +405,8 @@ async fn replicas_on_one_postgresql_wake_each_other_at_once() {
     let (status, body) = replica_a
         .push(
             &clerk(1),
+            "till-1",
+            true,
             json!([{"table": "items", "action": "insert", "data": {"id": "cross", "name": "x"}}]),
         )
         .await;

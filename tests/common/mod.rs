@@ -2,12 +2,15 @@
 //! PostgreSQL database per test when `SGTEST_POSTGRES_URL` is set (`scripts/test` sets it).
 #![allow(dead_code)]
 
+mod client;
 pub mod process;
 mod sandbox;
 mod server;
 mod tokens;
 
 // Each test file uses a part of the harness.
+#[allow(unused_imports)]
+pub use client::Client;
 #[allow(unused_imports)]
 pub use sandbox::{Backend, POSTGRES_ENV, Sandbox, backends};
 #[allow(unused_imports)]
@@ -34,7 +37,7 @@ pub async fn sync_server(backend: Backend) -> (Sandbox, TestServer) {
 }
 
 /// Every change the token can see, from the start (reads pages until `has_more` is false).
-pub async fn all_changes(server: &TestServer, token: &str, query: &str) -> Vec<Value> {
+pub async fn all_changes(server: &Client, token: &str, query: &str) -> Vec<Value> {
     let mut cursor = String::new();
     let mut changes = Vec::new();
     loop {
