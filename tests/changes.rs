@@ -3,24 +3,16 @@
 
 mod common;
 
-use common::{admin, all_changes, backends, clerk, sync_server};
+use common::{admin, all_changes, backends, clerk, insert, insert_item, sync_server};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-fn insert(table: &str, id: &str) -> Value {
-    json!({"table": table, "action": "insert", "data": {"id": id, "body": id}})
-}
-
-fn item(id: &str) -> Value {
-    json!({"table": "items", "action": "insert", "data": {"id": id, "name": id}})
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_follow_the_cursor_and_each_row_appears_once() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
-        let ops: Vec<Value> = (0..5).map(|i| item(&format!("r{i}"))).collect();
+        let ops: Vec<Value> = (0..5).map(|i| insert_item(&format!("r{i}"))).collect();
         server.push(&clerk(1), "d", true, json!(ops)).await;
         for _ in 0..3 {
             let update =
@@ -105,7 +97,11 @@ async fn tables_filter_the_feed() {
                 &clerk(1),
                 "d",
                 true,
-                json!([item("i1"), insert("t_client", "c1"), insert("t_lww", "l1")]),
+                json!([
+                    insert_item("i1"),
+                    insert("t_client", json!({"id": "c1", "body": "c1"})),
+                    insert("t_lww", json!({"id": "l1", "body": "l1"}))
+                ]),
             )
             .await;
         let tables = |changes: Vec<Value>| -> Vec<String> {
@@ -144,7 +140,7 @@ async fn a_long_poll_returns_as_soon_as_a_visible_change_commits() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         // A change in another branch does not answer the waiting clerk of branch 1.
         server
-            .push(&clerk(2), "d2", true, json!([item("other")]))
+            .push(&clerk(2), "d2", true, json!([insert_item("other")]))
             .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
@@ -152,7 +148,7 @@ async fn a_long_poll_returns_as_soon_as_a_visible_change_commits() {
             "{backend:?}: woken by a change it may not see"
         );
         server
-            .push(&clerk(1), "d1", true, json!([item("mine")]))
+            .push(&clerk(1), "d1", true, json!([insert_item("mine")]))
             .await;
         let (elapsed, page) = tokio::time::timeout(Duration::from_secs(10), waiting)
             .await
@@ -191,8 +187,8 @@ async fn concurrent_writers_never_make_a_reader_skip_a_change() {
             writers.push(tokio::spawn(async move {
                 for push in 0..PUSHES {
                     let ops = json!([
-                        item(&format!("w{writer}-{push}")),
-                        item(&format!("w{writer}-{push}-b"))
+                        insert_item(&format!("w{writer}-{push}")),
+                        insert_item(&format!("w{writer}-{push}-b"))
                     ]);
                     let (status, body) = server
                         .push(&clerk(1), &format!("dev-{writer}"), true, ops)

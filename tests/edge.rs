@@ -6,7 +6,9 @@
 mod common;
 
 use common::process::{Gateway, free_port};
-use common::{Backend, Sandbox, TEST_SECRET, admin, backends, clerk, token, token_with};
+use common::{
+    Backend, Sandbox, TEST_SECRET, admin, backends, clerk, insert_item, token, token_with,
+};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -65,10 +67,6 @@ async fn pair(backend: Backend, drain: &str) -> Pair {
     }
 }
 
-fn item(id: &str) -> Value {
-    json!({"table": "items", "action": "insert", "data": {"id": id, "name": id}})
-}
-
 async fn pending(edge: &Gateway) -> Value {
     edge.get_as(&admin(), "/api/v1/sync/pending").await.1
 }
@@ -100,7 +98,7 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
                 &clerk(1),
                 "till-1",
                 true,
-                json!([item("a"), item("b"), item("c")]),
+                json!([insert_item("a"), insert_item("b"), insert_item("c")]),
             )
             .await;
         assert_eq!(status, 200, "{body}");
@@ -182,7 +180,7 @@ async fn a_killed_edge_resumes_and_the_hub_applies_each_write_once() {
     for backend in backends() {
         let mut pair = pair(backend, "batch_size = 2\nmax_retries = 20\nlease = \"1s\"").await;
         pair.edge.start().await;
-        let ops: Vec<Value> = (0..300).map(|i| item(&format!("r{i:03}"))).collect();
+        let ops: Vec<Value> = (0..300).map(|i| insert_item(&format!("r{i:03}"))).collect();
         let (status, body) = pair.edge.push(&clerk(1), "till-1", true, json!(ops)).await;
         assert_eq!(status, 200, "{body}");
         pair.hub.start().await;
@@ -229,7 +227,7 @@ async fn entries_that_keep_failing_end_in_error_and_can_be_retried() {
         pair.hub.start().await;
         pair.edge.start().await;
         pair.edge
-            .push(&clerk(1), "till-1", true, json!([item("x")]))
+            .push(&clerk(1), "till-1", true, json!([insert_item("x")]))
             .await;
         eventually("the entry fails for good", 30, || async {
             pending(&pair.edge).await["error"] == 1
@@ -485,7 +483,9 @@ async fn two_hub_replicas_on_one_postgresql_take_two_edges_and_survive_a_kill() 
     edge_1.start().await;
     edge_2.start().await;
     let rows = |prefix: &str| -> Vec<Value> {
-        (0..200).map(|i| item(&format!("{prefix}{i:03}"))).collect()
+        (0..200)
+            .map(|i| insert_item(&format!("{prefix}{i:03}")))
+            .collect()
     };
     assert_eq!(
         edge_1

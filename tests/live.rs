@@ -88,15 +88,10 @@ impl EventReader {
     }
 }
 
-async fn insert(server: &TestServer, token: &str, id: &str) {
-    let (status, body) = server
-        .push(
-            token,
-            "writer",
-            true,
-            json!([{"table": "items", "action": "upsert", "data": {"id": id, "name": id}}]),
-        )
-        .await;
+/// Writes the row `id` of `items` (an upsert from the device `writer`); it must be applied.
+async fn write_item(server: &Client, token: &str, id: &str) {
+    let upsert = operation(None, "items", "upsert", json!({"id": id, "name": id}));
+    let (status, body) = server.push(token, "writer", true, json!([upsert])).await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -112,8 +107,8 @@ async fn a_stream_delivers_scoped_changes_and_resumes_without_gaps() {
         let sandbox = Sandbox::new(backend).await;
         sandbox.write_schema("sync.toml", SYNC_SCHEMA);
         let server = TestServer::start(fast_heartbeat(&sandbox)).await;
-        insert(&server, &clerk(1), "a").await;
-        insert(&server, &clerk(2), "other-branch").await;
+        write_item(&server, &clerk(1), "a").await;
+        write_item(&server, &clerk(2), "other-branch").await;
 
         let mut stream = EventReader::open(&server, &clerk(1), "?tables=items", None).await;
         let first = stream.changes(1).await;
@@ -124,9 +119,9 @@ async fn a_stream_delivers_scoped_changes_and_resumes_without_gaps() {
             "the id is the seq"
         );
         // New writes arrive as they commit; another branch's never do.
-        insert(&server, &clerk(2), "other-branch-2").await;
-        insert(&server, &clerk(1), "b").await;
-        insert(&server, &clerk(1), "c").await;
+        write_item(&server, &clerk(2), "other-branch-2").await;
+        write_item(&server, &clerk(1), "b").await;
+        write_item(&server, &clerk(1), "c").await;
         let live = stream.changes(2).await;
         let keys: Vec<&Value> = live.iter().map(|(_, c)| &c["key"]).collect();
         assert_eq!(keys, [&json!("b"), &json!("c")], "{backend:?}");
@@ -142,8 +137,8 @@ async fn a_stream_delivers_scoped_changes_and_resumes_without_gaps() {
         drop(stream);
 
         // Written while the client was away: resuming after the last id gives exactly those.
-        insert(&server, &clerk(1), "d").await;
-        insert(&server, &clerk(1), "a").await; // a again: its new version moves to the end
+        write_item(&server, &clerk(1), "d").await;
+        write_item(&server, &clerk(1), "a").await; // a again: its new version moves to the end
         let mut resumed =
             EventReader::open(&server, &clerk(1), "?tables=items&cursor=0", Some(&last_id)).await;
         let missed = resumed.changes(2).await;
@@ -235,7 +230,7 @@ async fn a_stream_ends_when_its_device_token_is_revoked_or_its_jwt_expires() {
 async fn long_polls_with_the_same_view_share_their_reads() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
-        insert(&server, &clerk(1), "seed").await;
+        write_item(&server, &clerk(1), "seed").await;
         let (_, page) = server.get_as(&clerk(1), "/api/v1/sync/changes").await;
         let cursor = page["cursor"].as_str().unwrap().to_string();
         let reads = |text: &str| -> f64 {
@@ -257,7 +252,7 @@ async fn long_polls_with_the_same_view_share_their_reads() {
         // Every waiter is parked (first reads done) before the write.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let before = reads(&server.get("/metrics").await.text().await.unwrap());
-        insert(&server, &clerk(1), "wake").await;
+        write_item(&server, &clerk(1), "wake").await;
         for poll in polls {
             let page = poll.await.unwrap();
             assert_eq!(page["changes"][0]["key"], "wake", "{backend:?}: {page}");
@@ -278,16 +273,16 @@ async fn a_bootstrap_under_concurrent_writes_ends_with_exactly_the_scope() {
         let (_sandbox, server) = sync_server(backend).await;
         let server = std::sync::Arc::new(server);
         for n in 0..60 {
-            insert(&server, &clerk(1), &format!("r{n}")).await;
+            write_item(&server, &clerk(1), &format!("r{n}")).await;
         }
         // A writer goes on: inserts, updates, deletes, in branch 1 and branch 2.
         let writer = {
             let server = server.clone();
             tokio::spawn(async move {
                 for n in 0..60 {
-                    insert(&server, &clerk(1), &format!("w{n}")).await;
-                    insert(&server, &clerk(2), &format!("x{n}")).await;
-                    insert(&server, &clerk(1), &format!("r{}", n % 20)).await;
+                    write_item(&server, &clerk(1), &format!("w{n}")).await;
+                    write_item(&server, &clerk(2), &format!("x{n}")).await;
+                    write_item(&server, &clerk(1), &format!("r{}", n % 20)).await;
                     if n % 7 == 0 {
                         let ops = json!([{"table": "items", "action": "delete", "data": {"id": format!("r{}", 30 + n / 7)}}]);
                         let (status, body) = server.push(&clerk(1), "writer", true, ops).await;

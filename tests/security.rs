@@ -7,9 +7,9 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-fn insert(op_id: &str, id: &str, branch: i64, name: &str) -> Value {
-    json!({"op_id": op_id, "table": "items", "action": "insert",
-           "data": {"id": id, "branch_id": branch, "name": name, "extra": {"secret": name}}})
+/// A row of `items` in `branch` whose JSON column holds a secret (its name).
+fn secret_row(id: &str, branch: i64, name: &str) -> Value {
+    json!({"id": id, "branch_id": branch, "name": name, "extra": {"secret": name}})
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -22,7 +22,7 @@ async fn op_ids_are_scoped_to_their_user_and_never_read_across() {
                 &victim,
                 "till-2",
                 true,
-                json!([insert("op-1", "v1", 2, "private")]),
+                json!([insert_op("op-1", "items", secret_row("v1", 2, "private"))]),
             )
             .await;
         assert_eq!(status, 200, "{first}");
@@ -35,7 +35,7 @@ async fn op_ids_are_scoped_to_their_user_and_never_read_across() {
                 &attacker,
                 "till-2",
                 true,
-                json!([insert("op-1", "a1", 1, "mine")]),
+                json!([insert_op("op-1", "items", secret_row("a1", 1, "mine"))]),
             )
             .await;
         assert_eq!(status, 200, "{backend:?}: {body}");
@@ -62,7 +62,7 @@ async fn op_ids_are_scoped_to_their_user_and_never_read_across() {
                 &attacker,
                 "till-2",
                 true,
-                json!([insert("op-2", "a2", 1, "squat")]),
+                json!([insert_op("op-2", "items", secret_row("a2", 1, "squat"))]),
             )
             .await;
         let (status, body) = server
@@ -70,7 +70,7 @@ async fn op_ids_are_scoped_to_their_user_and_never_read_across() {
                 &victim,
                 "till-2",
                 true,
-                json!([insert("op-2", "v2", 2, "real")]),
+                json!([insert_op("op-2", "items", secret_row("v2", 2, "real"))]),
             )
             .await;
         assert_eq!(status, 200, "{body}");
@@ -96,7 +96,10 @@ async fn a_reused_op_id_is_refused_not_replayed() {
                 &me,
                 "d",
                 true,
-                json!([insert("op-1", "a", 1, "a"), insert("op-1", "b", 1, "b")]),
+                json!([
+                    insert_op("op-1", "items", secret_row("a", 1, "a")),
+                    insert_op("op-1", "items", secret_row("b", 1, "b"))
+                ]),
             )
             .await;
         assert_eq!(status, 422, "{backend:?}: {body}");
@@ -107,17 +110,32 @@ async fn a_reused_op_id_is_refused_not_replayed() {
 
         // Again later with another change.
         let (status, _) = server
-            .push(&me, "d", true, json!([insert("op-1", "a", 1, "a")]))
+            .push(
+                &me,
+                "d",
+                true,
+                json!([insert_op("op-1", "items", secret_row("a", 1, "a"))]),
+            )
             .await;
         assert_eq!(status, 200);
         let (status, body) = server
-            .push(&me, "d", false, json!([insert("op-1", "b", 1, "b")]))
+            .push(
+                &me,
+                "d",
+                false,
+                json!([insert_op("op-1", "items", secret_row("b", 1, "b"))]),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["errors"][0]["error"]["code"], "op_id_reused", "{body}");
         // The same change again is a replay.
         let (_, body) = server
-            .push(&me, "d", true, json!([insert("op-1", "a", 1, "a")]))
+            .push(
+                &me,
+                "d",
+                true,
+                json!([insert_op("op-1", "items", secret_row("a", 1, "a"))]),
+            )
             .await;
         assert_eq!(body["applied"][0]["replayed"], true, "{backend:?}: {body}");
         server.stop().await;
@@ -297,7 +315,10 @@ async fn a_table_named_many_times_is_read_once() {
                 &me,
                 "d",
                 true,
-                json!([insert("1", "a", 1, "a"), insert("2", "b", 1, "b")]),
+                json!([
+                    insert_op("1", "items", secret_row("a", 1, "a")),
+                    insert_op("2", "items", secret_row("b", 1, "b"))
+                ]),
             )
             .await;
         let tables = vec!["items"; 50_000];

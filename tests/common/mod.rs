@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 mod client;
+mod ops;
 pub mod process;
 mod sandbox;
 mod server;
@@ -11,6 +12,8 @@ mod tokens;
 // Each test file uses a part of the harness.
 #[allow(unused_imports)]
 pub use client::Client;
+#[allow(unused_imports)]
+pub use ops::{insert, insert_item, insert_op, operation};
 #[allow(unused_imports)]
 pub use sandbox::{Backend, POSTGRES_ENV, Sandbox, backends};
 #[allow(unused_imports)]
