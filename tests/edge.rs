@@ -7,7 +7,7 @@ mod common;
 
 use common::process::{Gateway, free_port};
 use common::{
-    Backend, Sandbox, TEST_SECRET, admin, backends, clerk, insert_item, token, token_with,
+    API, Backend, Sandbox, TEST_SECRET, admin, backends, clerk, insert_item, token, token_with,
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -53,7 +53,7 @@ async fn pair(backend: Backend, drain: &str) -> Pair {
         86_400,
     );
     let edge_config = format!(
-        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}/api/v1\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-1\"\n\
+        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-1\"\n\
          probe_interval = \"200ms\"\ntimeout = \"2s\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n{drain}\n\n\
          [jobs.snapshot]\nschedule = \"\"\n\n[jobs.maintenance]\nschedule = \"\"\n"
     );
@@ -68,12 +68,14 @@ async fn pair(backend: Backend, drain: &str) -> Pair {
 }
 
 async fn pending(edge: &Gateway) -> Value {
-    edge.get_as(&admin(), "/api/v1/sync/pending").await.1
+    edge.get_as(&admin(), &format!("{API}/sync/pending"))
+        .await
+        .1
 }
 
 async fn hub_rows(hub: &Gateway) -> Vec<Value> {
     let (status, page) = hub
-        .get_as(&admin(), "/api/v1/sync/changes?limit=1000")
+        .get_as(&admin(), &format!("{API}/sync/changes?limit=1000"))
         .await;
     assert_eq!(status, 200, "{page}");
     page["changes"].as_array().unwrap().clone()
@@ -87,7 +89,7 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
         let till = json!({"id": "till-1", "name": "till", "platform": "pos", "app_version": "1"});
         assert_eq!(
             pair.edge
-                .post_as(&clerk(1), "/api/v1/sync/devices", &till)
+                .post_as(&clerk(1), &format!("{API}/sync/devices"), &till)
                 .await
                 .0,
             201
@@ -105,7 +107,7 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
         // The device's writes wait in the outbox: its status says so.
         let (_, device) = pair
             .edge
-            .get_as(&clerk(1), "/api/v1/sync/devices/till-1")
+            .get_as(&clerk(1), &format!("{API}/sync/devices/till-1"))
             .await;
         assert_eq!(device["outbox_pending"], 3, "{device}");
         assert_eq!(device["sync_status"], "pending", "{device}");
@@ -117,7 +119,7 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
         );
         let (_, link) = pair
             .edge
-            .get_as(&clerk(1), "/api/v1/sync/upstream/status")
+            .get_as(&clerk(1), &format!("{API}/sync/upstream/status"))
             .await;
         assert_eq!(
             (link["configured"].clone(), link["online"].clone()),
@@ -127,7 +129,10 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
         // Drain runs fail while the hub is down, but an unreachable hub uses up no tries: after
         // more runs than `max_retries`, every entry still waits as PENDING.
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let (_, log) = pair.edge.get_as(&clerk(1), "/api/v1/sync/log").await;
+        let (_, log) = pair
+            .edge
+            .get_as(&clerk(1), &format!("{API}/sync/log"))
+            .await;
         let entries = log["entries"].as_array().unwrap();
         for entry in entries {
             assert_eq!(entry["status"], "PENDING", "{backend:?}: {log}");
@@ -160,7 +165,7 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
         assert!(rows.iter().all(|c| c["row"]["branch_id"] == 1));
         let (_, log) = pair
             .edge
-            .get_as(&clerk(1), "/api/v1/sync/log?status=synced")
+            .get_as(&clerk(1), &format!("{API}/sync/log?status=synced"))
             .await;
         assert_eq!(log["entries"].as_array().unwrap().len(), 3, "{log}");
         // Another user of the edge sees only its own entries.
@@ -168,7 +173,7 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
             .edge
             .get_as(
                 &token("someone", "CLERK", Some(json!(1))),
-                "/api/v1/sync/pending",
+                &format!("{API}/sync/pending"),
             )
             .await;
         assert_eq!(theirs["synced"], 0);
@@ -235,7 +240,7 @@ async fn entries_that_keep_failing_end_in_error_and_can_be_retried() {
         .await;
         let (_, log) = pair
             .edge
-            .get_as(&clerk(1), "/api/v1/sync/log?status=ERROR")
+            .get_as(&clerk(1), &format!("{API}/sync/log?status=ERROR"))
             .await;
         let entry = &log["entries"][0];
         assert_eq!(entry["attempts"], 2, "{backend:?}: {log}");
@@ -256,7 +261,7 @@ async fn entries_that_keep_failing_end_in_error_and_can_be_retried() {
         tokio::time::sleep(Duration::from_millis(800)).await;
         let (status, answer) = pair
             .edge
-            .post_as(&clerk(1), "/api/v1/sync/log/retry", &json!({}))
+            .post_as(&clerk(1), &format!("{API}/sync/log/retry"), &json!({}))
             .await;
         assert_eq!(
             (status, answer["requeued"].clone()),
@@ -295,25 +300,36 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
 
         let (status, body) = pair
             .edge
-            .post_as(&admin(), "/api/v1/sync/snapshot?full=true", &json!({}))
+            .post_as(
+                &admin(),
+                &format!("{API}/sync/snapshot?full=true"),
+                &json!({}),
+            )
             .await;
         assert_eq!(status, 400, "a caller without a branch: {body}");
         let (status, status_body) = pair
             .edge
-            .get_as(&admin(), "/api/v1/sync/snapshot/status")
+            .get_as(&admin(), &format!("{API}/sync/snapshot/status"))
             .await;
         assert_eq!(status, 400, "{status_body}");
 
         let (status, body) = pair
             .edge
-            .post_as(&clerk(1), "/api/v1/sync/snapshot?full=true", &json!({}))
+            .post_as(
+                &clerk(1),
+                &format!("{API}/sync/snapshot?full=true"),
+                &json!({}),
+            )
             .await;
         assert_eq!(status, 200, "{backend:?}: {body}");
         assert_eq!(
             body["counts"]["items"], 2,
             "only branch 1 comes down: {body}"
         );
-        let (_, local) = pair.edge.get_as(&clerk(1), "/api/v1/sync/changes").await;
+        let (_, local) = pair
+            .edge
+            .get_as(&clerk(1), &format!("{API}/sync/changes"))
+            .await;
         assert_eq!(local["changes"].as_array().unwrap().len(), 2);
         assert_eq!(
             pending(&pair.edge).await["pending"],
@@ -327,7 +343,7 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
             .await;
         let (_, body) = pair
             .edge
-            .post_as(&clerk(1), "/api/v1/sync/snapshot", &json!({}))
+            .post_as(&clerk(1), &format!("{API}/sync/snapshot"), &json!({}))
             .await;
         assert_eq!(
             body["counts"]["items"], 2,
@@ -335,12 +351,12 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
         );
         let (_, row) = pair
             .edge
-            .get_as(&clerk(1), "/api/v1/tables/items/rows/h1")
+            .get_as(&clerk(1), &format!("{API}/tables/items/rows/h1"))
             .await;
         assert_eq!(row["name"], "renamed");
         let (_, state) = pair
             .edge
-            .get_as(&clerk(1), "/api/v1/sync/snapshot/status")
+            .get_as(&clerk(1), &format!("{API}/sync/snapshot/status"))
             .await;
         assert!(state["last_snapshot"].is_string(), "{state}");
         assert_eq!(
@@ -357,7 +373,7 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
         .await;
         let (status, body) = pair
             .edge
-            .post_as(&clerk(1), "/api/v1/sync/snapshot", &json!({}))
+            .post_as(&clerk(1), &format!("{API}/sync/snapshot"), &json!({}))
             .await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"]["code"], "hub_unreachable");
@@ -378,7 +394,7 @@ async fn the_hub_scopes_what_an_edge_may_push() {
     .await;
     let (_, log) = pair
         .edge
-        .get_as(&admin(), "/api/v1/sync/log?status=ERROR")
+        .get_as(&admin(), &format!("{API}/sync/log?status=ERROR"))
         .await;
     assert!(
         log["entries"][0]["last_error"]
@@ -422,7 +438,7 @@ async fn a_conflict_resolved_on_the_edge_reaches_the_hub() {
             .edge
             .post_as(
                 &clerk(1),
-                &format!("/api/v1/sync/conflicts/{id}/resolve"),
+                &format!("{API}/sync/conflicts/{id}/resolve"),
                 &json!({"resolution": "use_local"}),
             )
             .await;
@@ -452,7 +468,7 @@ async fn edge_for(hub_port: u16, branch: i64, drain: &str) -> (Gateway, Sandbox)
         86_400,
     );
     let config = format!(
-        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}/api/v1\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-{branch}\"\n\
+        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-{branch}\"\n\
          probe_interval = \"200ms\"\ntimeout = \"2s\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n{drain}\n\n\
          [jobs.snapshot]\nschedule = \"\"\n\n[jobs.maintenance]\nschedule = \"\"\n"
     );
@@ -503,7 +519,7 @@ async fn two_hub_replicas_on_one_postgresql_take_two_edges_and_survive_a_kill() 
     );
     eventually("both edges drain", 30, || async {
         let (_, page) = hub_b
-            .get_as(&admin(), "/api/v1/sync/changes?limit=1000")
+            .get_as(&admin(), &format!("{API}/sync/changes?limit=1000"))
             .await;
         let changes = page["changes"].as_array().cloned().unwrap_or_default();
         changes.iter().any(|c| c["row"]["branch_id"] == 1)

@@ -29,7 +29,7 @@ impl EventReader {
     async fn open(server: &TestServer, token: &str, query: &str, last_id: Option<&str>) -> Self {
         let mut request = server
             .client
-            .get(server.url(&format!("/api/v1/sync/stream{query}")))
+            .get(server.url(&format!("{API}/sync/stream{query}")))
             .bearer_auth(token);
         if let Some(id) = last_id {
             request = request.header("Last-Event-ID", id);
@@ -166,13 +166,13 @@ async fn a_stream_delivers_scoped_changes_and_resumes_without_gaps() {
         assert_eq!(by_cursor.changes(2).await.len(), 2);
         let refused = server
             .client
-            .get(server.url("/api/v1/sync/stream?tables=nope"))
+            .get(server.url(&format!("{API}/sync/stream?tables=nope")))
             .bearer_auth(clerk(1))
             .send()
             .await
             .unwrap();
         assert_eq!(refused.status(), 404);
-        let refused = server.get("/api/v1/sync/stream").await;
+        let refused = server.get(&format!("{API}/sync/stream")).await;
         assert_eq!(refused.status(), 401);
         server.stop().await;
     }
@@ -189,7 +189,7 @@ async fn a_stream_ends_when_its_device_token_is_revoked_or_its_jwt_expires() {
         let (status, device) = server
             .post_as(
                 &clerk(1),
-                "/api/v1/sync/devices",
+                &format!("{API}/sync/devices"),
                 &json!({"id": "tab", "name": "Tab", "platform": "web", "app_version": "1"}),
             )
             .await;
@@ -197,7 +197,11 @@ async fn a_stream_ends_when_its_device_token_is_revoked_or_its_jwt_expires() {
         let device_token = device["token"].as_str().unwrap().to_string();
         let mut stream = EventReader::open(&server, &device_token, "", None).await;
         let (status, _) = server
-            .post_as(&clerk(1), "/api/v1/sync/devices/tab/token", &json!({}))
+            .post_as(
+                &clerk(1),
+                &format!("{API}/sync/devices/tab/token"),
+                &json!({}),
+            )
             .await;
         assert_eq!(status, 200);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -231,7 +235,9 @@ async fn long_polls_with_the_same_view_share_their_reads() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
         write_item(&server, &clerk(1), "seed").await;
-        let (_, page) = server.get_as(&clerk(1), "/api/v1/sync/changes").await;
+        let (_, page) = server
+            .get_as(&clerk(1), &format!("{API}/sync/changes"))
+            .await;
         let cursor = page["cursor"].as_str().unwrap().to_string();
         let reads = |text: &str| -> f64 {
             text.lines()
@@ -243,7 +249,7 @@ async fn long_polls_with_the_same_view_share_their_reads() {
         let mut polls = Vec::new();
         for _ in 0..waiters {
             let client = server.client.clone();
-            let url = server.url(&format!("/api/v1/sync/changes?cursor={cursor}&wait=20"));
+            let url = server.url(&format!("{API}/sync/changes?cursor={cursor}&wait=20"));
             polls.push(tokio::spawn(async move {
                 let response = client.get(url).bearer_auth(clerk(1)).send().await.unwrap();
                 response.json::<Value>().await.unwrap()
@@ -300,7 +306,7 @@ async fn a_bootstrap_under_concurrent_writes_ends_with_exactly_the_scope() {
             let (status, page) = server
                 .get_as(
                     &clerk(1),
-                    &format!("/api/v1/sync/changes?tables=items&limit=7&cursor={cursor}"),
+                    &format!("{API}/sync/changes?tables=items&limit=7&cursor={cursor}"),
                 )
                 .await;
             assert_eq!(status, 200, "{page}");
@@ -331,7 +337,7 @@ async fn a_bootstrap_under_concurrent_writes_ends_with_exactly_the_scope() {
         let (_, pulled) = server
             .post_as(
                 &clerk(1),
-                "/api/v1/sync/pull",
+                &format!("{API}/sync/pull"),
                 &json!({"tables": ["items"], "limit": 5000}),
             )
             .await;
@@ -369,24 +375,20 @@ async fn replicas_on_one_postgresql_wake_each_other_at_once() {
     replica_a.start().await;
     replica_b.start().await;
     let client = reqwest::Client::new();
-    let (_, page) = replica_b.get_as(&clerk(1), "/api/v1/sync/changes").await;
+    let (_, page) = replica_b
+        .get_as(&clerk(1), &format!("{API}/sync/changes"))
+        .await;
     let cursor = page["cursor"].as_str().unwrap().to_string();
 
     let poll = {
-        let url = format!(
-            "http://{}/api/v1/sync/changes?cursor={cursor}&wait=20",
-            replica_b.address
-        );
+        let url = replica_b.url(&format!("{API}/sync/changes?cursor={cursor}&wait=20"));
         let client = client.clone();
         tokio::spawn(async move {
             let response = client.get(url).bearer_auth(clerk(1)).send().await.unwrap();
             (Instant::now(), response.json::<Value>().await.unwrap())
         })
     };
-    let stream_url = format!(
-        "http://{}/api/v1/sync/stream?cursor={cursor}",
-        replica_b.address
-    );
+    let stream_url = replica_b.url(&format!("{API}/sync/stream?cursor={cursor}"));
     let response = client
         .get(stream_url)
         .bearer_auth(clerk(1))

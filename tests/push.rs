@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    Backend, Sandbox, TestServer, admin, all_changes, backends, clerk, insert_op, sync_server,
+    API, Backend, Sandbox, TestServer, admin, all_changes, backends, clerk, insert_op, sync_server,
     token,
 };
 use serde_json::{Value, json};
@@ -44,7 +44,7 @@ async fn an_atomic_batch_applies_every_operation_with_its_version() {
         );
 
         let (status, fetched) = server
-            .get_as(&clerk(1), "/api/v1/tables/items/rows/a")
+            .get_as(&clerk(1), &format!("{API}/tables/items/rows/a"))
             .await;
         assert_eq!(status, 200);
         assert_eq!(
@@ -315,7 +315,7 @@ async fn deletes_leave_versioned_tombstones() {
             (json!(true), json!(2))
         );
         let (status, _) = server
-            .get_as(&clerk(1), "/api/v1/tables/items/rows/a")
+            .get_as(&clerk(1), &format!("{API}/tables/items/rows/a"))
             .await;
         assert_eq!(status, 404);
 
@@ -393,7 +393,7 @@ async fn malformed_bodies_and_oversized_batches_are_refused() {
 
     let response = server
         .client
-        .post(server.url("/api/v1/sync/push"))
+        .post(server.url(&format!("{API}/sync/push")))
         .bearer_auth(admin())
         .header("content-type", "application/json")
         .body("{\"device_id\": \"d\",\n \"operations\": [}")
@@ -413,7 +413,7 @@ async fn malformed_bodies_and_oversized_batches_are_refused() {
 
     let response = server
         .client
-        .post(server.url("/api/v1/tables/items/push"))
+        .post(server.url(&format!("{API}/tables/items/push")))
         .bearer_auth(admin())
         .body("{\"device_id\": ")
         .send()

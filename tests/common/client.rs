@@ -4,6 +4,9 @@
 
 use serde_json::{Value, json};
 
+/// The prefix of the API routes (the default `server.api_prefix`).
+pub const API: &str = "/api/v1";
+
 /// HTTP to one gateway: its base URL and a client.
 pub struct Client {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
@@ -74,7 +77,8 @@ impl Client {
         operations: Value,
     ) -> (u16, Value) {
         let body = json!({"device_id": device, "atomic": atomic, "operations": operations});
-        self.post_as(token, "/api/v1/sync/push", &body).await
+        self.post_as(token, &format!("{API}/sync/push"), &body)
+            .await
     }
 }
 

@@ -11,7 +11,7 @@ mod tokens;
 
 // Each test file uses a part of the harness.
 #[allow(unused_imports)]
-pub use client::Client;
+pub use client::{API, Client};
 #[allow(unused_imports)]
 pub use ops::{insert, insert_item, insert_op, operation};
 #[allow(unused_imports)]
@@ -47,7 +47,7 @@ pub async fn all_changes(server: &Client, token: &str, query: &str) -> Vec<Value
         let (status, page) = server
             .get_as(
                 token,
-                &format!("/api/v1/sync/changes?cursor={cursor}&limit=1000{query}"),
+                &format!("{API}/sync/changes?cursor={cursor}&limit=1000{query}"),
             )
             .await;
         assert_eq!(status, 200, "{page}");
