@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Backend, admin, backends, binary, sync_server, token, token_with};
+use common::{API, Backend, admin, backends, binary, sync_server, token, token_with};
 use serde_json::{Value, json};
 use std::process::Command;
 
@@ -58,7 +58,9 @@ async fn bad_tokens_get_401_with_the_error_body() {
         ("expired", Some(expired), "expired"),
     ];
     for (what, bearer, expected) in cases {
-        let mut request = server.client.get(server.url("/api/v1/sync/changes"));
+        let mut request = server
+            .client
+            .get(server.url(&format!("{API}/sync/changes")));
         if let Some(bearer) = bearer {
             request = request.bearer_auth(bearer);
         }
@@ -79,7 +81,7 @@ async fn bad_tokens_get_401_with_the_error_body() {
         );
     }
     // The per-table endpoints check the same way.
-    let response = server.get("/api/v1/tables/items/changes").await;
+    let response = server.get(&format!("{API}/tables/items/changes")).await;
     assert_eq!(response.status(), 401);
     server.stop().await;
 }
@@ -91,17 +93,17 @@ async fn only_health_ready_and_the_docs_are_open() {
         assert_eq!(server.get(open).await.status(), 200, "{open}");
     }
     for closed in [
-        "/api/v1/sync/changes",
-        "/api/v1/sync/conflicts",
-        "/api/v1/tables/items/changes",
-        "/api/v1/tables/items/rows/x",
+        &format!("{API}/sync/changes"),
+        &format!("{API}/sync/conflicts"),
+        &format!("{API}/tables/items/changes"),
+        &format!("{API}/tables/items/rows/x"),
     ] {
         assert_eq!(server.get(closed).await.status(), 401, "{closed}");
     }
     for closed in [
-        "/api/v1/sync/push",
-        "/api/v1/sync/pull",
-        "/api/v1/tables/items/push",
+        &format!("{API}/sync/push"),
+        &format!("{API}/sync/pull"),
+        &format!("{API}/tables/items/push"),
     ] {
         let response = server
             .client
@@ -120,7 +122,9 @@ async fn roles_and_tables_outside_the_schema_are_refused() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
         let stranger = token("x", "JANITOR", None);
-        let (status, body) = server.get_as(&stranger, "/api/v1/sync/changes").await;
+        let (status, body) = server
+            .get_as(&stranger, &format!("{API}/sync/changes"))
+            .await;
         assert_eq!(status, 403, "{body}");
         assert!(
             body["error"]["message"]
@@ -132,7 +136,7 @@ async fn roles_and_tables_outside_the_schema_are_refused() {
         // A table the role has no permission on does not exist for it.
         let viewer = token("v", "VIEWER", Some(json!(1)));
         let (status, body) = server
-            .get_as(&viewer, "/api/v1/sync/changes?tables=t_client")
+            .get_as(&viewer, &format!("{API}/sync/changes?tables=t_client"))
             .await;
         assert_eq!(status, 404, "{body}");
         assert_eq!(body["error"]["code"], "unknown_table");
@@ -141,7 +145,7 @@ async fn roles_and_tables_outside_the_schema_are_refused() {
             json!(["items", "catalog"])
         );
         let (status, body) = server
-            .get_as(&viewer, "/api/v1/sync/changes?tables=nope")
+            .get_as(&viewer, &format!("{API}/sync/changes?tables=nope"))
             .await;
         assert_eq!(status, 404, "{body}");
 
@@ -193,10 +197,12 @@ async fn public_key_tokens_are_verified_with_the_configured_key() {
         &jsonwebtoken::EncodingKey::from_ec_pem(&private).unwrap(),
     )
     .unwrap();
-    let (status, body) = server.get_as(&signed, "/api/v1/sync/changes").await;
+    let (status, body) = server.get_as(&signed, &format!("{API}/sync/changes")).await;
     assert_eq!(status, 200, "{body}");
     // HS256 tokens still work with the secret beside it.
-    let (status, _) = server.get_as(&admin(), "/api/v1/sync/changes").await;
+    let (status, _) = server
+        .get_as(&admin(), &format!("{API}/sync/changes"))
+        .await;
     assert_eq!(status, 200);
     server.stop().await;
 }

@@ -3,24 +3,16 @@
 
 mod common;
 
-use common::{admin, all_changes, backends, clerk, sync_server};
+use common::{API, admin, all_changes, backends, clerk, insert, insert_item, sync_server};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
-
-fn insert(table: &str, id: &str) -> Value {
-    json!({"table": table, "action": "insert", "data": {"id": id, "body": id}})
-}
-
-fn item(id: &str) -> Value {
-    json!({"table": "items", "action": "insert", "data": {"id": id, "name": id}})
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_follow_the_cursor_and_each_row_appears_once() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
-        let ops: Vec<Value> = (0..5).map(|i| item(&format!("r{i}"))).collect();
+        let ops: Vec<Value> = (0..5).map(|i| insert_item(&format!("r{i}"))).collect();
         server.push(&clerk(1), "d", true, json!(ops)).await;
         for _ in 0..3 {
             let update =
@@ -28,7 +20,7 @@ async fn pages_follow_the_cursor_and_each_row_appears_once() {
             server.push(&clerk(1), "d", true, update).await;
         }
         let (status, first) = server
-            .get_as(&clerk(1), "/api/v1/sync/changes?limit=2")
+            .get_as(&clerk(1), &format!("{API}/sync/changes?limit=2"))
             .await;
         assert_eq!(status, 200);
         assert_eq!(first["has_more"], true);
@@ -47,7 +39,7 @@ async fn pages_follow_the_cursor_and_each_row_appears_once() {
         let (_, second) = server
             .get_as(
                 &clerk(1),
-                &format!("/api/v1/sync/changes?limit=10&cursor={cursor}"),
+                &format!("{API}/sync/changes?limit=10&cursor={cursor}"),
             )
             .await;
         let keys: Vec<&str> = second["changes"]
@@ -73,23 +65,23 @@ async fn pages_follow_the_cursor_and_each_row_appears_once() {
         // Nothing after the last cursor; the cursor stays usable.
         let cursor = second["cursor"].as_str().unwrap();
         let (_, empty) = server
-            .get_as(&clerk(1), &format!("/api/v1/sync/changes?cursor={cursor}"))
+            .get_as(&clerk(1), &format!("{API}/sync/changes?cursor={cursor}"))
             .await;
         assert_eq!(empty["changes"], json!([]));
         assert_eq!(empty["cursor"], cursor);
 
         // Bad cursors and limits are refused; limits above 1000 are capped.
         let (status, body) = server
-            .get_as(&clerk(1), "/api/v1/sync/changes?cursor=abc")
+            .get_as(&clerk(1), &format!("{API}/sync/changes?cursor=abc"))
             .await;
         assert_eq!(status, 422, "{body}");
         assert_eq!(body["error"]["details"]["field"], "cursor");
         let (status, _) = server
-            .get_as(&clerk(1), "/api/v1/sync/changes?limit=0")
+            .get_as(&clerk(1), &format!("{API}/sync/changes?limit=0"))
             .await;
         assert_eq!(status, 400);
         let (status, _) = server
-            .get_as(&clerk(1), "/api/v1/sync/changes?limit=100000")
+            .get_as(&clerk(1), &format!("{API}/sync/changes?limit=100000"))
             .await;
         assert_eq!(status, 200);
         server.stop().await;
@@ -105,7 +97,11 @@ async fn tables_filter_the_feed() {
                 &clerk(1),
                 "d",
                 true,
-                json!([item("i1"), insert("t_client", "c1"), insert("t_lww", "l1")]),
+                json!([
+                    insert_item("i1"),
+                    insert("t_client", json!({"id": "c1", "body": "c1"})),
+                    insert("t_lww", json!({"id": "l1", "body": "l1"}))
+                ]),
             )
             .await;
         let tables = |changes: Vec<Value>| -> Vec<String> {
@@ -119,7 +115,7 @@ async fn tables_filter_the_feed() {
             ["items", "t_lww"]
         );
         let (_, typed) = server
-            .get_as(&clerk(1), "/api/v1/tables/t_client/changes")
+            .get_as(&clerk(1), &format!("{API}/tables/t_client/changes"))
             .await;
         assert_eq!(typed["changes"][0]["key"], "c1", "{backend:?}: {typed}");
         assert_eq!(typed["changes"].as_array().unwrap().len(), 1);
@@ -131,9 +127,11 @@ async fn tables_filter_the_feed() {
 async fn a_long_poll_returns_as_soon_as_a_visible_change_commits() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
-        let (_, head) = server.get_as(&clerk(1), "/api/v1/sync/changes").await;
+        let (_, head) = server
+            .get_as(&clerk(1), &format!("{API}/sync/changes"))
+            .await;
         let cursor = head["cursor"].as_str().unwrap().to_string();
-        let url = server.url(&format!("/api/v1/sync/changes?wait=30&cursor={cursor}"));
+        let url = server.url(&format!("{API}/sync/changes?wait=30&cursor={cursor}"));
         let client = server.client.clone();
         let token = clerk(1);
         let started = Instant::now();
@@ -144,7 +142,7 @@ async fn a_long_poll_returns_as_soon_as_a_visible_change_commits() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         // A change in another branch does not answer the waiting clerk of branch 1.
         server
-            .push(&clerk(2), "d2", true, json!([item("other")]))
+            .push(&clerk(2), "d2", true, json!([insert_item("other")]))
             .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(
@@ -152,7 +150,7 @@ async fn a_long_poll_returns_as_soon_as_a_visible_change_commits() {
             "{backend:?}: woken by a change it may not see"
         );
         server
-            .push(&clerk(1), "d1", true, json!([item("mine")]))
+            .push(&clerk(1), "d1", true, json!([insert_item("mine")]))
             .await;
         let (elapsed, page) = tokio::time::timeout(Duration::from_secs(10), waiting)
             .await
@@ -169,7 +167,7 @@ async fn a_long_poll_returns_as_soon_as_a_visible_change_commits() {
         let (status, empty) = server
             .get_as(
                 &clerk(1),
-                &format!("/api/v1/sync/changes?wait=1&cursor={cursor}"),
+                &format!("{API}/sync/changes?wait=1&cursor={cursor}"),
             )
             .await;
         assert_eq!(status, 200);
@@ -191,8 +189,8 @@ async fn concurrent_writers_never_make_a_reader_skip_a_change() {
             writers.push(tokio::spawn(async move {
                 for push in 0..PUSHES {
                     let ops = json!([
-                        item(&format!("w{writer}-{push}")),
-                        item(&format!("w{writer}-{push}-b"))
+                        insert_item(&format!("w{writer}-{push}")),
+                        insert_item(&format!("w{writer}-{push}-b"))
                     ]);
                     let (status, body) = server
                         .push(&clerk(1), &format!("dev-{writer}"), true, ops)
@@ -215,7 +213,7 @@ async fn concurrent_writers_never_make_a_reader_skip_a_change() {
             let (status, page) = server
                 .get_as(
                     &admin(),
-                    &format!("/api/v1/sync/changes?limit=7&wait=1&cursor={cursor}"),
+                    &format!("{API}/sync/changes?limit=7&wait=1&cursor={cursor}"),
                 )
                 .await;
             assert_eq!(status, 200, "{page}");

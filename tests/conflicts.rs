@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{admin, backends, clerk, sync_server, token};
+use common::{API, admin, backends, clerk, sync_server, token};
 use serde_json::{Value, json};
 
 async fn seed(server: &common::TestServer, table: &str, data: Value) -> Value {
@@ -56,7 +56,7 @@ async fn server_wins_keeps_the_server_row_and_reports_it() {
         assert_eq!(conflict["conflict"]["strategy"], "server_wins");
         assert_eq!(conflict["conflict"]["resolution"], "server_kept");
         let (_, row) = server
-            .get_as(&clerk(1), "/api/v1/tables/items/rows/a")
+            .get_as(&clerk(1), &format!("{API}/tables/items/rows/a"))
             .await;
         assert_eq!(
             (row["name"].clone(), row["_version"].clone()),
@@ -234,11 +234,13 @@ async fn manual_conflicts_are_queued_listed_and_resolved() {
         assert_eq!(conflict["resolution"], "queued", "{backend:?}: {body}");
         let id = conflict["conflict_id"].as_i64().unwrap();
         let (_, row) = server
-            .get_as(&clerk(1), "/api/v1/tables/t_manual/rows/a")
+            .get_as(&clerk(1), &format!("{API}/tables/t_manual/rows/a"))
             .await;
         assert_eq!(row["body"], "server", "nothing applied");
 
-        let (status, list) = server.get_as(&clerk(1), "/api/v1/sync/conflicts").await;
+        let (status, list) = server
+            .get_as(&clerk(1), &format!("{API}/sync/conflicts"))
+            .await;
         assert_eq!(status, 200);
         let open = &list["conflicts"][0];
         assert_eq!(open["id"], id);
@@ -253,9 +255,11 @@ async fn manual_conflicts_are_queued_listed_and_resolved() {
             (json!("device"), json!("clerk-1"))
         );
         // Scoped: another branch does not see it, nor may it resolve it.
-        let (_, other) = server.get_as(&clerk(2), "/api/v1/sync/conflicts").await;
+        let (_, other) = server
+            .get_as(&clerk(2), &format!("{API}/sync/conflicts"))
+            .await;
         assert_eq!(other["conflicts"], json!([]));
-        let path = format!("/api/v1/sync/conflicts/{id}/resolve");
+        let path = format!("{API}/sync/conflicts/{id}/resolve");
         let (status, _) = server
             .post_as(&clerk(2), &path, &json!({"resolution": "use_local"}))
             .await;
@@ -273,7 +277,9 @@ async fn manual_conflicts_are_queued_listed_and_resolved() {
             .post_as(&clerk(1), &path, &json!({"resolution": "use_server"}))
             .await;
         assert_eq!(status, 409, "{again}");
-        let (_, list) = server.get_as(&clerk(1), "/api/v1/sync/conflicts").await;
+        let (_, list) = server
+            .get_as(&clerk(1), &format!("{API}/sync/conflicts"))
+            .await;
         assert_eq!(list["conflicts"], json!([]));
         // The resolution is a change like any other.
         let changes = common::all_changes(&server, &clerk(1), "&tables=t_manual").await;
@@ -284,7 +290,7 @@ async fn manual_conflicts_are_queued_listed_and_resolved() {
         let id = body["conflicts"][0]["conflict"]["conflict_id"]
             .as_i64()
             .unwrap();
-        let path = format!("/api/v1/sync/conflicts/{id}/resolve");
+        let path = format!("{API}/sync/conflicts/{id}/resolve");
         let (status, body) = server
             .post_as(&clerk(1), &path, &json!({"resolution": "merged"}))
             .await;
@@ -304,7 +310,7 @@ async fn manual_conflicts_are_queued_listed_and_resolved() {
         let (_, kept) = server
             .post_as(
                 &admin(),
-                &format!("/api/v1/sync/conflicts/{id}/resolve"),
+                &format!("{API}/sync/conflicts/{id}/resolve"),
                 &json!({"resolution": "use_server"}),
             )
             .await;

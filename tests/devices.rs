@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Sandbox, TestServer, admin, backends, clerk, token};
+use common::{API, Sandbox, TestServer, admin, backends, clerk, token};
 use serde_json::{Value, json};
 
 async fn server_with(
@@ -22,7 +22,9 @@ async fn server_with(
 
 async fn register(server: &TestServer, token: &str, id: &str, platform: &str) -> (String, Value) {
     let body = json!({"id": id, "name": format!("{id} device"), "platform": platform, "app_version": "1.2.3"});
-    let (status, answer) = server.post_as(token, "/api/v1/sync/devices", &body).await;
+    let (status, answer) = server
+        .post_as(token, &format!("{API}/sync/devices"), &body)
+        .await;
     assert_eq!(status, 201, "{answer}");
     (
         answer["token"].as_str().unwrap().to_string(),
@@ -75,7 +77,7 @@ async fn devices_are_registered_scoped_and_revoked() {
         assert_eq!(status, 403, "a device token pushes as its own device only");
 
         // Listing and reading are scoped; another user's device does not exist.
-        let (_, mine) = server.get_as(&ana, "/api/v1/sync/devices").await;
+        let (_, mine) = server.get_as(&ana, &format!("{API}/sync/devices")).await;
         let ids: Vec<&str> = mine["devices"]
             .as_array()
             .unwrap()
@@ -83,13 +85,15 @@ async fn devices_are_registered_scoped_and_revoked() {
             .map(|d| d["device_id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["ana-phone"], "{backend:?}");
-        let (_, all) = server.get_as(&admin(), "/api/v1/sync/devices").await;
+        let (_, all) = server
+            .get_as(&admin(), &format!("{API}/sync/devices"))
+            .await;
         assert_eq!(all["devices"].as_array().unwrap().len(), 2);
         for (method, path) in [
-            ("GET", "/api/v1/sync/devices/bob-laptop"),
-            ("PUT", "/api/v1/sync/devices/bob-laptop"),
-            ("DELETE", "/api/v1/sync/devices/bob-laptop"),
-            ("POST", "/api/v1/sync/devices/bob-laptop/token"),
+            ("GET", &format!("{API}/sync/devices/bob-laptop")),
+            ("PUT", &format!("{API}/sync/devices/bob-laptop")),
+            ("DELETE", &format!("{API}/sync/devices/bob-laptop")),
+            ("POST", &format!("{API}/sync/devices/bob-laptop/token")),
         ] {
             let response = server
                 .client
@@ -102,20 +106,18 @@ async fn devices_are_registered_scoped_and_revoked() {
             assert_eq!(response.status(), 404, "{method} {path}");
         }
         let (status, _) = server
-            .get_as(&admin(), "/api/v1/sync/devices/bob-laptop")
+            .get_as(&admin(), &format!("{API}/sync/devices/bob-laptop"))
             .await;
         assert_eq!(status, 200, "an admin reaches every device");
 
         // Update.
-        let response = server
-            .client
-            .put(server.url("/api/v1/sync/devices/ana-phone"))
-            .bearer_auth(&ana)
-            .json(&json!({"app_version": "1.3.0"}))
-            .send()
-            .await
-            .unwrap();
-        let updated: Value = response.json().await.unwrap();
+        let (_, updated) = server
+            .put_as(
+                &ana,
+                &format!("{API}/sync/devices/ana-phone"),
+                &json!({"app_version": "1.3.0"}),
+            )
+            .await;
         assert_eq!(
             (updated["version"].clone(), updated["name"].clone()),
             (json!("1.3.0"), json!("ana-phone device"))
@@ -123,33 +125,41 @@ async fn devices_are_registered_scoped_and_revoked() {
 
         // Regenerating the token stops the old one at once.
         let (status, fresh) = server
-            .post_as(&ana, "/api/v1/sync/devices/ana-phone/token", &json!({}))
+            .post_as(
+                &ana,
+                &format!("{API}/sync/devices/ana-phone/token"),
+                &json!({}),
+            )
             .await;
         assert_eq!(status, 200, "{fresh}");
         let new_token = fresh["token"].as_str().unwrap().to_string();
-        let (status, body) = server.get_as(&ana_token, "/api/v1/sync/changes").await;
+        let (status, body) = server
+            .get_as(&ana_token, &format!("{API}/sync/changes"))
+            .await;
         assert_eq!(status, 401, "{body}");
         assert_eq!(
-            server.get_as(&new_token, "/api/v1/sync/changes").await.0,
+            server
+                .get_as(&new_token, &format!("{API}/sync/changes"))
+                .await
+                .0,
             200
         );
 
         // Deleting the device refuses its token.
-        let response = server
-            .client
-            .delete(server.url("/api/v1/sync/devices/ana-phone"))
-            .bearer_auth(&ana)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
+        let (status, _) = server
+            .delete_as(&ana, &format!("{API}/sync/devices/ana-phone"))
+            .await;
+        assert_eq!(status, 204);
         assert_eq!(
-            server.get_as(&new_token, "/api/v1/sync/changes").await.0,
+            server
+                .get_as(&new_token, &format!("{API}/sync/changes"))
+                .await
+                .0,
             401
         );
         assert_eq!(
             server
-                .get_as(&ana, "/api/v1/sync/devices/ana-phone")
+                .get_as(&ana, &format!("{API}/sync/devices/ana-phone"))
                 .await
                 .0,
             404
@@ -159,7 +169,7 @@ async fn devices_are_registered_scoped_and_revoked() {
         let (status, body) = server
             .post_as(
                 &ana,
-                "/api/v1/sync/devices",
+                &format!("{API}/sync/devices"),
                 &json!({"id": "bob-laptop", "name": "x", "platform": "p", "app_version": "1"}),
             )
             .await;
@@ -167,7 +177,7 @@ async fn devices_are_registered_scoped_and_revoked() {
         let (status, body) = server
             .post_as(
                 &ana,
-                "/api/v1/sync/devices",
+                &format!("{API}/sync/devices"),
                 &json!({"name": "", "platform": "p", "app_version": "1"}),
             )
             .await;
@@ -203,12 +213,12 @@ async fn acks_and_device_status() {
             .await;
 
         // The phone reads the feed and acknowledges it; the tablet is seen but does not ack.
-        let (_, page) = server.get_as(&phone, "/api/v1/sync/changes").await;
+        let (_, page) = server.get_as(&phone, &format!("{API}/sync/changes")).await;
         let cursor = page["cursor"].as_str().unwrap().to_string();
         let (status, acked) = server
             .post_as(
                 &ana,
-                "/api/v1/sync/ack",
+                &format!("{API}/sync/ack"),
                 &json!({"device_id": "phone", "cursor": cursor}),
             )
             .await;
@@ -221,14 +231,14 @@ async fn acks_and_device_status() {
         let (status, body) = server
             .post_as(
                 &ana,
-                "/api/v1/sync/ack",
+                &format!("{API}/sync/ack"),
                 &json!({"device_id": "phone", "cursor": "999999"}),
             )
             .await;
         assert_eq!(status, 422, "a cursor beyond the head: {body}");
         server.push(&ana, "tablet", true, json!([])).await;
 
-        let (status, report) = server.get_as(&ana, "/api/v1/sync/status").await;
+        let (status, report) = server.get_as(&ana, &format!("{API}/sync/status")).await;
         assert_eq!(status, 200, "{report}");
         let device = |id: &str| {
             report["devices"]
@@ -283,10 +293,12 @@ async fn acks_and_device_status() {
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         server.push(&ana, "tablet", true, json!([])).await;
         let (_, report) = server
-            .get_as(&ana, "/api/v1/sync/status?include_devices=false")
+            .get_as(&ana, &format!("{API}/sync/status?include_devices=false"))
             .await;
         assert!(report.get("devices").is_none(), "{report}");
-        let (_, tablet) = server.get_as(&ana, "/api/v1/sync/devices/tablet").await;
+        let (_, tablet) = server
+            .get_as(&ana, &format!("{API}/sync/devices/tablet"))
+            .await;
         assert_eq!(tablet["sync_status"], "stale", "{tablet}");
         assert!(tablet["lag_seconds"].as_i64().unwrap() >= 2);
         server.stop().await;
@@ -298,7 +310,7 @@ async fn the_overall_status_reports_conflicts_and_offline() {
     for backend in backends() {
         let (_sandbox, server) = server_with(backend, |_| {}).await;
         let ana = clerk(1);
-        let (_, body) = server.get_as(&ana, "/api/v1/sync/status").await;
+        let (_, body) = server.get_as(&ana, &format!("{API}/sync/status")).await;
         assert_eq!(body["sync_status"], "offline", "no devices: {body}");
         assert_eq!(
             body["recommendations"][0],
@@ -306,15 +318,15 @@ async fn the_overall_status_reports_conflicts_and_offline() {
         );
 
         let (phone, _) = register(&server, &ana, "phone", "android").await;
-        let (_, page) = server.get_as(&phone, "/api/v1/sync/changes").await;
+        let (_, page) = server.get_as(&phone, &format!("{API}/sync/changes")).await;
         server
             .post_as(
                 &phone,
-                "/api/v1/sync/ack",
+                &format!("{API}/sync/ack"),
                 &json!({"device_id": "phone", "cursor": page["cursor"]}),
             )
             .await;
-        let (_, body) = server.get_as(&ana, "/api/v1/sync/status").await;
+        let (_, body) = server.get_as(&ana, &format!("{API}/sync/status")).await;
         assert_eq!(body["sync_status"], "healthy", "{backend:?}: {body}");
         assert_eq!(
             body["recommendations"],
@@ -333,7 +345,7 @@ async fn the_overall_status_reports_conflicts_and_offline() {
         server.push(&ana, "phone", true, json!([{"table": "t_manual", "action": "update", "data": {"id": "m", "body": "x"}}])).await;
         server.push(&ana, "phone", true, json!([{"table": "t_manual", "action": "update", "data": {"id": "m", "body": "y"}, "base_version": 1}])).await;
         let (_, body) = server
-            .get_as(&ana, "/api/v1/sync/status?check_conflicts=true")
+            .get_as(&ana, &format!("{API}/sync/status?check_conflicts=true"))
             .await;
         assert_eq!(body["sync_status"], "conflicts", "{body}");
         assert_eq!(body["conflicts"].as_array().unwrap().len(), 1);
@@ -346,7 +358,10 @@ async fn the_overall_status_reports_conflicts_and_offline() {
         );
         // Another branch sees neither the conflict nor ana's devices.
         let (_, other) = server
-            .get_as(&clerk(2), "/api/v1/sync/status?check_conflicts=true")
+            .get_as(
+                &clerk(2),
+                &format!("{API}/sync/status?check_conflicts=true"),
+            )
             .await;
         assert_eq!(
             (other["total_devices"].clone(), other["conflicts"].clone()),

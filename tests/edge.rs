@@ -6,7 +6,9 @@
 mod common;
 
 use common::process::{Gateway, free_port};
-use common::{Backend, Sandbox, TEST_SECRET, admin, backends, clerk, token, token_with};
+use common::{
+    API, Backend, Sandbox, TEST_SECRET, admin, backends, clerk, insert_item, token, token_with,
+};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -51,7 +53,7 @@ async fn pair(backend: Backend, drain: &str) -> Pair {
         86_400,
     );
     let edge_config = format!(
-        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}/api/v1\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-1\"\n\
+        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-1\"\n\
          probe_interval = \"200ms\"\ntimeout = \"2s\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n{drain}\n\n\
          [jobs.snapshot]\nschedule = \"\"\n\n[jobs.maintenance]\nschedule = \"\"\n"
     );
@@ -65,16 +67,16 @@ async fn pair(backend: Backend, drain: &str) -> Pair {
     }
 }
 
-fn item(id: &str) -> Value {
-    json!({"table": "items", "action": "insert", "data": {"id": id, "name": id}})
-}
-
 async fn pending(edge: &Gateway) -> Value {
-    edge.get(&admin(), "/api/v1/sync/pending").await.1
+    edge.get_as(&admin(), &format!("{API}/sync/pending"))
+        .await
+        .1
 }
 
 async fn hub_rows(hub: &Gateway) -> Vec<Value> {
-    let (status, page) = hub.get(&admin(), "/api/v1/sync/changes?limit=1000").await;
+    let (status, page) = hub
+        .get_as(&admin(), &format!("{API}/sync/changes?limit=1000"))
+        .await;
     assert_eq!(status, 200, "{page}");
     page["changes"].as_array().unwrap().clone()
 }
@@ -87,20 +89,25 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
         let till = json!({"id": "till-1", "name": "till", "platform": "pos", "app_version": "1"});
         assert_eq!(
             pair.edge
-                .post(&clerk(1), "/api/v1/sync/devices", till)
+                .post_as(&clerk(1), &format!("{API}/sync/devices"), &till)
                 .await
                 .0,
             201
         );
         let (status, body) = pair
             .edge
-            .push(&clerk(1), json!([item("a"), item("b"), item("c")]))
+            .push(
+                &clerk(1),
+                "till-1",
+                true,
+                json!([insert_item("a"), insert_item("b"), insert_item("c")]),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         // The device's writes wait in the outbox: its status says so.
         let (_, device) = pair
             .edge
-            .get(&clerk(1), "/api/v1/sync/devices/till-1")
+            .get_as(&clerk(1), &format!("{API}/sync/devices/till-1"))
             .await;
         assert_eq!(device["outbox_pending"], 3, "{device}");
         assert_eq!(device["sync_status"], "pending", "{device}");
@@ -112,7 +119,7 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
         );
         let (_, link) = pair
             .edge
-            .get(&clerk(1), "/api/v1/sync/upstream/status")
+            .get_as(&clerk(1), &format!("{API}/sync/upstream/status"))
             .await;
         assert_eq!(
             (link["configured"].clone(), link["online"].clone()),
@@ -122,7 +129,10 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
         // Drain runs fail while the hub is down, but an unreachable hub uses up no tries: after
         // more runs than `max_retries`, every entry still waits as PENDING.
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let (_, log) = pair.edge.get(&clerk(1), "/api/v1/sync/log").await;
+        let (_, log) = pair
+            .edge
+            .get_as(&clerk(1), &format!("{API}/sync/log"))
+            .await;
         let entries = log["entries"].as_array().unwrap();
         for entry in entries {
             assert_eq!(entry["status"], "PENDING", "{backend:?}: {log}");
@@ -155,15 +165,15 @@ async fn writes_made_while_the_hub_is_down_are_drained_when_it_is_back() {
         assert!(rows.iter().all(|c| c["row"]["branch_id"] == 1));
         let (_, log) = pair
             .edge
-            .get(&clerk(1), "/api/v1/sync/log?status=synced")
+            .get_as(&clerk(1), &format!("{API}/sync/log?status=synced"))
             .await;
         assert_eq!(log["entries"].as_array().unwrap().len(), 3, "{log}");
         // Another user of the edge sees only its own entries.
         let (_, theirs) = pair
             .edge
-            .get(
+            .get_as(
                 &token("someone", "CLERK", Some(json!(1))),
-                "/api/v1/sync/pending",
+                &format!("{API}/sync/pending"),
             )
             .await;
         assert_eq!(theirs["synced"], 0);
@@ -175,8 +185,8 @@ async fn a_killed_edge_resumes_and_the_hub_applies_each_write_once() {
     for backend in backends() {
         let mut pair = pair(backend, "batch_size = 2\nmax_retries = 20\nlease = \"1s\"").await;
         pair.edge.start().await;
-        let ops: Vec<Value> = (0..300).map(|i| item(&format!("r{i:03}"))).collect();
-        let (status, body) = pair.edge.push(&clerk(1), json!(ops)).await;
+        let ops: Vec<Value> = (0..300).map(|i| insert_item(&format!("r{i:03}"))).collect();
+        let (status, body) = pair.edge.push(&clerk(1), "till-1", true, json!(ops)).await;
         assert_eq!(status, 200, "{body}");
         pair.hub.start().await;
         eventually("the drain starts", 30, || async {
@@ -221,14 +231,16 @@ async fn entries_that_keep_failing_end_in_error_and_can_be_retried() {
         .unwrap();
         pair.hub.start().await;
         pair.edge.start().await;
-        pair.edge.push(&clerk(1), json!([item("x")])).await;
+        pair.edge
+            .push(&clerk(1), "till-1", true, json!([insert_item("x")]))
+            .await;
         eventually("the entry fails for good", 30, || async {
             pending(&pair.edge).await["error"] == 1
         })
         .await;
         let (_, log) = pair
             .edge
-            .get(&clerk(1), "/api/v1/sync/log?status=ERROR")
+            .get_as(&clerk(1), &format!("{API}/sync/log?status=ERROR"))
             .await;
         let entry = &log["entries"][0];
         assert_eq!(entry["attempts"], 2, "{backend:?}: {log}");
@@ -249,7 +261,7 @@ async fn entries_that_keep_failing_end_in_error_and_can_be_retried() {
         tokio::time::sleep(Duration::from_millis(800)).await;
         let (status, answer) = pair
             .edge
-            .post(&clerk(1), "/api/v1/sync/log/retry", json!({}))
+            .post_as(&clerk(1), &format!("{API}/sync/log/retry"), &json!({}))
             .await;
         assert_eq!(
             (status, answer["requeued"].clone()),
@@ -274,8 +286,12 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
                 .map(|id| json!({"table": "items", "action": "upsert", "data": {"id": id, "name": id, "branch_id": branch}}))
                 .collect()
         };
-        pair.hub.push(&admin(), rows(1, &["h1", "h2"])).await;
-        pair.hub.push(&admin(), rows(2, &["other"])).await;
+        pair.hub
+            .push(&admin(), "till-1", true, rows(1, &["h1", "h2"]))
+            .await;
+        pair.hub
+            .push(&admin(), "till-1", true, rows(2, &["other"]))
+            .await;
         pair.edge.start().await;
         eventually("online", 10, || async {
             pending(&pair.edge).await["online"] == true
@@ -284,25 +300,36 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
 
         let (status, body) = pair
             .edge
-            .post(&admin(), "/api/v1/sync/snapshot?full=true", json!({}))
+            .post_as(
+                &admin(),
+                &format!("{API}/sync/snapshot?full=true"),
+                &json!({}),
+            )
             .await;
         assert_eq!(status, 400, "a caller without a branch: {body}");
         let (status, status_body) = pair
             .edge
-            .get(&admin(), "/api/v1/sync/snapshot/status")
+            .get_as(&admin(), &format!("{API}/sync/snapshot/status"))
             .await;
         assert_eq!(status, 400, "{status_body}");
 
         let (status, body) = pair
             .edge
-            .post(&clerk(1), "/api/v1/sync/snapshot?full=true", json!({}))
+            .post_as(
+                &clerk(1),
+                &format!("{API}/sync/snapshot?full=true"),
+                &json!({}),
+            )
             .await;
         assert_eq!(status, 200, "{backend:?}: {body}");
         assert_eq!(
             body["counts"]["items"], 2,
             "only branch 1 comes down: {body}"
         );
-        let (_, local) = pair.edge.get(&clerk(1), "/api/v1/sync/changes").await;
+        let (_, local) = pair
+            .edge
+            .get_as(&clerk(1), &format!("{API}/sync/changes"))
+            .await;
         assert_eq!(local["changes"].as_array().unwrap().len(), 2);
         assert_eq!(
             pending(&pair.edge).await["pending"],
@@ -310,11 +337,13 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
             "pulled rows are not queued back"
         );
 
-        pair.hub.push(&admin(), json!([{"table": "items", "action": "update", "data": {"id": "h1", "name": "renamed"}}])).await;
-        pair.hub.push(&admin(), rows(1, &["h3"])).await;
+        pair.hub.push(&admin(), "till-1", true, json!([{"table": "items", "action": "update", "data": {"id": "h1", "name": "renamed"}}])).await;
+        pair.hub
+            .push(&admin(), "till-1", true, rows(1, &["h3"]))
+            .await;
         let (_, body) = pair
             .edge
-            .post(&clerk(1), "/api/v1/sync/snapshot", json!({}))
+            .post_as(&clerk(1), &format!("{API}/sync/snapshot"), &json!({}))
             .await;
         assert_eq!(
             body["counts"]["items"], 2,
@@ -322,12 +351,12 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
         );
         let (_, row) = pair
             .edge
-            .get(&clerk(1), "/api/v1/tables/items/rows/h1")
+            .get_as(&clerk(1), &format!("{API}/tables/items/rows/h1"))
             .await;
         assert_eq!(row["name"], "renamed");
         let (_, state) = pair
             .edge
-            .get(&clerk(1), "/api/v1/sync/snapshot/status")
+            .get_as(&clerk(1), &format!("{API}/sync/snapshot/status"))
             .await;
         assert!(state["last_snapshot"].is_string(), "{state}");
         assert_eq!(
@@ -344,7 +373,7 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
         .await;
         let (status, body) = pair
             .edge
-            .post(&clerk(1), "/api/v1/sync/snapshot", json!({}))
+            .post_as(&clerk(1), &format!("{API}/sync/snapshot"), &json!({}))
             .await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"]["code"], "hub_unreachable");
@@ -357,7 +386,7 @@ async fn the_hub_scopes_what_an_edge_may_push() {
     pair.hub.start().await;
     pair.edge.start().await;
     // An edge admin writes a row of branch 2; the edge's hub token is for branch 1.
-    let (status, _) = pair.edge.push(&admin(), json!([{"table": "items", "action": "insert", "data": {"id": "b2", "name": "x", "branch_id": 2}}])).await;
+    let (status, _) = pair.edge.push(&admin(), "till-1", true, json!([{"table": "items", "action": "insert", "data": {"id": "b2", "name": "x", "branch_id": 2}}])).await;
     assert_eq!(status, 200);
     eventually("the hub refuses it", 30, || async {
         pending(&pair.edge).await["error"] == 1
@@ -365,7 +394,7 @@ async fn the_hub_scopes_what_an_edge_may_push() {
     .await;
     let (_, log) = pair
         .edge
-        .get(&admin(), "/api/v1/sync/log?status=ERROR")
+        .get_as(&admin(), &format!("{API}/sync/log?status=ERROR"))
         .await;
     assert!(
         log["entries"][0]["last_error"]
@@ -384,21 +413,33 @@ async fn a_conflict_resolved_on_the_edge_reaches_the_hub() {
         pair.hub.start().await;
         pair.edge.start().await;
         let write = |body: &str, base: Option<i64>| json!([{"table": "t_manual", "action": "upsert", "data": {"id": "m", "body": body}, "base_version": base}]);
-        assert_eq!(pair.edge.push(&clerk(1), write("first", None)).await.0, 200);
         assert_eq!(
-            pair.edge.push(&clerk(1), write("second", Some(1))).await.0,
+            pair.edge
+                .push(&clerk(1), "till-1", true, write("first", None))
+                .await
+                .0,
             200
         );
-        let (_, body) = pair.edge.push(&clerk(1), write("mine", Some(1))).await;
+        assert_eq!(
+            pair.edge
+                .push(&clerk(1), "till-1", true, write("second", Some(1)))
+                .await
+                .0,
+            200
+        );
+        let (_, body) = pair
+            .edge
+            .push(&clerk(1), "till-1", true, write("mine", Some(1)))
+            .await;
         let id = body["conflicts"][0]["conflict"]["conflict_id"]
             .as_i64()
             .unwrap_or_else(|| panic!("{backend:?}: no conflict queued: {body}"));
         let (status, body) = pair
             .edge
-            .post(
+            .post_as(
                 &clerk(1),
-                &format!("/api/v1/sync/conflicts/{id}/resolve"),
-                json!({"resolution": "use_local"}),
+                &format!("{API}/sync/conflicts/{id}/resolve"),
+                &json!({"resolution": "use_local"}),
             )
             .await;
         assert_eq!(status, 200, "{body}");
@@ -427,7 +468,7 @@ async fn edge_for(hub_port: u16, branch: i64, drain: &str) -> (Gateway, Sandbox)
         86_400,
     );
     let config = format!(
-        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}/api/v1\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-{branch}\"\n\
+        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-{branch}\"\n\
          probe_interval = \"200ms\"\ntimeout = \"2s\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n{drain}\n\n\
          [jobs.snapshot]\nschedule = \"\"\n\n[jobs.maintenance]\nschedule = \"\"\n"
     );
@@ -458,12 +499,28 @@ async fn two_hub_replicas_on_one_postgresql_take_two_edges_and_survive_a_kill() 
     edge_1.start().await;
     edge_2.start().await;
     let rows = |prefix: &str| -> Vec<Value> {
-        (0..200).map(|i| item(&format!("{prefix}{i:03}"))).collect()
+        (0..200)
+            .map(|i| insert_item(&format!("{prefix}{i:03}")))
+            .collect()
     };
-    assert_eq!(edge_1.push(&clerk(1), json!(rows("a"))).await.0, 200);
-    assert_eq!(edge_2.push(&clerk(2), json!(rows("b"))).await.0, 200);
+    assert_eq!(
+        edge_1
+            .push(&clerk(1), "till-1", true, json!(rows("a")))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        edge_2
+            .push(&clerk(2), "till-1", true, json!(rows("b")))
+            .await
+            .0,
+        200
+    );
     eventually("both edges drain", 30, || async {
-        let (_, page) = hub_b.get(&admin(), "/api/v1/sync/changes?limit=1000").await;
+        let (_, page) = hub_b
+            .get_as(&admin(), &format!("{API}/sync/changes?limit=1000"))
+            .await;
         let changes = page["changes"].as_array().cloned().unwrap_or_default();
         changes.iter().any(|c| c["row"]["branch_id"] == 1)
             && changes.iter().any(|c| c["row"]["branch_id"] == 2)
@@ -489,7 +546,7 @@ async fn two_hub_replicas_on_one_postgresql_take_two_edges_and_survive_a_kill() 
     eventually("a replica runs the maintenance job", 45, || async {
         let mut ran = false;
         for hub in [&hub_a, &hub_b] {
-            let (_, health) = hub.get(&admin(), "/health").await;
+            let (_, health) = hub.get_as(&admin(), "/health").await;
             let job = &health["jobs"]["maintenance"];
             assert_ne!(job["ok"], false, "{health}");
             ran |= job["ok"] == true;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Sandbox, TestServer, backends, clerk};
+use common::{API, Sandbox, TestServer, backends, clerk};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
@@ -79,7 +79,7 @@ async fn upload(
     }
     let response = server
         .client
-        .post(server.url("/api/v1/sync/files"))
+        .post(server.url(&format!("{API}/sync/files")))
         .bearer_auth(token)
         .multipart(form)
         .send()
@@ -113,7 +113,7 @@ async fn uploads_are_checked_by_content_size_and_scope() {
         assert_eq!(body["row"]["image"], id.as_str());
         assert_eq!(body["version"], 2);
         let (_, feed) = server
-            .get_as(&clerk(1), "/api/v1/sync/changes?tables=photos")
+            .get_as(&clerk(1), &format!("{API}/sync/changes?tables=photos"))
             .await;
         assert_eq!(
             feed["changes"][0]["row"]["image"],
@@ -182,7 +182,7 @@ fn sha(bytes: &[u8]) -> String {
 async fn put_chunk(server: &TestServer, id: &str, index: usize, bytes: Vec<u8>) -> (u16, Value) {
     let response = server
         .client
-        .put(server.url(&format!("/api/v1/sync/upload/{id}/chunks/{index}")))
+        .put(server.url(&format!("{API}/sync/upload/{id}/chunks/{index}")))
         .bearer_auth(clerk(1))
         .header("content-type", "application/octet-stream")
         .body(bytes)
@@ -211,7 +211,7 @@ async fn chunked_uploads_resume_complete_and_download_by_range() {
         let chunks: Vec<Vec<u8>> = file.chunks(30_000).map(<[u8]>::to_vec).collect();
         let create = json!({"table": "photos", "row": "p1", "field": "scan", "size": file.len(), "chunk_size": 30_000, "sha256": sha(&file)});
         let (status, session) = server
-            .post_as(&clerk(1), "/api/v1/sync/upload", &create)
+            .post_as(&clerk(1), &format!("{API}/sync/upload"), &create)
             .await;
         assert_eq!(status, 201, "{backend:?}: {session}");
         let id = session["id"].as_str().unwrap().to_string();
@@ -221,7 +221,7 @@ async fn chunked_uploads_resume_complete_and_download_by_range() {
         put_chunk(&server, &id, 0, chunks[0].clone()).await;
         put_chunk(&server, &id, 2, chunks[2].clone()).await;
         let (_, state) = server
-            .get_as(&clerk(1), &format!("/api/v1/sync/upload/{id}"))
+            .get_as(&clerk(1), &format!("{API}/sync/upload/{id}"))
             .await;
         assert_eq!(
             (state["received"].clone(), state["missing"].clone()),
@@ -231,7 +231,7 @@ async fn chunked_uploads_resume_complete_and_download_by_range() {
         let (status, body) = server
             .post_as(
                 &clerk(1),
-                &format!("/api/v1/sync/upload/{id}/complete"),
+                &format!("{API}/sync/upload/{id}/complete"),
                 &json!({}),
             )
             .await;
@@ -245,7 +245,7 @@ async fn chunked_uploads_resume_complete_and_download_by_range() {
         let (status, attached) = server
             .post_as(
                 &clerk(1),
-                &format!("/api/v1/sync/upload/{id}/complete"),
+                &format!("{API}/sync/upload/{id}/complete"),
                 &json!({}),
             )
             .await;
@@ -253,14 +253,14 @@ async fn chunked_uploads_resume_complete_and_download_by_range() {
         let file_id = attached["attachment_id"].as_str().unwrap().to_string();
         assert_eq!(
             server
-                .get_as(&clerk(1), &format!("/api/v1/sync/upload/{id}"))
+                .get_as(&clerk(1), &format!("{API}/sync/upload/{id}"))
                 .await
                 .0,
             404,
             "the session is gone"
         );
 
-        let path = format!("/api/v1/sync/download/{file_id}");
+        let path = format!("{API}/sync/download/{file_id}");
         let whole = get_raw(&server, &path, &[]).await;
         assert_eq!(whole.status(), 200);
         let etag = whole.headers()["etag"].to_str().unwrap().to_string();
@@ -300,7 +300,7 @@ async fn chunked_uploads_resume_complete_and_download_by_range() {
 
         // A corrupted chunk is caught by the hash.
         let (_, session) = server
-            .post_as(&clerk(1), "/api/v1/sync/upload", &create)
+            .post_as(&clerk(1), &format!("{API}/sync/upload"), &create)
             .await;
         let id = session["id"].as_str().unwrap().to_string();
         for (index, chunk) in chunks.iter().enumerate() {
@@ -313,7 +313,7 @@ async fn chunked_uploads_resume_complete_and_download_by_range() {
         let (status, body) = server
             .post_as(
                 &clerk(1),
-                &format!("/api/v1/sync/upload/{id}/complete"),
+                &format!("{API}/sync/upload/{id}/complete"),
                 &json!({}),
             )
             .await;
@@ -326,14 +326,10 @@ async fn chunked_uploads_resume_complete_and_download_by_range() {
             "{body}"
         );
         // Cancel.
-        let response = server
-            .client
-            .delete(server.url(&format!("/api/v1/sync/upload/{id}")))
-            .bearer_auth(clerk(1))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 204);
+        let (status, _) = server
+            .delete_as(&clerk(1), &format!("{API}/sync/upload/{id}"))
+            .await;
+        assert_eq!(status, 204);
         assert!(
             !sandbox.path().join(format!("files/uploads/{id}")).exists(),
             "its chunks are gone"
@@ -354,7 +350,7 @@ async fn expired_sessions_and_files_of_deleted_rows_are_removed() {
         let (sandbox, server) = server(backend).await;
         let create = json!({"table": "photos", "row": "p1", "field": "scan", "size": 10, "chunk_size": 5, "sha256": sha(b"0123456789")});
         let (_, session) = server
-            .post_as(&clerk(1), "/api/v1/sync/upload", &create)
+            .post_as(&clerk(1), &format!("{API}/sync/upload"), &create)
             .await;
         let id = session["id"].as_str().unwrap().to_string();
         put_chunk(&server, &id, 0, b"01234".to_vec()).await;
@@ -380,7 +376,7 @@ async fn expired_sessions_and_files_of_deleted_rows_are_removed() {
         }
         assert_eq!(
             server
-                .get_as(&clerk(1), &format!("/api/v1/sync/upload/{id}"))
+                .get_as(&clerk(1), &format!("{API}/sync/upload/{id}"))
                 .await
                 .0,
             404

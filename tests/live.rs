@@ -29,7 +29,7 @@ impl EventReader {
     async fn open(server: &TestServer, token: &str, query: &str, last_id: Option<&str>) -> Self {
         let mut request = server
             .client
-            .get(server.url(&format!("/api/v1/sync/stream{query}")))
+            .get(server.url(&format!("{API}/sync/stream{query}")))
             .bearer_auth(token);
         if let Some(id) = last_id {
             request = request.header("Last-Event-ID", id);
@@ -88,15 +88,10 @@ impl EventReader {
     }
 }
 
-async fn insert(server: &TestServer, token: &str, id: &str) {
-    let (status, body) = server
-        .push(
-            token,
-            "writer",
-            true,
-            json!([{"table": "items", "action": "upsert", "data": {"id": id, "name": id}}]),
-        )
-        .await;
+/// Writes the row `id` of `items` (an upsert from the device `writer`); it must be applied.
+async fn write_item(server: &Client, token: &str, id: &str) {
+    let upsert = operation(None, "items", "upsert", json!({"id": id, "name": id}));
+    let (status, body) = server.push(token, "writer", true, json!([upsert])).await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -112,8 +107,8 @@ async fn a_stream_delivers_scoped_changes_and_resumes_without_gaps() {
         let sandbox = Sandbox::new(backend).await;
         sandbox.write_schema("sync.toml", SYNC_SCHEMA);
         let server = TestServer::start(fast_heartbeat(&sandbox)).await;
-        insert(&server, &clerk(1), "a").await;
-        insert(&server, &clerk(2), "other-branch").await;
+        write_item(&server, &clerk(1), "a").await;
+        write_item(&server, &clerk(2), "other-branch").await;
 
         let mut stream = EventReader::open(&server, &clerk(1), "?tables=items", None).await;
         let first = stream.changes(1).await;
@@ -124,9 +119,9 @@ async fn a_stream_delivers_scoped_changes_and_resumes_without_gaps() {
             "the id is the seq"
         );
         // New writes arrive as they commit; another branch's never do.
-        insert(&server, &clerk(2), "other-branch-2").await;
-        insert(&server, &clerk(1), "b").await;
-        insert(&server, &clerk(1), "c").await;
+        write_item(&server, &clerk(2), "other-branch-2").await;
+        write_item(&server, &clerk(1), "b").await;
+        write_item(&server, &clerk(1), "c").await;
         let live = stream.changes(2).await;
         let keys: Vec<&Value> = live.iter().map(|(_, c)| &c["key"]).collect();
         assert_eq!(keys, [&json!("b"), &json!("c")], "{backend:?}");
@@ -142,8 +137,8 @@ async fn a_stream_delivers_scoped_changes_and_resumes_without_gaps() {
         drop(stream);
 
         // Written while the client was away: resuming after the last id gives exactly those.
-        insert(&server, &clerk(1), "d").await;
-        insert(&server, &clerk(1), "a").await; // a again: its new version moves to the end
+        write_item(&server, &clerk(1), "d").await;
+        write_item(&server, &clerk(1), "a").await; // a again: its new version moves to the end
         let mut resumed =
             EventReader::open(&server, &clerk(1), "?tables=items&cursor=0", Some(&last_id)).await;
         let missed = resumed.changes(2).await;
@@ -171,13 +166,13 @@ async fn a_stream_delivers_scoped_changes_and_resumes_without_gaps() {
         assert_eq!(by_cursor.changes(2).await.len(), 2);
         let refused = server
             .client
-            .get(server.url("/api/v1/sync/stream?tables=nope"))
+            .get(server.url(&format!("{API}/sync/stream?tables=nope")))
             .bearer_auth(clerk(1))
             .send()
             .await
             .unwrap();
         assert_eq!(refused.status(), 404);
-        let refused = server.get("/api/v1/sync/stream").await;
+        let refused = server.get(&format!("{API}/sync/stream")).await;
         assert_eq!(refused.status(), 401);
         server.stop().await;
     }
@@ -194,7 +189,7 @@ async fn a_stream_ends_when_its_device_token_is_revoked_or_its_jwt_expires() {
         let (status, device) = server
             .post_as(
                 &clerk(1),
-                "/api/v1/sync/devices",
+                &format!("{API}/sync/devices"),
                 &json!({"id": "tab", "name": "Tab", "platform": "web", "app_version": "1"}),
             )
             .await;
@@ -202,7 +197,11 @@ async fn a_stream_ends_when_its_device_token_is_revoked_or_its_jwt_expires() {
         let device_token = device["token"].as_str().unwrap().to_string();
         let mut stream = EventReader::open(&server, &device_token, "", None).await;
         let (status, _) = server
-            .post_as(&clerk(1), "/api/v1/sync/devices/tab/token", &json!({}))
+            .post_as(
+                &clerk(1),
+                &format!("{API}/sync/devices/tab/token"),
+                &json!({}),
+            )
             .await;
         assert_eq!(status, 200);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -235,8 +234,10 @@ async fn a_stream_ends_when_its_device_token_is_revoked_or_its_jwt_expires() {
 async fn long_polls_with_the_same_view_share_their_reads() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
-        insert(&server, &clerk(1), "seed").await;
-        let (_, page) = server.get_as(&clerk(1), "/api/v1/sync/changes").await;
+        write_item(&server, &clerk(1), "seed").await;
+        let (_, page) = server
+            .get_as(&clerk(1), &format!("{API}/sync/changes"))
+            .await;
         let cursor = page["cursor"].as_str().unwrap().to_string();
         let reads = |text: &str| -> f64 {
             text.lines()
@@ -248,7 +249,7 @@ async fn long_polls_with_the_same_view_share_their_reads() {
         let mut polls = Vec::new();
         for _ in 0..waiters {
             let client = server.client.clone();
-            let url = server.url(&format!("/api/v1/sync/changes?cursor={cursor}&wait=20"));
+            let url = server.url(&format!("{API}/sync/changes?cursor={cursor}&wait=20"));
             polls.push(tokio::spawn(async move {
                 let response = client.get(url).bearer_auth(clerk(1)).send().await.unwrap();
                 response.json::<Value>().await.unwrap()
@@ -257,7 +258,7 @@ async fn long_polls_with_the_same_view_share_their_reads() {
         // Every waiter is parked (first reads done) before the write.
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let before = reads(&server.get("/metrics").await.text().await.unwrap());
-        insert(&server, &clerk(1), "wake").await;
+        write_item(&server, &clerk(1), "wake").await;
         for poll in polls {
             let page = poll.await.unwrap();
             assert_eq!(page["changes"][0]["key"], "wake", "{backend:?}: {page}");
@@ -278,16 +279,16 @@ async fn a_bootstrap_under_concurrent_writes_ends_with_exactly_the_scope() {
         let (_sandbox, server) = sync_server(backend).await;
         let server = std::sync::Arc::new(server);
         for n in 0..60 {
-            insert(&server, &clerk(1), &format!("r{n}")).await;
+            write_item(&server, &clerk(1), &format!("r{n}")).await;
         }
         // A writer goes on: inserts, updates, deletes, in branch 1 and branch 2.
         let writer = {
             let server = server.clone();
             tokio::spawn(async move {
                 for n in 0..60 {
-                    insert(&server, &clerk(1), &format!("w{n}")).await;
-                    insert(&server, &clerk(2), &format!("x{n}")).await;
-                    insert(&server, &clerk(1), &format!("r{}", n % 20)).await;
+                    write_item(&server, &clerk(1), &format!("w{n}")).await;
+                    write_item(&server, &clerk(2), &format!("x{n}")).await;
+                    write_item(&server, &clerk(1), &format!("r{}", n % 20)).await;
                     if n % 7 == 0 {
                         let ops = json!([{"table": "items", "action": "delete", "data": {"id": format!("r{}", 30 + n / 7)}}]);
                         let (status, body) = server.push(&clerk(1), "writer", true, ops).await;
@@ -305,7 +306,7 @@ async fn a_bootstrap_under_concurrent_writes_ends_with_exactly_the_scope() {
             let (status, page) = server
                 .get_as(
                     &clerk(1),
-                    &format!("/api/v1/sync/changes?tables=items&limit=7&cursor={cursor}"),
+                    &format!("{API}/sync/changes?tables=items&limit=7&cursor={cursor}"),
                 )
                 .await;
             assert_eq!(status, 200, "{page}");
@@ -336,7 +337,7 @@ async fn a_bootstrap_under_concurrent_writes_ends_with_exactly_the_scope() {
         let (_, pulled) = server
             .post_as(
                 &clerk(1),
-                "/api/v1/sync/pull",
+                &format!("{API}/sync/pull"),
                 &json!({"tables": ["items"], "limit": 5000}),
             )
             .await;
@@ -374,24 +375,20 @@ async fn replicas_on_one_postgresql_wake_each_other_at_once() {
     replica_a.start().await;
     replica_b.start().await;
     let client = reqwest::Client::new();
-    let (_, page) = replica_b.get(&clerk(1), "/api/v1/sync/changes").await;
+    let (_, page) = replica_b
+        .get_as(&clerk(1), &format!("{API}/sync/changes"))
+        .await;
     let cursor = page["cursor"].as_str().unwrap().to_string();
 
     let poll = {
-        let url = format!(
-            "http://{}/api/v1/sync/changes?cursor={cursor}&wait=20",
-            replica_b.address
-        );
+        let url = replica_b.url(&format!("{API}/sync/changes?cursor={cursor}&wait=20"));
         let client = client.clone();
         tokio::spawn(async move {
             let response = client.get(url).bearer_auth(clerk(1)).send().await.unwrap();
             (Instant::now(), response.json::<Value>().await.unwrap())
         })
     };
-    let stream_url = format!(
-        "http://{}/api/v1/sync/stream?cursor={cursor}",
-        replica_b.address
-    );
+    let stream_url = replica_b.url(&format!("{API}/sync/stream?cursor={cursor}"));
     let response = client
         .get(stream_url)
         .bearer_auth(clerk(1))
@@ -405,6 +402,8 @@ async fn replicas_on_one_postgresql_wake_each_other_at_once() {
     let (status, body) = replica_a
         .push(
             &clerk(1),
+            "till-1",
+            true,
             json!([{"table": "items", "action": "insert", "data": {"id": "cross", "name": "x"}}]),
         )
         .await;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Backend, Sandbox, TestServer};
+use common::{API, Backend, Sandbox, TestServer};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ fn shipped_document() -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let schema = syncgate::schema::load_dir(&root.join("schemas"), &root.join("plugins"))
         .expect("the shipped schema loads");
-    syncgate::api::build(Arc::new(schema), "/api/v1").spec
+    syncgate::api::build(Arc::new(schema), API).spec
 }
 
 #[test]
@@ -32,9 +32,9 @@ fn each_table_has_typed_endpoints_with_its_own_columns() {
     let document: Value = serde_json::from_str(&shipped_document()).unwrap();
     let paths = document["paths"].as_object().unwrap();
     for path in [
-        "/api/v1/tables/products/push",
-        "/api/v1/tables/products/changes",
-        "/api/v1/tables/products/rows/{pk}",
+        &format!("{API}/tables/products/push"),
+        &format!("{API}/tables/products/changes"),
+        &format!("{API}/tables/products/rows/{{pk}}"),
     ] {
         assert!(paths.contains_key(path), "{path} missing");
     }
@@ -56,7 +56,7 @@ fn each_table_has_typed_endpoints_with_its_own_columns() {
             .contains(&"price".into())
     );
     assert_eq!(schemas["sales_Row"]["properties"]["note"]["nullable"], true);
-    let push = &paths["/api/v1/tables/sales/push"]["post"];
+    let push = &paths[&format!("{API}/tables/sales/push")]["post"];
     assert_eq!(
         push["requestBody"]["content"]["application/json"]["schema"]["$ref"],
         "#/components/schemas/sales_PushRequest"
@@ -94,7 +94,7 @@ fn each_table_has_typed_endpoints_with_its_own_columns() {
     );
     for status in ["401", "403", "404", "422"] {
         assert!(
-            paths["/api/v1/sync/push"]["post"]["responses"][status].is_object(),
+            paths[&format!("{API}/sync/push")]["post"]["responses"][status].is_object(),
             "{status} undocumented"
         );
     }
@@ -191,14 +191,14 @@ fn generated_clients_can_use_the_document() {
     }
     assert!(!document.to_string().contains("charset=utf-8"));
     // Error statuses an operation cannot answer are not listed (schemathesis checks the rest).
-    let list_devices = &document["paths"]["/api/v1/sync/devices"]["get"]["responses"];
+    let list_devices = &document["paths"][&format!("{API}/sync/devices")]["get"]["responses"];
     for status in ["404", "409", "413", "415", "422"] {
         assert!(
             list_devices.get(status).is_none(),
             "GET /sync/devices lists {status}"
         );
     }
-    let push = &document["paths"]["/api/v1/sync/push"]["post"]["responses"];
+    let push = &document["paths"][&format!("{API}/sync/push")]["post"]["responses"];
     for status in [
         "400", "401", "403", "404", "409", "413", "415", "422", "500", "503",
     ] {

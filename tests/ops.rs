@@ -7,7 +7,7 @@ mod common;
 
 use common::process::free_port;
 
-use common::{Sandbox, TestServer, admin, backends, binary, clerk};
+use common::{API, Sandbox, TestServer, admin, backends, binary, clerk};
 use serde_json::{Value, json};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,7 +60,7 @@ fn unreachable_edge(sandbox: &Sandbox) -> syncgate::config::Config {
     let dead_port = free_port();
     let mut config = sandbox.config();
     config.upstream = Some(UpstreamConfig {
-        url: format!("http://127.0.0.1:{dead_port}/api/v1")
+        url: format!("http://127.0.0.1:{dead_port}{API}")
             .parse()
             .unwrap(),
         token: Secret::new("unused"),
@@ -101,7 +101,9 @@ async fn metrics_move_as_the_server_works() {
             (status, body["conflicts"].as_array().map(Vec::len)),
             (200, Some(1))
         );
-        let (status, _) = server.get_as(&clerk(1), "/api/v1/sync/changes").await;
+        let (status, _) = server
+            .get_as(&clerk(1), &format!("{API}/sync/changes"))
+            .await;
         assert_eq!(status, 200);
 
         let after = scrape(&server).await;
@@ -121,8 +123,9 @@ async fn metrics_move_as_the_server_works() {
             1.0,
             "the one row, at its latest version"
         );
+        let push_path = format!("{API}/sync/push");
         let push_route = [
-            ("route", "/api/v1/sync/push"),
+            ("route", push_path.as_str()),
             ("method", "POST"),
             ("status", "200"),
         ];
@@ -130,7 +133,7 @@ async fn metrics_move_as_the_server_works() {
         assert_eq!(
             moved(
                 "syncgate_http_request_duration_seconds_count",
-                &[("route", "/api/v1/sync/push")]
+                &[("route", push_path.as_str())]
             ),
             4.0
         );
@@ -232,7 +235,7 @@ async fn a_browser_app_on_another_origin_can_push() {
         config.server.cors.allowed_origins = vec!["http://app.example".into()];
         config.server.cors.max_age = Duration::from_secs(600);
         let server = TestServer::start(config).await;
-        let push = server.url("/api/v1/sync/push");
+        let push = server.url(&format!("{API}/sync/push"));
 
         let preflight = server
             .client
@@ -304,7 +307,7 @@ async fn a_browser_app_on_another_origin_can_push() {
         let error: Value = refused.json().await.unwrap();
         assert!(error["error"]["code"].is_string(), "{error}");
         let (status, _) = server
-            .get_as(&admin(), "/api/v1/tables/items/rows/w2")
+            .get_as(&admin(), &format!("{API}/tables/items/rows/w2"))
             .await;
         assert_eq!(status, 404, "nothing written");
         server.stop().await;
@@ -316,7 +319,10 @@ async fn a_browser_app_on_another_origin_can_push() {
     let server = TestServer::start(sandbox.config()).await;
     let preflight = server
         .client
-        .request(reqwest::Method::OPTIONS, server.url("/api/v1/sync/push"))
+        .request(
+            reqwest::Method::OPTIONS,
+            server.url(&format!("{API}/sync/push")),
+        )
         .header("origin", "http://app.example")
         .header("access-control-request-method", "POST")
         .send()
@@ -434,7 +440,7 @@ async fn logged(format: &str, requests: impl AsyncFnOnce(&str, &reqwest::Client)
 async fn each_request_is_logged_once_with_its_request_id() {
     let log = logged("json", async |base, client| {
         let answer = client
-            .get(format!("{base}/api/v1/sync/devices"))
+            .get(format!("{base}{API}/sync/devices"))
             .header("x-request-id", "trace-42")
             .bearer_auth(clerk(3))
             .send()
@@ -483,7 +489,7 @@ async fn each_request_is_logged_once_with_its_request_id() {
     let line = traced[0];
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["fields"]["method"], "GET");
-    assert_eq!(line["fields"]["route"], "/api/v1/sync/devices");
+    assert_eq!(line["fields"]["route"], format!("{API}/sync/devices"));
     assert_eq!(line["fields"]["status"], 200);
     assert!(
         line["fields"]["latency_ms"].as_f64().unwrap() >= 0.0,

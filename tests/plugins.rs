@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Backend, Sandbox, TestServer, admin, backends, binary, clerk, token};
+use common::{API, Backend, Sandbox, TestServer, admin, backends, binary, clerk, token};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -162,7 +162,9 @@ async fn validate_rejects_and_transforms_run_in_order() {
                 .contains("too many: 11"),
             "{body}"
         );
-        let (status, _) = server.get_as(&admin(), "/api/v1/tables/notes/rows/b").await;
+        let (status, _) = server
+            .get_as(&admin(), &format!("{API}/tables/notes/rows/b"))
+            .await;
         assert_eq!(status, 404, "nothing written");
         server.stop().await;
     }
@@ -489,7 +491,7 @@ async fn resolving_a_conflict_runs_the_tables_hooks_like_any_write() {
         let id = body["conflicts"][0]["conflict"]["conflict_id"]
             .as_i64()
             .unwrap_or_else(|| panic!("{backend:?}: no conflict queued: {body}"));
-        let resolve = format!("/api/v1/sync/conflicts/{id}/resolve");
+        let resolve = format!("{API}/sync/conflicts/{id}/resolve");
 
         // The guard's validate refuses the merged row: 422, nothing written, still open.
         let (status, body) = server
@@ -502,14 +504,16 @@ async fn resolving_a_conflict_runs_the_tables_hooks_like_any_write() {
         assert_eq!(status, 422, "{backend:?}: {body}");
         assert_eq!(body["error"]["code"], "rejected_by_hook", "{body}");
         let (_, row) = server
-            .get_as(&admin(), "/api/v1/tables/queued/rows/q")
+            .get_as(&admin(), &format!("{API}/tables/queued/rows/q"))
             .await;
         assert_eq!(
             (row["qty"].clone(), row["_version"].clone()),
             (json!(2), json!(2)),
             "{row}"
         );
-        let (_, open) = server.get_as(&admin(), "/api/v1/sync/conflicts").await;
+        let (_, open) = server
+            .get_as(&admin(), &format!("{API}/sync/conflicts"))
+            .await;
         assert_eq!(open["conflicts"].as_array().unwrap().len(), 1, "{open}");
 
         // The client's row passes, and the transform hook stamps it as an update.

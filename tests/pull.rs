@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{backends, clerk, sync_server};
+use common::{API, backends, clerk, sync_server};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -19,7 +19,7 @@ async fn pull_pages_live_rows_by_table() {
         assert_eq!(status, 200, "{body}");
 
         let (status, all) = server
-            .post_as(&clerk(1), "/api/v1/sync/pull", &json!({}))
+            .post_as(&clerk(1), &format!("{API}/sync/pull"), &json!({}))
             .await;
         assert_eq!(status, 200, "{all}");
         assert_eq!(all["success"], true);
@@ -38,7 +38,11 @@ async fn pull_pages_live_rows_by_table() {
         assert_eq!(all["data"]["items"][0]["_version"], 1);
 
         let (_, capped) = server
-            .post_as(&clerk(1), "/api/v1/sync/pull", &json!({"limit": 99999}))
+            .post_as(
+                &clerk(1),
+                &format!("{API}/sync/pull"),
+                &json!({"limit": 99999}),
+            )
             .await;
         assert_eq!(capped["limit"], 5000);
 
@@ -47,7 +51,7 @@ async fn pull_pages_live_rows_by_table() {
         loop {
             let request = json!({"tables": ["items"], "limit": 4, "cursor": cursor});
             let (status, page) = server
-                .post_as(&clerk(1), "/api/v1/sync/pull", &request)
+                .post_as(&clerk(1), &format!("{API}/sync/pull"), &request)
                 .await;
             assert_eq!(status, 200, "{page}");
             assert_eq!(
@@ -76,7 +80,7 @@ async fn pull_pages_live_rows_by_table() {
         let (status, body) = server
             .post_as(
                 &clerk(1),
-                "/api/v1/sync/pull",
+                &format!("{API}/sync/pull"),
                 &json!({"tables": ["secret"]}),
             )
             .await;

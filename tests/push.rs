@@ -4,23 +4,18 @@
 mod common;
 
 use common::{
-    Backend, Sandbox, TestServer, admin, all_changes, backends, clerk, sync_server, token,
+    API, Backend, Sandbox, TestServer, admin, all_changes, backends, clerk, insert_op, sync_server,
+    token,
 };
 use serde_json::{Value, json};
-
-fn insert(op_id: &str, id: &str, data: Value) -> Value {
-    let mut data = data;
-    data["id"] = json!(id);
-    json!({"op_id": op_id, "table": "items", "action": "insert", "data": data})
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_atomic_batch_applies_every_operation_with_its_version() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
         let ops = json!([
-            insert("o1", "a", json!({"name": "apple", "price": "1.50", "updated_at": "2026-11-22T10:00:00+02:00"})),
-            insert("o2", "b", json!({"name": "bread", "qty": 3, "ref": "5F0C8E4E-7D7A-4B43-9A57-1B1D2F7C9E10"})),
+            insert_op("o1", "items", json!({"name": "apple", "price": "1.50", "updated_at": "2026-11-22T10:00:00+02:00", "id": "a"})),
+            insert_op("o2", "items", json!({"name": "bread", "qty": 3, "ref": "5F0C8E4E-7D7A-4B43-9A57-1B1D2F7C9E10", "id": "b"})),
             {"op_id": "o3", "table": "items", "action": "update", "data": {"id": "a", "qty": 9}},
         ]);
         let (status, body) = server.push(&clerk(1), "dev-1", true, ops).await;
@@ -49,7 +44,7 @@ async fn an_atomic_batch_applies_every_operation_with_its_version() {
         );
 
         let (status, fetched) = server
-            .get_as(&clerk(1), "/api/v1/tables/items/rows/a")
+            .get_as(&clerk(1), &format!("{API}/tables/items/rows/a"))
             .await;
         assert_eq!(status, 200);
         assert_eq!(
@@ -65,9 +60,13 @@ async fn a_failing_atomic_batch_names_the_operation_and_writes_nothing() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
         let ops = json!([
-            insert("o1", "a", json!({"name": "apple"})),
-            insert("o2", "b", json!({"name": "bread"})),
-            insert("o3", "c", json!({"name": "cake", "prce": "2.00"})),
+            insert_op("o1", "items", json!({"name": "apple", "id": "a"})),
+            insert_op("o2", "items", json!({"name": "bread", "id": "b"})),
+            insert_op(
+                "o3",
+                "items",
+                json!({"name": "cake", "prce": "2.00", "id": "c"})
+            ),
         ]);
         let (status, body) = server.push(&clerk(1), "dev-1", true, ops).await;
         assert_eq!(status, 422, "{backend:?}: {body}");
@@ -87,8 +86,8 @@ async fn a_failing_atomic_batch_names_the_operation_and_writes_nothing() {
 
         // Nor were the op ids recorded: the corrected batch applies.
         let ops = json!([
-            insert("o1", "a", json!({"name": "apple"})),
-            insert("o3", "c", json!({"name": "cake"}))
+            insert_op("o1", "items", json!({"name": "apple", "id": "a"})),
+            insert_op("o3", "items", json!({"name": "cake", "id": "c"}))
         ]);
         let (status, body) = server.push(&clerk(1), "dev-1", true, ops).await;
         assert_eq!(status, 200, "{body}");
@@ -157,13 +156,10 @@ async fn every_value_is_checked_against_its_column() {
         ),
     ];
     for (data, field, reason) in cases {
+        let mut row = data.clone();
+        row["id"] = json!("k");
         let (status, body) = server
-            .push(
-                &clerk(1),
-                "d",
-                true,
-                json!([insert("x", "k", data.clone())]),
-            )
+            .push(&clerk(1), "d", true, json!([insert_op("x", "items", row)]))
             .await;
         assert_eq!(status, 422, "{data}: {body}");
         assert_eq!(body["error"]["details"]["field"], field, "{data}: {body}");
@@ -199,16 +195,20 @@ async fn a_per_item_batch_splits_applied_conflicts_and_errors() {
                 &clerk(1),
                 "d",
                 true,
-                json!([insert("seed", "old", json!({"name": "old"}))]),
+                json!([insert_op(
+                    "seed",
+                    "items",
+                    json!({"name": "old", "id": "old"})
+                )]),
             )
             .await;
         let ops = json!([
-            insert("ok-1", "a", json!({"name": "apple"})),
-            insert("bad", "b", json!({"name": "bread", "qty": -5})),
+            insert_op("ok-1", "items", json!({"name": "apple", "id": "a"})),
+            insert_op("bad", "items", json!({"name": "bread", "qty": -5, "id": "b"})),
             {"op_id": "stale", "table": "items", "action": "update", "data": {"id": "old", "name": "new"}, "base_version": 0},
             {"op_id": "missing", "table": "items", "action": "update", "data": {"id": "nope", "name": "x"}},
             {"op_id": "unknown", "table": "nope", "action": "insert", "data": {"id": "x"}},
-            insert("ok-2", "c", json!({"name": "cake"})),
+            insert_op("ok-2", "items", json!({"name": "cake", "id": "c"})),
         ]);
         let (status, body) = server.push(&clerk(1), "d", false, ops).await;
         assert_eq!(status, 200, "{backend:?}: {body}");
@@ -249,7 +249,7 @@ async fn a_per_item_batch_splits_applied_conflicts_and_errors() {
 async fn a_replayed_op_id_returns_the_first_result_and_writes_nothing() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;
-        let ops = json!([insert("op-1", "a", json!({"name": "apple"})), {"op_id": "op-2", "table": "items", "action": "update", "data": {"id": "a", "qty": 1}}]);
+        let ops = json!([insert_op("op-1", "items", json!({"name": "apple", "id": "a"})), {"op_id": "op-2", "table": "items", "action": "update", "data": {"id": "a", "qty": 1}}]);
         let (_, first) = server.push(&clerk(1), "dev-1", true, ops.clone()).await;
         let (status, second) = server.push(&clerk(1), "dev-1", true, ops.clone()).await;
         assert_eq!(status, 200, "{second}");
@@ -289,7 +289,7 @@ async fn deletes_leave_versioned_tombstones() {
                 &clerk(1),
                 "d",
                 true,
-                json!([insert("1", "a", json!({"name": "apple"}))]),
+                json!([insert_op("1", "items", json!({"name": "apple", "id": "a"}))]),
             )
             .await;
         let delete = json!([{"table": "items", "action": "delete", "data": {"id": "a"}}]);
@@ -315,7 +315,7 @@ async fn deletes_leave_versioned_tombstones() {
             (json!(true), json!(2))
         );
         let (status, _) = server
-            .get_as(&clerk(1), "/api/v1/tables/items/rows/a")
+            .get_as(&clerk(1), &format!("{API}/tables/items/rows/a"))
             .await;
         assert_eq!(status, 404);
 
@@ -325,7 +325,7 @@ async fn deletes_leave_versioned_tombstones() {
                 &clerk(1),
                 "d",
                 true,
-                json!([insert("2", "a", json!({"name": "again"}))]),
+                json!([insert_op("2", "items", json!({"name": "again", "id": "a"}))]),
             )
             .await;
         assert_eq!(body["applied"][0]["version"], 3, "{body}");
@@ -393,7 +393,7 @@ async fn malformed_bodies_and_oversized_batches_are_refused() {
 
     let response = server
         .client
-        .post(server.url("/api/v1/sync/push"))
+        .post(server.url(&format!("{API}/sync/push")))
         .bearer_auth(admin())
         .header("content-type", "application/json")
         .body("{\"device_id\": \"d\",\n \"operations\": [}")
@@ -413,7 +413,7 @@ async fn malformed_bodies_and_oversized_batches_are_refused() {
 
     let response = server
         .client
-        .post(server.url("/api/v1/tables/items/push"))
+        .post(server.url(&format!("{API}/tables/items/push")))
         .bearer_auth(admin())
         .body("{\"device_id\": ")
         .send()
@@ -425,9 +425,9 @@ async fn malformed_bodies_and_oversized_batches_are_refused() {
     assert_eq!(body["error"]["details"]["line"], 1, "{body}");
 
     let three = json!([
-        insert("1", "a", json!({"name": "a"})),
-        insert("2", "b", json!({"name": "b"})),
-        insert("3", "c", json!({"name": "c"}))
+        insert_op("1", "items", json!({"name": "a", "id": "a"})),
+        insert_op("2", "items", json!({"name": "b", "id": "b"})),
+        insert_op("3", "items", json!({"name": "c", "id": "c"}))
     ]);
     let (status, body) = server.push(&admin(), "d", true, three).await;
     assert_eq!(status, 400, "{body}");
@@ -444,7 +444,7 @@ async fn malformed_bodies_and_oversized_batches_are_refused() {
             &admin(),
             "d",
             true,
-            json!([insert("1", "a", json!({"name": big}))]),
+            json!([insert_op("1", "items", json!({"name": big, "id": "a"}))]),
         )
         .await;
     assert_eq!(status, 413, "{body}");

@@ -6,7 +6,7 @@ mod common;
 
 use common::process::free_port;
 
-use common::{Backend, Sandbox, TestServer, admin, backends, binary};
+use common::{API, Backend, Sandbox, TestServer, admin, backends, binary};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -25,11 +25,11 @@ async fn a_saved_schema_file_is_served_without_a_restart() {
         let sandbox = Sandbox::new(backend).await;
         sandbox.write_schema("base.toml", BASE);
         let server = TestServer::start(sandbox.config()).await;
-        assert!(!documented(&server, "/api/v1/tables/extra/push").await);
+        assert!(!documented(&server, &format!("{API}/tables/extra/push")).await);
 
         // A long-poll in flight while the schema changes is answered normally.
         let client = server.client.clone();
-        let url = server.url("/api/v1/sync/changes?wait=2");
+        let url = server.url(&format!("{API}/sync/changes?wait=2"));
         let in_flight = tokio::spawn(async move {
             client
                 .get(url)
@@ -63,7 +63,7 @@ async fn a_saved_schema_file_is_served_without_a_restart() {
             body["applied"][0]["row"]["note"], "stamped",
             "its hook was loaded too"
         );
-        assert!(documented(&server, "/api/v1/tables/extra/push").await);
+        assert!(documented(&server, &format!("{API}/tables/extra/push")).await);
         assert_eq!(in_flight.await.unwrap(), 200);
 
         // A broken change is refused; the previous schema keeps serving.
@@ -78,7 +78,7 @@ async fn a_saved_schema_file_is_served_without_a_restart() {
             status, 200,
             "{backend:?}: the previous schema still serves: {body}"
         );
-        assert!(documented(&server, "/api/v1/tables/extra/push").await);
+        assert!(documented(&server, &format!("{API}/tables/extra/push")).await);
 
         // A change that would lose data is refused as well.
         sandbox.write_schema(
@@ -87,7 +87,7 @@ async fn a_saved_schema_file_is_served_without_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let (_, row) = server
-            .get_as(&admin(), "/api/v1/tables/extra/rows/e2")
+            .get_as(&admin(), &format!("{API}/tables/extra/rows/e2"))
             .await;
         assert_eq!(row["note"], "stamped", "{row}");
         server.stop().await;
@@ -131,7 +131,9 @@ async fn sighup_reloads_the_schema() {
         .await
         .unwrap();
     assert!(
-        spec["paths"].get("/api/v1/tables/extra/push").is_none(),
+        spec["paths"]
+            .get(format!("{API}/tables/extra/push"))
+            .is_none(),
         "no file watch: not reloaded yet"
     );
 
@@ -149,7 +151,10 @@ async fn sighup_reloads_the_schema() {
             .json()
             .await
             .unwrap();
-        if spec["paths"].get("/api/v1/tables/extra/push").is_some() {
+        if spec["paths"]
+            .get(format!("{API}/tables/extra/push"))
+            .is_some()
+        {
             break;
         }
         assert!(Instant::now() < deadline, "SIGHUP did not reload");
@@ -173,10 +178,16 @@ async fn read_everywhere(
         readers.push(tokio::spawn(async move {
             let mut stale = 0;
             for _ in 0..rounds {
-                let (status, row) = server.get_as(&admin(), "/api/v1/tables/items/rows/a").await;
+                let (status, row) = server
+                    .get_as(&admin(), &format!("{API}/tables/items/rows/a"))
+                    .await;
                 assert_eq!(status, 200, "{row}");
                 let (status, page) = server
-                    .post_as(&admin(), "/api/v1/sync/pull", &json!({"tables": ["items"]}))
+                    .post_as(
+                        &admin(),
+                        &format!("{API}/sync/pull"),
+                        &json!({"tables": ["items"]}),
+                    )
                     .await;
                 assert_eq!(status, 200, "{page}");
                 if expect_note {

@@ -92,7 +92,7 @@ async fn rows_built_by_the_database_match_rows_decoded_by_the_gateway() {
 
         let changes = all_changes(&server, &admin(), "").await;
         let (_, pulled) = server
-            .post_as(&admin(), "/api/v1/sync/pull", &json!({}))
+            .post_as(&admin(), &format!("{API}/sync/pull"), &json!({}))
             .await;
         assert_eq!(changes.len(), 11, "{backend:?}: {changes:?}");
         for change in &changes {
@@ -102,7 +102,7 @@ async fn rows_built_by_the_database_match_rows_decoded_by_the_gateway() {
                 .as_str()
                 .map_or_else(|| key.to_string(), |k| k.replace(' ', "%20"));
             let (status, single) = server
-                .get_as(&admin(), &format!("/api/v1/tables/{table}/rows/{path_key}"))
+                .get_as(&admin(), &format!("{API}/tables/{table}/rows/{path_key}"))
                 .await;
             if change["deleted"] == true {
                 assert_eq!(status, 404);

@@ -118,7 +118,7 @@ async fn every_conflicting_write_answers_with_both_rows() {
             assert_eq!(conflict["client_row"][column], "client", "{table}: {body}");
             let stored = if applied { "client" } else { "server" };
             let (_, row) = server
-                .get_as(&clerk(1), &format!("/api/v1/tables/{table}/rows/a"))
+                .get_as(&clerk(1), &format!("{API}/tables/{table}/rows/a"))
                 .await;
             assert_eq!(row[column], stored, "{table}: {row}");
         }
@@ -203,7 +203,7 @@ async fn updated_at_never_moves_backwards_and_a_delete_records_its_time() {
                 "{backend:?} {action}: {body}"
             );
             let (status, _) = server
-                .get_as(&admin, "/api/v1/tables/notes_lww/rows/l")
+                .get_as(&admin, &format!("{API}/tables/notes_lww/rows/l"))
                 .await;
             assert_eq!(status, 404, "{action} did not revive the row");
         }
@@ -220,7 +220,7 @@ async fn updated_at_never_moves_backwards_and_a_delete_records_its_time() {
             "{body}"
         );
         let (status, row) = server
-            .get_as(&admin, "/api/v1/tables/notes_lww/rows/l")
+            .get_as(&admin, &format!("{API}/tables/notes_lww/rows/l"))
             .await;
         assert_eq!(
             (status, &row["body"]),
@@ -334,7 +334,7 @@ async fn assignees_reach_a_row_like_its_owner_and_nobody_else_does() {
 
         // bob, assigned to i1, reads it through every read path, and not i2.
         let (status, row) = server
-            .get_as(&bob, "/api/v1/tables/inspections/rows/i1")
+            .get_as(&bob, &format!("{API}/tables/inspections/rows/i1"))
             .await;
         assert_eq!(
             (status, &row["owner"]),
@@ -342,7 +342,7 @@ async fn assignees_reach_a_row_like_its_owner_and_nobody_else_does() {
             "{backend:?}: {row}"
         );
         let (status, _) = server
-            .get_as(&bob, "/api/v1/tables/inspections/rows/i2")
+            .get_as(&bob, &format!("{API}/tables/inspections/rows/i2"))
             .await;
         assert_eq!(status, 404);
         let keys = |changes: Vec<Value>| -> Vec<Value> {
@@ -355,7 +355,7 @@ async fn assignees_reach_a_row_like_its_owner_and_nobody_else_does() {
         let (_, pulled) = server
             .post_as(
                 &bob,
-                "/api/v1/sync/pull",
+                &format!("{API}/sync/pull"),
                 &json!({"tables": ["inspections"]}),
             )
             .await;
@@ -389,7 +389,7 @@ async fn assignees_reach_a_row_like_its_owner_and_nobody_else_does() {
             );
         }
         let (status, _) = server
-            .get_as(&carol, "/api/v1/tables/inspections/rows/i1")
+            .get_as(&carol, &format!("{API}/tables/inspections/rows/i1"))
             .await;
         assert_eq!(status, 404);
         assert!(all_changes(&server, &carol, "").await.is_empty());
@@ -403,7 +403,7 @@ async fn assignees_reach_a_row_like_its_owner_and_nobody_else_does() {
         .await;
         assert_eq!(body["errors"][0]["error"]["code"], "forbidden", "{body}");
         let (_, row) = server
-            .get_as(&alice, "/api/v1/tables/inspections/rows/i1")
+            .get_as(&alice, &format!("{API}/tables/inspections/rows/i1"))
             .await;
         assert_eq!(
             row["notes"], "alice's",
@@ -413,15 +413,15 @@ async fn assignees_reach_a_row_like_its_owner_and_nobody_else_does() {
 
         // Status counts by the declared column, within each caller's scope.
         let counts = |body: &Value| body["data_summary"]["tables"]["inspections"].clone();
-        let (_, status_alice) = server.get_as(&alice, "/api/v1/sync/status").await;
+        let (_, status_alice) = server.get_as(&alice, &format!("{API}/sync/status")).await;
         assert_eq!(counts(&status_alice)["status_column"], "status");
         assert_eq!(
             counts(&status_alice)["by_status"],
             json!({"completed": 1, "pending": 1})
         );
-        let (_, status_bob) = server.get_as(&bob, "/api/v1/sync/status").await;
+        let (_, status_bob) = server.get_as(&bob, &format!("{API}/sync/status")).await;
         assert_eq!(counts(&status_bob)["by_status"], json!({"completed": 1}));
-        let (_, status_carol) = server.get_as(&carol, "/api/v1/sync/status").await;
+        let (_, status_carol) = server.get_as(&carol, &format!("{API}/sync/status")).await;
         assert_eq!(counts(&status_carol)["by_status"], json!({}));
         assert_eq!(counts(&status_carol)["rows"], 0);
         server.stop().await;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{admin, all_changes, backends, clerk, sync_server, token, token_with};
+use common::{API, admin, all_changes, backends, clerk, sync_server, token, token_with};
 use serde_json::{Value, json};
 
 fn keys(changes: &[Value]) -> Vec<String> {
@@ -67,21 +67,31 @@ async fn branch_scoped_roles_only_reach_their_branch() {
             ["a1", "a2", "b1"]
         );
         let (_, pulled) = server
-            .post_as(&two, "/api/v1/sync/pull", &json!({"tables": ["items"]}))
+            .post_as(
+                &two,
+                &format!("{API}/sync/pull"),
+                &json!({"tables": ["items"]}),
+            )
             .await;
         assert_eq!(
             pulled["data"]["items"].as_array().unwrap().len(),
             1,
             "{pulled}"
         );
-        let (status, _) = server.get_as(&two, "/api/v1/tables/items/rows/a1").await;
+        let (status, _) = server
+            .get_as(&two, &format!("{API}/tables/items/rows/a1"))
+            .await;
         assert_eq!(
             status, 404,
             "another branch's row does not exist for the caller"
         );
-        let (status, _) = server.get_as(&one, "/api/v1/tables/items/rows/a1").await;
+        let (status, _) = server
+            .get_as(&one, &format!("{API}/tables/items/rows/a1"))
+            .await;
         assert_eq!(status, 200);
-        let (_, typed) = server.get_as(&two, "/api/v1/tables/items/changes").await;
+        let (_, typed) = server
+            .get_as(&two, &format!("{API}/tables/items/changes"))
+            .await;
         assert_eq!(typed["changes"].as_array().unwrap().len(), 1);
 
         // Updating or deleting another branch's row: it is not found.
@@ -177,9 +187,13 @@ async fn claim_rules_and_shared_tables() {
         let north_keys = common::all_changes(&server, &north, "").await;
         assert_eq!(north_keys.len(), 1, "{backend:?}");
         assert_eq!(north_keys[0]["key"], 1);
-        let (status, _) = server.get_as(&south, "/api/v1/tables/visits/rows/1").await;
+        let (status, _) = server
+            .get_as(&south, &format!("{API}/tables/visits/rows/1"))
+            .await;
         assert_eq!(status, 404);
-        let (status, _) = server.get_as(&north, "/api/v1/tables/visits/rows/1").await;
+        let (status, _) = server
+            .get_as(&north, &format!("{API}/tables/visits/rows/1"))
+            .await;
         assert_eq!(status, 200);
 
         // A shared table: every permitted role reads every row.

@@ -153,7 +153,7 @@ async fn upload(server: &TestServer, token: &str, table: &str, row: &str) -> (u1
         );
     let response = server
         .client
-        .post(server.url("/api/v1/sync/files"))
+        .post(server.url(&format!("{API}/sync/files")))
         .bearer_auth(token)
         .multipart(form)
         .send()
@@ -179,7 +179,7 @@ async fn seed(server: &TestServer, victim: &Actor) -> Victim {
     let (status, body) = server
         .post_as(
             &victim.token,
-            "/api/v1/sync/devices",
+            &format!("{API}/sync/devices"),
             &json!({"id": device, "name": "d", "platform": "web", "app_version": "1"}),
         )
         .await;
@@ -264,12 +264,14 @@ async fn state_of(server: &TestServer, victim: &Actor, seeded: &Victim) -> Strin
     let (_, row) = server
         .get_as(
             &admin(),
-            &format!("/api/v1/tables/{}/rows/{}", victim.table, seeded.key),
+            &format!("{API}/tables/{}/rows/{}", victim.table, seeded.key),
         )
         .await;
-    let (_, conflicts) = server.get_as(&admin(), "/api/v1/sync/conflicts").await;
+    let (_, conflicts) = server
+        .get_as(&admin(), &format!("{API}/sync/conflicts"))
+        .await;
     let (_, device) = server
-        .get_as(&admin(), &format!("/api/v1/sync/devices/{}", seeded.device))
+        .get_as(&admin(), &format!("{API}/sync/devices/{}", seeded.device))
         .await;
     format!(
         "{row} {conflicts} {} {}",
@@ -306,14 +308,14 @@ async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
 
                 // Reads.
                 for path in [
-                    "/api/v1/sync/changes?limit=1000".to_string(),
-                    format!("/api/v1/tables/{t}/changes?limit=1000"),
-                    format!("/api/v1/tables/{t}/rows/{k}"),
-                    "/api/v1/sync/conflicts".into(),
-                    format!("/api/v1/sync/download/{}", seeded.file_id),
-                    format!("/api/v1/sync/devices/{}", seeded.device),
-                    "/api/v1/sync/devices".into(),
-                    "/api/v1/sync/status?check_conflicts=true".into(),
+                    format!("{API}/sync/changes?limit=1000"),
+                    format!("{API}/tables/{t}/changes?limit=1000"),
+                    format!("{API}/tables/{t}/rows/{k}"),
+                    format!("{API}/sync/conflicts"),
+                    format!("{API}/sync/download/{}", seeded.file_id),
+                    format!("{API}/sync/devices/{}", seeded.device),
+                    format!("{API}/sync/devices"),
+                    format!("{API}/sync/status?check_conflicts=true"),
                 ] {
                     let body = text(&server, a, Method::GET, &path, None).await;
                     tally.read(&format!("{} GET {path}", attacker.name), &body, &secret);
@@ -323,7 +325,7 @@ async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
                         &server,
                         a,
                         Method::POST,
-                        "/api/v1/sync/pull",
+                        &format!("{API}/sync/pull"),
                         Some(json!({"tables": tables})),
                     )
                     .await;
@@ -333,7 +335,7 @@ async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
                 for op in ["op-1", "op-2"] {
                     let mut data = json!({"id": k, "secret": secret});
                     data[attacker.scope.0] = attacker.scope.1.clone();
-                    let body = text(&server, a, Method::POST, "/api/v1/sync/push", Some(json!({"device_id": seeded.device, "operations": [{"op_id": op, "table": t, "action": "insert", "data": data}]}))).await;
+                    let body = text(&server, a, Method::POST, &format!("{API}/sync/push"), Some(json!({"device_id": seeded.device, "operations": [{"op_id": op, "table": t, "action": "insert", "data": data}]}))).await;
                     // The attacker sent the marker itself: only the victim's own row counts.
                     let leaked =
                         body.contains(&format!("\"{}\":{}", victim.scope.0, victim.scope.1));
@@ -357,9 +359,9 @@ async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
                         let op = json!({"op_id": format!("w-{action}-{atomic}-{}", tally.attempts), "action": action, "data": data});
                         let mut generic = op.clone();
                         generic["table"] = json!(t);
-                        let body = text(&server, a, Method::POST, "/api/v1/sync/push", Some(json!({"device_id": "attacker-dev", "atomic": atomic, "operations": [generic]}))).await;
+                        let body = text(&server, a, Method::POST, &format!("{API}/sync/push"), Some(json!({"device_id": "attacker-dev", "atomic": atomic, "operations": [generic]}))).await;
                         tally.read(&format!("{} push {action}", attacker.name), &body, &secret);
-                        let body = text(&server, a, Method::POST, &format!("/api/v1/tables/{t}/push"), Some(json!({"device_id": "attacker-dev", "atomic": atomic, "operations": [op]}))).await;
+                        let body = text(&server, a, Method::POST, &format!("{API}/tables/{t}/push"), Some(json!({"device_id": "attacker-dev", "atomic": atomic, "operations": [op]}))).await;
                         tally.read(
                             &format!("{} table push {action}", attacker.name),
                             &body,
@@ -375,7 +377,7 @@ async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
                         &server,
                         a,
                         Method::POST,
-                        &format!("/api/v1/sync/conflicts/{}/resolve", seeded.conflict_id),
+                        &format!("{API}/sync/conflicts/{}/resolve", seeded.conflict_id),
                         Some(resolution),
                     )
                     .await;
@@ -390,22 +392,22 @@ async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
                 for (method, path, body) in [
                     (
                         Method::POST,
-                        "/api/v1/sync/ack".to_string(),
+                        format!("{API}/sync/ack"),
                         Some(json!({"device_id": seeded.device, "cursor": "1"})),
                     ),
                     (
                         Method::PUT,
-                        format!("/api/v1/sync/devices/{}", seeded.device),
+                        format!("{API}/sync/devices/{}", seeded.device),
                         Some(json!({"name": "taken"})),
                     ),
                     (
                         Method::POST,
-                        format!("/api/v1/sync/devices/{}/token", seeded.device),
+                        format!("{API}/sync/devices/{}/token", seeded.device),
                         None,
                     ),
                     (
                         Method::DELETE,
-                        format!("/api/v1/sync/devices/{}", seeded.device),
+                        format!("{API}/sync/devices/{}", seeded.device),
                         None,
                     ),
                 ] {
@@ -422,7 +424,7 @@ async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
                     after != before,
                 );
                 let (_, planted) = server
-                    .get_as(&admin(), &format!("/api/v1/tables/{t}/rows/planted"))
+                    .get_as(&admin(), &format!("{API}/tables/{t}/rows/planted"))
                     .await;
                 tally.write(
                     &format!("{} planted a row in {}'s scope", attacker.name, victim.name),
@@ -430,7 +432,9 @@ async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
                 );
 
                 // The shared table stays readable for every role that may read it.
-                let (status, _) = server.get_as(a, "/api/v1/tables/catalog/rows/c").await;
+                let (status, _) = server
+                    .get_as(a, &format!("{API}/tables/catalog/rows/c"))
+                    .await;
                 assert_eq!(
                     status, 200,
                     "{backend:?}: {} cannot read the shared table",

@@ -7,9 +7,9 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-fn insert(op_id: &str, id: &str, branch: i64, name: &str) -> Value {
-    json!({"op_id": op_id, "table": "items", "action": "insert",
-           "data": {"id": id, "branch_id": branch, "name": name, "extra": {"secret": name}}})
+/// A row of `items` in `branch` whose JSON column holds a secret (its name).
+fn secret_row(id: &str, branch: i64, name: &str) -> Value {
+    json!({"id": id, "branch_id": branch, "name": name, "extra": {"secret": name}})
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -22,7 +22,7 @@ async fn op_ids_are_scoped_to_their_user_and_never_read_across() {
                 &victim,
                 "till-2",
                 true,
-                json!([insert("op-1", "v1", 2, "private")]),
+                json!([insert_op("op-1", "items", secret_row("v1", 2, "private"))]),
             )
             .await;
         assert_eq!(status, 200, "{first}");
@@ -35,7 +35,7 @@ async fn op_ids_are_scoped_to_their_user_and_never_read_across() {
                 &attacker,
                 "till-2",
                 true,
-                json!([insert("op-1", "a1", 1, "mine")]),
+                json!([insert_op("op-1", "items", secret_row("a1", 1, "mine"))]),
             )
             .await;
         assert_eq!(status, 200, "{backend:?}: {body}");
@@ -62,7 +62,7 @@ async fn op_ids_are_scoped_to_their_user_and_never_read_across() {
                 &attacker,
                 "till-2",
                 true,
-                json!([insert("op-2", "a2", 1, "squat")]),
+                json!([insert_op("op-2", "items", secret_row("a2", 1, "squat"))]),
             )
             .await;
         let (status, body) = server
@@ -70,7 +70,7 @@ async fn op_ids_are_scoped_to_their_user_and_never_read_across() {
                 &victim,
                 "till-2",
                 true,
-                json!([insert("op-2", "v2", 2, "real")]),
+                json!([insert_op("op-2", "items", secret_row("v2", 2, "real"))]),
             )
             .await;
         assert_eq!(status, 200, "{body}");
@@ -79,7 +79,9 @@ async fn op_ids_are_scoped_to_their_user_and_never_read_across() {
             body["applied"][0]["row"]["name"], "real",
             "{backend:?}: {body}"
         );
-        let (status, row) = server.get_as(&victim, "/api/v1/tables/items/rows/v2").await;
+        let (status, row) = server
+            .get_as(&victim, &format!("{API}/tables/items/rows/v2"))
+            .await;
         assert_eq!((status, row["name"].clone()), (200, json!("real")));
         server.stop().await;
     }
@@ -96,28 +98,48 @@ async fn a_reused_op_id_is_refused_not_replayed() {
                 &me,
                 "d",
                 true,
-                json!([insert("op-1", "a", 1, "a"), insert("op-1", "b", 1, "b")]),
+                json!([
+                    insert_op("op-1", "items", secret_row("a", 1, "a")),
+                    insert_op("op-1", "items", secret_row("b", 1, "b"))
+                ]),
             )
             .await;
         assert_eq!(status, 422, "{backend:?}: {body}");
         assert_eq!(body["error"]["code"], "op_id_reused", "{body}");
         assert_eq!(body["error"]["details"]["index"], 1, "{body}");
-        let (_, changes) = server.get_as(&admin(), "/api/v1/sync/changes").await;
+        let (_, changes) = server
+            .get_as(&admin(), &format!("{API}/sync/changes"))
+            .await;
         assert_eq!(changes["changes"], json!([]), "nothing was written");
 
         // Again later with another change.
         let (status, _) = server
-            .push(&me, "d", true, json!([insert("op-1", "a", 1, "a")]))
+            .push(
+                &me,
+                "d",
+                true,
+                json!([insert_op("op-1", "items", secret_row("a", 1, "a"))]),
+            )
             .await;
         assert_eq!(status, 200);
         let (status, body) = server
-            .push(&me, "d", false, json!([insert("op-1", "b", 1, "b")]))
+            .push(
+                &me,
+                "d",
+                false,
+                json!([insert_op("op-1", "items", secret_row("b", 1, "b"))]),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["errors"][0]["error"]["code"], "op_id_reused", "{body}");
         // The same change again is a replay.
         let (_, body) = server
-            .push(&me, "d", true, json!([insert("op-1", "a", 1, "a")]))
+            .push(
+                &me,
+                "d",
+                true,
+                json!([insert_op("op-1", "items", secret_row("a", 1, "a"))]),
+            )
             .await;
         assert_eq!(body["applied"][0]["replayed"], true, "{backend:?}: {body}");
         server.stop().await;
@@ -133,18 +155,20 @@ async fn roles_the_schema_does_not_declare_may_do_nothing() {
             let (status, body) = server
                 .post_as(
                     &stranger,
-                    "/api/v1/sync/devices",
+                    &format!("{API}/sync/devices"),
                     &json!({"name": "n", "platform": "web", "app_version": "1"}),
                 )
                 .await;
             assert_eq!(status, 403, "{backend:?} {role}: {body}");
             assert_eq!(body["error"]["code"], "forbidden");
-            let (status, _) = server.get_as(&stranger, "/api/v1/sync/devices").await;
+            let (status, _) = server
+                .get_as(&stranger, &format!("{API}/sync/devices"))
+                .await;
             assert_eq!(status, 403, "{role}");
             let (status, _) = server.push(&stranger, "d", true, json!([])).await;
             assert_eq!(status, 403, "{role}");
             let (status, _) = server
-                .get_as(&stranger, "/api/v1/tables/items/changes")
+                .get_as(&stranger, &format!("{API}/tables/items/changes"))
                 .await;
             assert_eq!(status, 403, "{role}");
         }
@@ -160,13 +184,15 @@ async fn another_users_requests_do_not_touch_a_devices_activity() {
         let (status, registered) = server
             .post_as(
                 &victim,
-                "/api/v1/sync/devices",
+                &format!("{API}/sync/devices"),
                 &json!({"id": "till-9", "name": "Till", "platform": "web", "app_version": "1"}),
             )
             .await;
         assert_eq!(status, 201, "{registered}");
         server.push(&victim, "till-9", true, json!([])).await;
-        let (_, before) = server.get_as(&victim, "/api/v1/sync/devices/till-9").await;
+        let (_, before) = server
+            .get_as(&victim, &format!("{API}/sync/devices/till-9"))
+            .await;
         assert!(before["last_seen"].is_string(), "{before}");
 
         let attacker = clerk(1);
@@ -174,12 +200,14 @@ async fn another_users_requests_do_not_touch_a_devices_activity() {
         let (status, _) = server
             .post_as(
                 &attacker,
-                "/api/v1/sync/ack",
+                &format!("{API}/sync/ack"),
                 &json!({"device_id": "till-9", "cursor": "0"}),
             )
             .await;
         assert_eq!(status, 404);
-        let (_, after) = server.get_as(&victim, "/api/v1/sync/devices/till-9").await;
+        let (_, after) = server
+            .get_as(&victim, &format!("{API}/sync/devices/till-9"))
+            .await;
         assert_eq!(
             after["last_seen"], before["last_seen"],
             "{backend:?}: {after}"
@@ -257,27 +285,29 @@ async fn inputs_postgresql_cannot_store_are_refused_alike_on_both_backends() {
         let (status, body) = server
             .post_as(
                 &me,
-                "/api/v1/sync/devices",
+                &format!("{API}/sync/devices"),
                 &json!({"name": "n\u{0}", "platform": "web", "app_version": "1"}),
             )
             .await;
         assert_eq!(status, 422, "{backend:?}: {body}");
         assert_eq!(body["error"]["details"]["field"], "name");
         for path in [
-            "/api/v1/sync/devices/a%00b",
-            "/api/v1/sync/upload/a%00b",
-            "/api/v1/sync/download/a%00b",
+            &format!("{API}/sync/devices/a%00b"),
+            &format!("{API}/sync/upload/a%00b"),
+            &format!("{API}/sync/download/a%00b"),
         ] {
             let (status, body) = server.get_as(&me, path).await;
             assert_eq!(status, 422, "{backend:?} {path}: {body}");
             assert_eq!(body["error"]["details"]["field"], "id", "{path}");
         }
-        let (status, body) = server.get_as(&me, "/api/v1/tables/items/rows/a%00b").await;
+        let (status, body) = server
+            .get_as(&me, &format!("{API}/tables/items/rows/a%00b"))
+            .await;
         assert!(
             status == 400 || status == 422,
             "{backend:?}: {status} {body}"
         );
-        let (_, changes) = server.get_as(&me, "/api/v1/sync/changes").await;
+        let (_, changes) = server.get_as(&me, &format!("{API}/sync/changes")).await;
         assert_eq!(
             changes["changes"],
             json!([]),
@@ -297,13 +327,16 @@ async fn a_table_named_many_times_is_read_once() {
                 &me,
                 "d",
                 true,
-                json!([insert("1", "a", 1, "a"), insert("2", "b", 1, "b")]),
+                json!([
+                    insert_op("1", "items", secret_row("a", 1, "a")),
+                    insert_op("2", "items", secret_row("b", 1, "b"))
+                ]),
             )
             .await;
         let tables = vec!["items"; 50_000];
         let started = std::time::Instant::now();
         let (status, body) = server
-            .post_as(&me, "/api/v1/sync/pull", &json!({"tables": tables}))
+            .post_as(&me, &format!("{API}/sync/pull"), &json!({"tables": tables}))
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(
@@ -313,7 +346,7 @@ async fn a_table_named_many_times_is_read_once() {
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(20));
         let (_, page) = server
-            .get_as(&me, "/api/v1/sync/changes?tables=items,items")
+            .get_as(&me, &format!("{API}/sync/changes?tables=items,items"))
             .await;
         assert_eq!(
             page["changes"].as_array().unwrap().len(),
@@ -352,13 +385,19 @@ async fn jwt_details_are_checked_alike_everywhere() {
             raw_token(json!({"crit": ["exp"]}), claims.clone()),
         ),
     ] {
-        for path in ["/api/v1/sync/changes", "/api/v1/tables/items/changes"] {
+        for path in [
+            &format!("{API}/sync/changes"),
+            &format!("{API}/tables/items/changes"),
+        ] {
             let (status, body) = server.get_as(&token, path).await;
             assert_eq!(status, 401, "{name} {path}: {body}");
         }
     }
     let good = raw_token(json!({}), claims);
-    for path in ["/api/v1/sync/changes", "/api/v1/tables/items/changes"] {
+    for path in [
+        &format!("{API}/sync/changes"),
+        &format!("{API}/tables/items/changes"),
+    ] {
         let response = server
             .client
             .get(server.url(path))

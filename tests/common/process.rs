@@ -1,16 +1,26 @@
 //! A gateway as its own process (`syncgate serve`), for tests of several replicas or tiers.
 
 use super::binary;
-use serde_json::{Value, json};
+use super::client::Client;
+use std::ops::Deref;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A gateway process.
+/// A gateway process, started by [`Gateway::start`] and killed by [`Gateway::kill`] (or when
+/// dropped). Its requests are [`Client`]'s.
 pub struct Gateway {
     child: Option<Child>,
     pub address: String,
     config: std::path::PathBuf,
-    client: reqwest::Client,
+    api: Client,
+}
+
+impl Deref for Gateway {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.api
+    }
 }
 
 pub fn free_port() -> u16 {
@@ -23,11 +33,12 @@ pub fn free_port() -> u16 {
 
 impl Gateway {
     pub fn new(config: std::path::PathBuf, port: u16) -> Self {
+        let address = format!("127.0.0.1:{port}");
         Self {
             child: None,
-            address: format!("127.0.0.1:{port}"),
+            api: Client::new(format!("http://{address}")),
+            address,
             config,
-            client: reqwest::Client::new(),
         }
     }
 
@@ -43,7 +54,7 @@ impl Gateway {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(response) = self.client.get(self.url("/ready")).send().await
+            if let Ok(response) = self.api.client.get(self.api.url("/ready")).send().await
                 && response.status() == 200
             {
                 return;
@@ -58,48 +69,6 @@ impl Gateway {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status().as_u16(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    pub async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status().as_u16(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    pub async fn push(&self, token: &str, operations: Value) -> (u16, Value) {
-        self.post(
-            token,
-            "/api/v1/sync/push",
-            json!({"device_id": "till-1", "operations": operations}),
-        )
-        .await
     }
 }
 
