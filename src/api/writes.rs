@@ -9,19 +9,15 @@ use crate::sync::push::{PushBatch, PushFailure, push};
 use crate::sync::types::{Operation, PushOutcome};
 use crate::sync::write::WriteOptions;
 
-/// Writes of `caller` on this gateway: hooks on, outbox entries on an edge, and `lookup` for
-/// scripts reading rows as the caller.
+/// Writes of `caller` on this gateway (an edge records them in its outbox).
 pub fn write_options(state: &AppState, caller: &Caller) -> WriteOptions {
-    WriteOptions {
-        feed: state.feed.clone(),
-        outbox: state.config.upstream.is_some(),
-        hooks: true,
-        lookup: Some(crate::sync::lookup::lookup(
-            state.db.clone(),
-            state.schema(),
-            caller.clone(),
-        )),
-    }
+    WriteOptions::for_caller(
+        &state.feed,
+        &state.db,
+        state.schema(),
+        caller,
+        state.config.upstream.is_some(),
+    )
 }
 
 /// Runs a push and marks the device as seen (the write pipeline wakes the readers).

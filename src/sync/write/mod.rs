@@ -59,6 +59,25 @@ pub struct WriteOptions {
     pub lookup: Option<Lookup>,
 }
 
+impl WriteOptions {
+    /// A caller's own writes: hooks on, `lookup` for scripts reading rows as the caller, and an
+    /// outbox entry for each when `outbox` (an edge).
+    pub fn for_caller(
+        feed: &Feed,
+        db: &DatabaseConnection,
+        schema: std::sync::Arc<crate::schema::Schema>,
+        caller: &Caller,
+        outbox: bool,
+    ) -> Self {
+        Self {
+            feed: feed.clone(),
+            outbox,
+            hooks: true,
+            lookup: Some(super::lookup::lookup(db.clone(), schema, caller.clone())),
+        }
+    }
+}
+
 /// Who writes: the caller and the device it writes from.
 pub struct Actor<'a> {
     pub caller: &'a Caller,
