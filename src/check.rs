@@ -86,7 +86,7 @@ pub async fn run(config_path: &Path, offline: bool) -> CheckReport {
 
 /// Compares the schema with the database's tables, changing nothing.
 async fn check_database(config: &Config, schema: &Schema, report: &mut CheckReport) -> String {
-    if let Some(file) = store::sqlite_path(&config.database.url)
+    if let Some(file) = config::sqlite_path(&config.database.url)
         && !file.exists()
     {
         return format!("database {} will be created on first start", file.display());

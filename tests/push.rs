@@ -453,6 +453,57 @@ async fn malformed_bodies_and_oversized_batches_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn both_push_endpoints_refuse_fields_they_do_not_know_and_write_nothing() {
+    for backend in backends() {
+        let (_sandbox, server) = sync_server(backend).await;
+        let item = |extra: Value| {
+            let mut op = insert_op("1", "items", json!({"name": "a", "id": "a"}));
+            op.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            op
+        };
+        let cases = [
+            (
+                format!("{API}/sync/push"),
+                json!({"device_id": "d", "operations": [item(json!({}))], "extra": 1}),
+                "unknown field `extra`",
+            ),
+            (
+                format!("{API}/sync/push"),
+                json!({"device_id": "d", "operations": [item(json!({"colour": "red"}))]}),
+                "unknown field `colour`",
+            ),
+            (
+                format!("{API}/sync/push"),
+                json!({"device_id": "d", "operations": [{"action": "insert", "data": {"id": "a"}}]}),
+                "operations[0]: missing field `table`",
+            ),
+            (
+                format!("{API}/tables/items/push"),
+                json!({"device_id": "d", "operations": [item(json!({}))]}),
+                "operations[0]: unknown field `table`",
+            ),
+        ];
+        for (path, body, expected) in cases {
+            let (status, answer) = server.post_as(&admin(), &path, &body).await;
+            assert_eq!(status, 400, "{backend:?} {path} {body}: {answer}");
+            assert_eq!(answer["error"]["code"], "bad_request", "{answer}");
+            assert!(
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(expected),
+                "{backend:?} {body}: {answer}"
+            );
+        }
+        let written = all_changes(&server, &admin(), "").await;
+        assert!(written.is_empty(), "{backend:?}: {written:?}");
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_pushes_of_one_new_key_and_one_op_id_apply_once() {
     for backend in backends() {
         let (_sandbox, server) = sync_server(backend).await;

@@ -148,7 +148,7 @@ async fn attach_file(
     )
     .await
     {
-        Ok((row, _position)) => Ok(attachment(file, row.version, RowObject(row.into_client()))),
+        Ok(row) => Ok(attachment(file, row.version, RowObject(row.into_client()))),
         Err(error) => {
             attach::discard(&state.db, state.files.as_ref(), &file.id).await;
             Err(error.into())

@@ -36,33 +36,33 @@ pub struct PushOperation {
 }
 
 impl PushBody {
-    /// The operations for the sync core, each naming its own table (the generic endpoint).
-    pub fn operations(self) -> Result<(String, bool, Vec<Operation>), ApiError> {
+    /// The device, atomicity and operations for the sync core. On the generic endpoint
+    /// (`path_table` is `None`) each operation names its table; on a per-table endpoint the path
+    /// names it, and an operation may not.
+    pub fn into_batch(
+        self,
+        path_table: Option<&str>,
+    ) -> Result<(String, bool, Vec<Operation>), ApiError> {
         let operations = self
             .operations
             .into_iter()
             .enumerate()
-            .map(|(index, op)| {
-                let table = op.table.clone().ok_or_else(|| {
-                    shape_error(format!("operations[{index}]: missing field `table`"))
-                })?;
+            .map(|(index, mut op)| {
+                let table = match (op.table.take(), path_table) {
+                    (Some(table), None) => table,
+                    (None, Some(table)) => table.to_string(),
+                    (None, None) => {
+                        return Err(shape_error(format!(
+                            "operations[{index}]: missing field `table`"
+                        )));
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(shape_error(format!(
+                            "operations[{index}]: unknown field `table` (the path names the table)"
+                        )));
+                    }
+                };
                 Ok(op.into_operation(table))
-            })
-            .collect::<Result<_, ApiError>>()?;
-        Ok((self.device_id, self.atomic, operations))
-    }
-
-    /// The operations for the sync core, all of `table` (a per-table endpoint).
-    pub fn operations_of(self, table: &str) -> Result<(String, bool, Vec<Operation>), ApiError> {
-        let operations = self
-            .operations
-            .into_iter()
-            .enumerate()
-            .map(|(index, op)| match op.table {
-                Some(_) => Err(shape_error(format!(
-                    "operations[{index}]: unknown field `table` (the path names the table)"
-                ))),
-                None => Ok(op.into_operation(table.to_string())),
             })
             .collect::<Result<_, ApiError>>()?;
         Ok((self.device_id, self.atomic, operations))

@@ -5,7 +5,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::jobs::JobsStatus;
 use crate::plugins::Plugins;
-use crate::schema::Schema;
+use crate::schema::{CurrentSchema, Schema};
 use crate::sync::activity::Activity;
 use crate::sync::feed::Feed;
 use crate::upstream::Upstream;
@@ -59,6 +59,13 @@ impl AppState {
     /// The schema being served.
     pub fn schema(&self) -> Arc<Schema> {
         self.current.load().schema.clone()
+    }
+
+    /// The schema being served, asked anew each time (for what outlives a request: jobs and
+    /// streams).
+    pub fn current_schema(self: &Arc<Self>) -> CurrentSchema {
+        let state = self.clone();
+        Arc::new(move || state.schema())
     }
 
     /// The hooks being served.

@@ -67,9 +67,8 @@ pub async fn open(
     last_event_id: Option<&str>,
     tables: Option<Vec<String>>,
 ) -> Result<ChangeEvents, ApiError> {
-    let schema_state = state.clone();
     let request = StreamRequest {
-        schema: Arc::new(move || schema_state.schema()),
+        schema: state.current_schema(),
         caller: caller.clone(),
         tables,
         cursor: parse_cursor(last_event_id.or(cursor))?,

@@ -93,7 +93,7 @@ impl SyncApi {
         auth: BearerAuth,
         body: JsonBody<PushBody, PushRequestDoc>,
     ) -> Result<JsonAnswer<PushOutcome, PushOutcomeDoc>, ApiError> {
-        let (device_id, atomic, operations) = body.0.operations()?;
+        let (device_id, atomic, operations) = body.0.into_batch(None)?;
         run_push(&state, &auth.0, device_id, atomic, operations)
             .await
             .map(JsonAnswer::new)
@@ -249,7 +249,7 @@ impl SyncApi {
         let schema = state.schema();
         let plugins = state.plugins();
         let options = write_options(&state, &auth.0);
-        let (resolved, _position) = conflicts::resolve(
+        let resolved = conflicts::resolve(
             &state.db, &schema, &plugins, &auth.0, id.0, resolution, options,
         )
         .await?;

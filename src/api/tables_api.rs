@@ -126,7 +126,7 @@ fn push_handler(
             ApiError::new(StatusCode::BAD_REQUEST, "bad_request", error.to_string())
         })?;
         let body: PushBody = parse_json(&bytes)?;
-        let (device_id, atomic, operations) = body.operations_of(&table)?;
+        let (device_id, atomic, operations) = body.into_batch(Some(&table))?;
         let outcome = run_push(&state, &caller, device_id, atomic, operations).await?;
         Ok(json_response(StatusCode::OK, &outcome))
     })

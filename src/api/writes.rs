@@ -54,19 +54,18 @@ pub async fn run_push(
         // The device id passed its checks: the caller's own device was seen.
         state.activity.device_seen(caller, &device_id);
     }
-    let (outcome, _position) = result?;
-    Ok(outcome)
+    Ok(result?)
 }
 
 /// `syncgate_push_operations_total` by table and outcome; every operation of a batch refused
 /// as a whole counts as an error.
-fn count_operations(result: &Result<(PushOutcome, i64), PushFailure>, tables: &[String]) {
+fn count_operations(result: &Result<PushOutcome, PushFailure>, tables: &[String]) {
     let count = |table: &str, outcome: &'static str| {
         metrics::counter!(PUSH_OPERATIONS, "table" => table.to_string(), "outcome" => outcome)
             .increment(1);
     };
     match result {
-        Ok((outcome, _)) => {
+        Ok(outcome) => {
             let answered = [
                 (&outcome.applied, "applied"),
                 (&outcome.conflicts, "conflict"),

@@ -51,7 +51,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     Ok(config)
 }
 
-/// [`load`] without the checks of the values (see [`problems`]), for a caller that adds checks
+/// [`load`] without the checks of the values (see [`validate::problems`]), for a caller that adds checks
 /// of its own and lists them all together.
 pub fn read(path: &Path) -> Result<Config, ConfigError> {
     if !path.is_file() {
@@ -71,11 +71,6 @@ pub fn read(path: &Path) -> Result<Config, ConfigError> {
         resolve_relative_paths(&mut config, base);
     }
     Ok(config)
-}
-
-/// Every problem of the values serde cannot express, in key order; empty when usable.
-pub fn problems(config: &Config) -> Vec<String> {
-    validate::problems(config)
 }
 
 fn resolve_relative_paths(config: &mut Config, base: &Path) {

@@ -14,10 +14,11 @@ mod validate;
 
 pub use cors::{CorsConfig, check_origin};
 pub use database_url::sqlite_path;
-pub use load::{ConfigError, load, problems, read};
+pub use load::{ConfigError, load, read};
 pub use metrics::MetricsConfig;
 pub use schedule::parse_schedule;
 pub use secret::{Secret, redact_url};
+pub use validate::problems;
 
 use serde::Deserialize;
 use std::fmt;

@@ -165,8 +165,7 @@ pub async fn store(
 }
 
 /// Writes the attachment id into the target's column: a new version of the row, through the
-/// write pipeline like any update (hooks, webhooks, outbox). Returns the row and the feed
-/// position.
+/// write pipeline like any update (hooks, webhooks, outbox). Returns the row.
 pub async fn attach(
     db: &DatabaseConnection,
     schema: &Schema,
@@ -175,7 +174,7 @@ pub async fn attach(
     target: &Target<'_>,
     file_id: &str,
     options: WriteOptions,
-) -> Result<(StoredRow, i64), FileError> {
+) -> Result<StoredRow, FileError> {
     let access = access(schema, caller, &target.table.name)?;
     let device_id = caller.device_id.as_deref().unwrap_or("file-upload");
     let actor = Actor { caller, device_id };
@@ -194,8 +193,8 @@ pub async fn attach(
             op_id: None,
         })
         .await?;
-    let position = writer.commit(schema).await?;
-    Ok((written.row, position))
+    writer.commit(schema).await?;
+    Ok(written.row)
 }
 
 /// Undoes [`store`] when the row could not be updated.

@@ -15,7 +15,7 @@ pub use status::{JobStatus, JobsStatus};
 
 use crate::config::{Config, parse_schedule};
 use crate::files::storage::FileStorage;
-use crate::schema::Schema;
+use crate::schema::CurrentSchema;
 use crate::store::job_leases;
 use crate::sync::feed::Feed;
 use crate::upstream::Upstream;
@@ -33,9 +33,6 @@ pub struct ScheduledJob {
     pub leased: bool,
     pub run: Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
 }
-
-/// The schema being served, asked at each run (a reload applies to the next run).
-pub type CurrentSchema = Arc<dyn Fn() -> Arc<Schema> + Send + Sync>;
 
 /// What the jobs work on.
 #[derive(Clone)]

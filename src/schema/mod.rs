@@ -20,6 +20,10 @@ use std::path::{Path, PathBuf};
 
 /// Name of the committed JSON Schema file, which sits beside the schema files and is skipped when
 /// they are loaded.
+/// The schema being served, asked each time it is needed: a reload applies at the next ask
+/// (a job's next run, a stream's next read).
+pub type CurrentSchema = std::sync::Arc<dyn Fn() -> std::sync::Arc<Schema> + Send + Sync>;
+
 /// Whether a `hooks` entry is a webhook URL rather than a script name.
 pub fn is_webhook(name: &str) -> bool {
     name.starts_with("http://") || name.starts_with("https://")

@@ -95,11 +95,10 @@ pub async fn launch(
         files: Arc::new(crate::files::storage::LocalFiles::new(config_files_dir)),
         reloads: Default::default(),
     });
-    let schema_state = state.clone();
     let context = jobs::JobContext {
         db: db.clone(),
         feed: state.feed.clone(),
-        schema: Arc::new(move || schema_state.schema()),
+        schema: state.current_schema(),
         files: state.files.clone(),
         upstream: upstream.clone(),
     };

@@ -15,16 +15,19 @@ pub trait Announcements: Send {
     fn next_position(&mut self) -> BoxFuture<'_, Result<i64, DbErr>>;
 }
 
-/// Listens for announcements, when the database sends them (`None` on SQLite).
-pub async fn listen(db: &DatabaseConnection) -> Option<Result<Box<dyn Announcements>, DbErr>> {
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
-        return None;
-    }
-    let pool = db.get_postgres_connection_pool();
-    Some(connect(pool).await)
+/// Whether the database announces commits (PostgreSQL does; SQLite does not).
+pub fn announces(db: &DatabaseConnection) -> bool {
+    db.get_database_backend() == sea_orm::DbBackend::Postgres
 }
 
-async fn connect(pool: &sea_orm::sqlx::PgPool) -> Result<Box<dyn Announcements>, DbErr> {
+/// Listens for announcements; only for a database that [`announces`] them.
+pub async fn listen(db: &DatabaseConnection) -> Result<Box<dyn Announcements>, DbErr> {
+    if !announces(db) {
+        return Err(DbErr::Custom(
+            "this database does not announce its commits".into(),
+        ));
+    }
+    let pool = db.get_postgres_connection_pool();
     let failed = |error: sea_orm::sqlx::Error| DbErr::Custom(error.to_string());
     let mut listener = PgListener::connect_with(pool).await.map_err(failed)?;
     listener.listen(feed::CHANNEL).await.map_err(failed)?;

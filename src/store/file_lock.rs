@@ -2,7 +2,8 @@
 //! schema to a SQLite file, so that gateways (or `syncgate migrate`) starting together on one
 //! file take turns. PostgreSQL uses advisory locks instead.
 
-use super::{StoreError, sqlite_path};
+use super::StoreError;
+use crate::config::sqlite_path;
 use std::fs::File;
 
 pub struct FileLock(#[allow(dead_code)] Option<File>);

@@ -25,7 +25,6 @@ mod sql;
 pub mod sqlite_memory;
 pub mod webhooks;
 
-pub use crate::config::sqlite_path;
 pub use connect::connect;
 pub use error::StoreError;
 pub use file_lock::FileLock;

@@ -101,8 +101,7 @@ pub async fn list(
 }
 
 /// Applies a resolution as a new version of the row, through the write pipeline (so the table's
-/// hooks and webhooks run, and an edge records it for the hub); returns it and the feed
-/// position.
+/// hooks and webhooks run, and an edge records it for the hub).
 pub async fn resolve(
     db: &DatabaseConnection,
     schema: &Schema,
@@ -111,7 +110,7 @@ pub async fn resolve(
     id: i64,
     resolution: Resolution,
     options: WriteOptions,
-) -> Result<(ResolvedConflict, i64), SyncError> {
+) -> Result<ResolvedConflict, SyncError> {
     let missing = || SyncError::RowNotFound {
         table: "syncgate_conflicts".into(),
         key: id.to_string(),
@@ -178,18 +177,15 @@ pub async fn resolve(
         })
         .await?;
     conflicts::mark_resolved(writer.connection(), id, resolution_name, &caller.subject).await?;
-    let position = writer.commit(schema).await?;
+    writer.commit(schema).await?;
     let row = written.row;
-    Ok((
-        ResolvedConflict {
-            id,
-            resolution: resolution_name.into(),
-            table: table.name.clone(),
-            key: conflict.key,
-            version: row.version,
-            deleted: row.deleted,
-            row: row.into_client(),
-        },
-        position,
-    ))
+    Ok(ResolvedConflict {
+        id,
+        resolution: resolution_name.into(),
+        table: table.name.clone(),
+        key: conflict.key,
+        version: row.version,
+        deleted: row.deleted,
+        row: row.into_client(),
+    })
 }

@@ -69,14 +69,14 @@ struct Checked<'s> {
 /// How often a push that met a concurrent writer (see [`SyncError::Contended`]) is run again.
 const ATTEMPTS: usize = 4;
 
-/// Applies `batch` for `caller`. Returns the outcome and the feed position it committed.
+/// Applies `batch` for `caller`. The outcome's cursor is the feed position it committed.
 pub async fn push(
     db: &DatabaseConnection,
     schema: &Schema,
     plugins: &Plugins,
     caller: &Caller,
     mut batch: PushBatch,
-) -> Result<(PushOutcome, i64), PushFailure> {
+) -> Result<PushOutcome, PushFailure> {
     check_device(caller, &batch.device_id)?;
     // Checked once, outside the transaction; a run that met a concurrent writer reuses it.
     let mut checked: Vec<Result<Checked, SyncError>> = Vec::with_capacity(batch.operations.len());
@@ -109,7 +109,7 @@ async fn run(
     batch: &PushBatch,
     checked: &mut [Result<Checked<'_>, SyncError>],
     options: WriteOptions,
-) -> Result<(PushOutcome, i64), PushFailure> {
+) -> Result<PushOutcome, PushFailure> {
     let actor = Actor {
         caller,
         device_id: &batch.device_id,
@@ -161,7 +161,7 @@ async fn run(
         }
     }
     let position = writer.commit(schema).await?;
-    Ok((split(results, position), position))
+    Ok(split(results, position))
 }
 
 /// A device token pushes as its own device; any caller's `device_id` must be a usable id.

@@ -30,8 +30,6 @@ pub struct SnapshotReport {
     /// Rows kept because they have local writes not yet pushed.
     pub kept_local: u64,
     pub snapshot_at: i64,
-    /// The local feed position after the snapshot.
-    pub position: i64,
     /// The hub's cursor the next incremental snapshot starts from.
     pub hub_cursor: i64,
 }
@@ -79,9 +77,7 @@ pub async fn snapshot(
             }
         };
         let changes = page["changes"].as_array().cloned().unwrap_or_default();
-        report.position = apply_page(db, feed, schema, &changes, &mut report)
-            .await?
-            .max(report.position);
+        apply_page(db, feed, schema, &changes, &mut report).await?;
         cursor = page["cursor"]
             .as_str()
             .and_then(|c| c.parse().ok())
@@ -97,14 +93,14 @@ pub async fn snapshot(
 }
 
 /// Writes one page of the hub's changes through the write pipeline, in one transaction, with no
-/// hooks (the hub ran them) and no outbox entries (no echo); returns the local feed position.
+/// hooks (the hub ran them) and no outbox entries (no echo).
 async fn apply_page(
     db: &DatabaseConnection,
     feed: &Feed,
     schema: &Schema,
     changes: &[Value],
     report: &mut SnapshotReport,
-) -> Result<i64, SnapshotError> {
+) -> Result<(), SnapshotError> {
     let caller = Caller::system("syncgate:snapshot");
     let plugins = Plugins::default();
     let actor = Actor {
@@ -187,5 +183,6 @@ async fn apply_page(
             .await?;
         *report.counts.entry(table.name.clone()).or_default() += 1;
     }
-    Ok(writer.commit(schema).await?)
+    writer.commit(schema).await?;
+    Ok(())
 }

@@ -20,11 +20,16 @@ pub fn check_cursor(cursor: i64, head: i64) -> Result<(), SyncError> {
     if cursor <= head {
         return Ok(());
     }
-    Err(SyncError::invalid(
+    Err(beyond_head(cursor, head))
+}
+
+/// The refusal of `cursor`, found to be past `head`.
+pub(super) fn beyond_head(cursor: i64, head: i64) -> SyncError {
+    SyncError::invalid(
         "cursor",
         format!(
             "cursor {cursor} is beyond the head of the changes feed ({head}): it was not issued \
              by this gateway's database; start again without a cursor"
         ),
-    ))
+    )
 }

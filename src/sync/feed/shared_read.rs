@@ -7,7 +7,7 @@
 //! that began before a commit must not answer a request that the commit woke, or that request
 //! would miss the change and sleep again.
 
-use super::cursor::check_cursor;
+use super::cursor::beyond_head;
 use super::view::{Shape, View};
 use crate::store::feed;
 use crate::store::row_json;
@@ -110,12 +110,7 @@ impl Drop for Forget<'_> {
 
 fn into_error(failure: ReadFailure) -> SyncError {
     match failure {
-        ReadFailure::BeyondHead { cursor, head } => match check_cursor(cursor, head) {
-            Err(error) => error,
-            Ok(()) => SyncError::Db(sea_orm::DbErr::Custom(format!(
-                "cursor {cursor} was refused although the head is {head}"
-            ))),
-        },
+        ReadFailure::BeyondHead { cursor, head } => beyond_head(cursor, head),
         ReadFailure::Db(message) => SyncError::Db(sea_orm::DbErr::Custom(message)),
     }
 }

@@ -8,7 +8,7 @@ use super::shared_read::PageEntry;
 use super::view::{Shape, View, ViewQuery};
 use crate::auth::Caller;
 use crate::ops::metrics::LiveStream;
-use crate::schema::Schema;
+use crate::schema::{CurrentSchema, Schema};
 use crate::store::feed;
 use crate::sync::SyncError;
 use futures_util::Stream;
@@ -28,7 +28,7 @@ pub type StillAllowed = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 /// What a stream reads and how it knows when to stop.
 pub struct StreamRequest {
     /// The schema being served, asked at each read (a reload applies to open streams).
-    pub schema: Arc<dyn Fn() -> Arc<Schema> + Send + Sync>,
+    pub schema: CurrentSchema,
     pub caller: Caller,
     pub tables: Option<Vec<String>>,
     /// The last change the client has (its `seq`): the stream starts after it.

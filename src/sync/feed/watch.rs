@@ -40,7 +40,7 @@ impl FeedWatch {
     /// Advances the watch with every position other processes announce, reconnecting when the
     /// connection drops (the poller catches up meanwhile); `None` where nothing is announced.
     pub fn spawn_listener(&self, db: &DatabaseConnection) -> Option<tokio::task::JoinHandle<()>> {
-        if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        if !feed_listener::announces(db) {
             return None;
         }
         let db = db.clone();
@@ -92,10 +92,7 @@ async fn listen(
     db: &DatabaseConnection,
     watch: &Weak<watch::Sender<i64>>,
 ) -> Result<(), sea_orm::DbErr> {
-    let Some(announcements) = feed_listener::listen(db).await else {
-        return Ok(());
-    };
-    let mut announcements = announcements?;
+    let mut announcements = feed_listener::listen(db).await?;
     loop {
         let position = announcements.next_position().await?;
         let Some(sender) = watch.upgrade() else {
