@@ -13,6 +13,7 @@ mod m0005_outbox;
 mod m0006_files;
 mod m0007_op_records;
 mod m0008_job_leases;
+mod m0009_row_moves;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_files::Migration),
             Box::new(m0007_op_records::Migration),
             Box::new(m0008_job_leases::Migration),
+            Box::new(m0009_row_moves::Migration),
         ]
     }
 

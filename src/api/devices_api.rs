@@ -6,7 +6,6 @@ use super::serde_payload::JsonAnswer;
 use super::sync_doc::{DeviceListDoc, DeviceViewDoc, RegisteredDeviceDoc, SyncStatusDoc};
 use crate::api::AppState;
 use crate::sync::devices::{self, DeviceChanges, Registration};
-use crate::sync::feed::parse_cursor;
 use crate::sync::status::{self, DeviceView, StatusQuery, SyncStatus};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -251,8 +250,8 @@ impl DevicesApi {
         body: Json<AckRequest>,
     ) -> Result<JsonAnswer<DeviceView, DeviceViewDoc>, ApiError> {
         let schema = state.schema();
-        let cursor = parse_cursor(Some(&body.cursor))?;
-        let device = devices::ack(&state.db, &schema, &auth.0, &body.device_id, cursor).await?;
+        let device =
+            devices::ack(&state.db, &schema, &auth.0, &body.device_id, &body.cursor).await?;
         // Only an acknowledgement that went through marks the device: another user's attempt
         // with this device id must not touch it.
         state.activity.device_seen(&auth.0, &body.device_id);

@@ -59,6 +59,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message).with_details(details)
     }
 
+    /// The error body: `{"error": {"code", "message", "details"}}`.
+    pub fn body(&self) -> Value {
+        json!({"error": {"code": self.code, "message": self.message, "details": self.details}})
+    }
+
     pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
             .with_details(json!({"field": field}))
@@ -71,9 +76,7 @@ impl poem::error::ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
-        let mut response = poem::web::Json(body)
+        let mut response = poem::web::Json(self.body())
             .with_status(self.status)
             .into_response();
         if self.status == StatusCode::UNAUTHORIZED {
@@ -106,7 +109,10 @@ const DOCUMENTED: &[(u16, &str)] = &[
     ),
     (
         409,
-        "The key is taken by a row outside the caller's scope, or the conflict is resolved.",
+        "The key is taken by a row outside the caller's scope, or the conflict is resolved; \
+         `resync_required` on a read: the caller's view changed since its cursor was handed out \
+         (details: `tables` to read again from the start, `dropped` to drop, `cursor` to go on \
+         from).",
     ),
     (
         413,
@@ -182,7 +188,9 @@ impl From<SyncError> for ApiError {
             SyncError::Invalid { .. } | SyncError::OpIdReused(_) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            SyncError::KeyTaken(_) | SyncError::AlreadyResolved(_) => StatusCode::CONFLICT,
+            SyncError::KeyTaken(_)
+            | SyncError::AlreadyResolved(_)
+            | SyncError::ResyncRequired { .. } => StatusCode::CONFLICT,
             SyncError::BadRequest(_) => StatusCode::BAD_REQUEST,
             SyncError::Contended(_) => StatusCode::SERVICE_UNAVAILABLE,
             SyncError::Hook(crate::plugins::HookError::Rejected { .. }) => {
@@ -201,6 +209,11 @@ impl From<SyncError> for ApiError {
             SyncError::RowNotFound { table, key } => json!({"table": table, "key": key}),
             SyncError::Invalid { field, .. } => json!({"field": field}),
             SyncError::OpIdReused(_) => json!({"field": "op_id"}),
+            SyncError::ResyncRequired {
+                tables,
+                dropped,
+                cursor,
+            } => json!({"field": "cursor", "tables": tables, "dropped": dropped, "cursor": cursor}),
             SyncError::Hook(crate::plugins::HookError::Rejected {
                 hook,
                 message: reason,

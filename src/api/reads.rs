@@ -31,7 +31,7 @@ pub async fn run_changes(
     let schema = state.schema();
     let page = state
         .feed
-        .changes(&state.db, &schema, caller, &query, cursor, wait)
+        .changes(&state.db, &schema, caller, &query, &cursor, wait)
         .await?;
     Ok(page)
 }

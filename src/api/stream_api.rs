@@ -8,7 +8,7 @@ use super::sync_doc::ChangeDoc;
 use crate::api::AppState;
 use crate::auth::Caller;
 use crate::sync::devices::{self, TOKEN_PREFIX};
-use crate::sync::feed::{PageEntry, StillAllowed, StreamRequest, parse_cursor};
+use crate::sync::feed::{StillAllowed, StreamEvent, StreamRequest, parse_cursor};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use poem::web::sse::Event;
@@ -19,8 +19,9 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// One change as an event; documented as the feed's `Change`.
-pub struct ChangeEvent(pub PageEntry);
+/// One event of the stream; documented as the feed's `Change` (the `resync_required` event that
+/// may end a stream carries the error body instead, as the operation's description says).
+pub struct ChangeEvent(pub StreamEvent);
 
 impl Type for ChangeEvent {
     const IS_REQUIRED: bool = true;
@@ -52,7 +53,11 @@ impl Type for ChangeEvent {
 
 impl ToJSON for ChangeEvent {
     fn to_json(&self) -> Option<Value> {
-        serde_json::from_str(self.0.json.get()).ok()
+        match &self.0 {
+            StreamEvent::Change { entry, .. } => serde_json::from_str(entry.json.get()).ok(),
+            // Not a `Change`: the event is written by `open` alone.
+            StreamEvent::ResyncRequired(_) => None,
+        }
     }
 }
 
@@ -84,11 +89,16 @@ pub async fn open(
         .boxed();
     Ok(EventStream::new(events)
         .keep_alive(state.config.sync.stream_heartbeat)
-        .to_event(|ChangeEvent(change)| {
+        .to_event(|ChangeEvent(event)| match event {
             // The change's JSON as the page built it, shared by every stream of the view.
-            Event::message(change.json.get())
-                .id(change.seq.to_string())
-                .event_type("change")
+            StreamEvent::Change { entry, cursor } => Event::message(entry.json.get())
+                .id(cursor)
+                .event_type("change"),
+            // The body a read with the stream's cursor would now be refused with.
+            StreamEvent::ResyncRequired(error) => {
+                Event::message(ApiError::from(error).body().to_string())
+                    .event_type("resync_required")
+            }
         }))
 }
 

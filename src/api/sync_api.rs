@@ -50,6 +50,7 @@ struct PullRequest {
 struct PullAnswer {
     success: bool,
     data: BTreeMap<String, Vec<Box<serde_json::value::RawValue>>>,
+    removed: BTreeMap<String, Vec<Box<serde_json::value::RawValue>>>,
     limit: u64,
     cursor: String,
     has_more: bool,
@@ -188,11 +189,12 @@ impl SyncApi {
         let schema = state.schema();
         let page = state
             .feed
-            .pull(&state.db, &schema, &auth.0, body.0.tables, cursor, limit)
+            .pull(&state.db, &schema, &auth.0, body.0.tables, &cursor, limit)
             .await?;
         Ok(JsonAnswer::new(PullAnswer {
             success: true,
             data: page.data.into_iter().collect(),
+            removed: page.removed.into_iter().collect(),
             limit,
             cursor: page.cursor,
             has_more: page.has_more,

@@ -113,17 +113,23 @@ pub struct PushOutcomeDoc {
     cursor: String,
 }
 
-/// One entry of the changes feed: the current state of a row (or its tombstone). `row`: the
-/// row; for a tombstone, the row as it was when deleted.
+/// One entry of the changes feed: the current state of a row (or its tombstone), or its
+/// removal from your view. `row`: the row; for a tombstone, the row as it was when deleted; for
+/// a removal, the key alone.
 #[derive(Object)]
 #[oai(rename = "Change")]
 pub struct ChangeDoc {
-    /// Feed position of the row's latest change.
+    /// Feed position of the row's latest change (for a removal, of the write that moved it).
     seq: i64,
     table: String,
     key: Value,
     version: i64,
+    /// True for a tombstone and for a removal: drop the row.
     deleted: bool,
+    /// Present and true when the row left your view: a write moved it to another branch,
+    /// owner, assignee set or claim value you cannot read. It carries none of the row's new
+    /// values. Sent once per move to each reader who could read the row before it.
+    removed: Option<bool>,
     row: RowObject,
 }
 
@@ -336,6 +342,10 @@ pub struct PullResponseDoc {
     success: bool,
     /// Rows by table.
     data: BTreeMap<String, Vec<RowObject>>,
+    /// Keys of rows that left your view after `cursor` (an update moved them to another
+    /// branch, owner, assignee set or claim value), by table; only tables with some appear.
+    /// Drop these rows. Empty when pulling from the start.
+    removed: BTreeMap<String, Vec<Value>>,
     limit: u64,
     /// Pass it as `cursor` for the next page.
     cursor: String,
@@ -444,6 +454,10 @@ mod tests {
         let change = json!({"seq": 1, "table": "t", "key": "a", "version": 1, "deleted": false,
                             "row": row()});
         assert_documented::<ChangeDoc>(&change);
+        // As `store::row_json::removal` writes a removal.
+        let removal = json!({"seq": 2, "table": "t", "key": "a", "version": 2, "deleted": true,
+                             "removed": true, "row": {"id": "a"}});
+        assert_documented::<ChangeDoc>(&removal);
         assert_documented::<ChangesPageDoc>(&ChangesPage {
             changes: vec![serde_json::value::to_raw_value(&change).unwrap()],
             cursor: "1".into(),

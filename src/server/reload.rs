@@ -35,6 +35,9 @@ pub async fn reload(state: &AppState) -> Result<usize, FailedReload> {
     state
         .current
         .store(Arc::new(Served::new(schema, plugins, api, generation)));
+    // Open streams look at their view again now, not at the next commit: one whose view the
+    // reload changed tells its client at once.
+    state.feed.schema_changed();
     Ok(tables)
 }
 

@@ -19,12 +19,14 @@ pub struct StoredDevice {
     /// Unix milliseconds.
     pub last_seen: Option<i64>,
     pub acked_cursor: i64,
+    /// The acknowledged cursor as the device sent it; `None` before its first acknowledgement.
+    pub acked_cursor_text: Option<String>,
     /// Unix milliseconds.
     pub acked_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, subject, role, claims, name, platform, app_version, created_at, \
-                       updated_at, last_seen, acked_cursor, acked_at";
+                       updated_at, last_seen, acked_cursor, acked_cursor_text, acked_at";
 
 pub async fn insert(
     db: &impl ConnectionTrait,
@@ -137,12 +139,14 @@ pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
 pub async fn set_ack(
     db: &impl ConnectionTrait,
     id: &str,
-    cursor: i64,
+    (position, text): (i64, &str),
     at: i64,
 ) -> Result<(), DbErr> {
     let mut sql = SqlBuilder::new(db.get_database_backend());
     sql.push("UPDATE syncgate_devices SET acked_cursor = ")
-        .bind(cursor.into(), None)
+        .bind(position.into(), None)
+        .push(", acked_cursor_text = ")
+        .bind(text.into(), None)
         .push(", acked_at = ")
         .bind(at.into(), None)
         .push(" WHERE id = ")
@@ -194,6 +198,7 @@ fn decode(row: &QueryResult) -> Result<StoredDevice, DbErr> {
         updated_at: row.try_get("", "updated_at")?,
         last_seen: row.try_get("", "last_seen")?,
         acked_cursor: row.try_get("", "acked_cursor")?,
+        acked_cursor_text: row.try_get("", "acked_cursor_text")?,
         acked_at: row.try_get("", "acked_at")?,
     })
 }

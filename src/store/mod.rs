@@ -14,6 +14,7 @@ pub mod gauges;
 mod introspect;
 pub mod job_leases;
 mod migrate;
+pub mod moves;
 pub mod op_records;
 pub mod outbox;
 mod reconcile;

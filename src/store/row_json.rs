@@ -13,6 +13,7 @@
 //!   into the row's JSON text directly.
 
 use super::ddl::quote;
+use super::moves::Removal;
 use super::rows::{Scan, column_value, push_scan, select_list};
 use super::sql::SqlBuilder;
 use crate::schema::TableDef;
@@ -196,4 +197,26 @@ fn write_value(
 
 fn write_string(out: &mut Vec<u8>, text: &str) {
     let _ = serde_json::to_writer(out, text);
+}
+
+/// A removal as the feed answers it: `{seq, table, key, version, deleted: true, removed: true,
+/// row}`, where `row` holds the key alone. A client that does not know `removed` drops the row as
+/// for a delete, which is what a removal asks; none of the row's values after the move are in it.
+pub fn removal(table: &TableDef, removal: &Removal) -> Box<RawValue> {
+    // serde_json keeps the members in this order (`preserve_order`).
+    let change = serde_json::json!({
+        "seq": removal.seq,
+        "table": table.name,
+        "key": removal.key,
+        "version": removal.version,
+        "deleted": true,
+        "removed": true,
+        "row": { table.spec.primary_key.as_str(): removal.key },
+    });
+    RawValue::from_string(change.to_string()).expect("a JSON value is valid JSON")
+}
+
+/// A key as JSON (pull lists removed keys by table).
+pub fn key(key: &serde_json::Value) -> Box<RawValue> {
+    RawValue::from_string(key.to_string()).expect("a JSON value is valid JSON")
 }

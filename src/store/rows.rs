@@ -82,7 +82,7 @@ fn push_key_filter(sql: &mut SqlBuilder, table: &TableDef, key: &Value) {
     sql.push(&quote(pk)).push(" = ").bind(bound, cast);
 }
 
-fn push_scope_filter(sql: &mut SqlBuilder, table: &TableDef, scope: &RowScope) {
+pub(super) fn push_scope_filter(sql: &mut SqlBuilder, table: &TableDef, scope: &RowScope) {
     match scope {
         RowScope::All => {
             sql.push("1 = 1");

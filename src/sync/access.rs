@@ -197,3 +197,36 @@ fn claim_as_column_value(column: &Column, claim: &Value) -> Option<Value> {
     values::check_value(&lenient, &candidate).ok()?;
     Some(values::normalize(column, candidate))
 }
+
+/// The columns of `table` that decide which rows some role reaches: its branch, owner and
+/// assignees columns and the columns of claim rules, for every role that may use the table. A
+/// write that changes one of them may move the row out of a reader's view.
+pub fn scope_columns(schema: &Schema, table: &TableDef) -> Vec<String> {
+    if table.spec.shared {
+        return Vec::new();
+    }
+    let mut columns: Vec<String> = Vec::new();
+    let mut add = |column: Option<&String>| {
+        if let Some(column) = column
+            && table.spec.columns.contains_key(column)
+            && !columns.contains(column)
+        {
+            columns.push(column.clone());
+        }
+    };
+    for (name, role) in &schema.roles {
+        if !table.permissions_for(name).any() {
+            continue;
+        }
+        match &role.spec.scope {
+            Scope::Named(NamedScope::All) => {}
+            Scope::Named(NamedScope::Branch) => add(table.spec.branch_column.as_ref()),
+            Scope::Named(NamedScope::Owner) => {
+                add(table.spec.owner_column.as_ref());
+                add(table.spec.assignees_column.as_ref());
+            }
+            Scope::Claim(rule) => add(Some(&rule.column)),
+        }
+    }
+    columns
+}

@@ -9,9 +9,11 @@ use crate::auth::Caller;
 use crate::plugins::Plugins;
 use crate::schema::Schema;
 use crate::store::conflicts::{self, StoredConflict};
+use crate::store::rows;
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// An open conflict: both rows, both versions, and who wrote the client's.
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +81,8 @@ pub struct ResolvedConflict {
     pub row: Row,
 }
 
-/// Open conflicts on rows the caller may read.
+/// Open conflicts on rows the caller may read now: a conflict follows its row's current scope,
+/// not the scope the row had when the conflict happened.
 pub async fn list(
     db: &DatabaseConnection,
     schema: &Schema,
@@ -88,13 +91,29 @@ pub async fn list(
     let tables = readable(schema, caller, None)?;
     let names: Vec<&str> = tables.iter().map(|a| a.table.name.as_str()).collect();
     let open = conflicts::open(db, &names).await?;
+    let mut current = HashMap::new();
+    for access in &tables {
+        let keys: Vec<Value> = open
+            .iter()
+            .filter(|conflict| conflict.table == access.table.name)
+            .map(|conflict| conflict.key.clone())
+            .collect();
+        if !keys.is_empty() {
+            let rows = rows::find_many(db, access.table, &keys, false).await?;
+            current.insert(access.table.name.as_str(), rows);
+        }
+    }
     Ok(open
         .into_iter()
         .filter(|conflict| {
+            let row = current
+                .get(conflict.table.as_str())
+                .and_then(|rows| rows.get(&conflict.key.to_string()));
             tables
                 .iter()
                 .find(|a| a.table.name == conflict.table)
-                .is_some_and(|a| a.scope.allows(&conflict.server_row))
+                .zip(row)
+                .is_some_and(|(a, row)| a.scope.allows(&row.values))
         })
         .map(ConflictView::from)
         .collect())
@@ -127,9 +146,14 @@ pub async fn resolve(
         .await?
         .ok_or_else(missing)?;
     let access = access(schema, caller, &conflict.table).map_err(|_| missing())?;
-    if !access.scope.allows(&conflict.server_row) {
-        return Err(missing());
-    }
+    // Whose the conflict is follows the row's current scope (checked below), not the scope the
+    // row had when the conflict happened.
+    let table = access.table;
+    let current = writer
+        .current(table, &conflict.key)
+        .await?
+        .filter(|row| access.scope.allows(&row.values))
+        .ok_or_else(missing)?;
     if conflict.status != "open" {
         return Err(SyncError::AlreadyResolved(format!(
             "conflict {id} was already resolved ({})",
@@ -142,12 +166,6 @@ pub async fn resolve(
             caller.role, conflict.table
         )));
     }
-    let table = access.table;
-    let current = writer
-        .current(table, &conflict.key)
-        .await?
-        .filter(|row| access.scope.allows(&row.values))
-        .ok_or_else(missing)?;
     let resolution_name = resolution.name();
     let (action, sent) = match resolution {
         Resolution::UseServer if current.deleted => (Action::Delete, Map::new()),

@@ -4,7 +4,7 @@
 //! did not exist.
 
 use super::SyncError;
-use super::feed::check_cursor;
+use super::feed::{check_cursor, parse_cursor};
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::schema::model::{NamedScope, Scope};
@@ -124,6 +124,7 @@ pub async fn register(
         updated_at: now,
         last_seen: None,
         acked_cursor: 0,
+        acked_cursor_text: None,
         acked_at: None,
     };
     let (token, hash) = new_token();
@@ -218,13 +219,19 @@ pub async fn ack(
     schema: &Schema,
     caller: &Caller,
     id: &str,
-    cursor: i64,
+    cursor: &str,
 ) -> Result<StoredDevice, SyncError> {
     let mut device = reachable(db, schema, caller, id).await?;
-    check_cursor(cursor, feed::head(db).await?)?;
+    let position = parse_cursor(Some(cursor))?.seq;
+    check_cursor(position, feed::head(db).await?)?;
     let now = chrono::Utc::now().timestamp_millis();
-    devices::set_ack(db, id, cursor, now).await?;
-    device.acked_cursor = cursor;
+    let cursor = match cursor.trim() {
+        "" => "0",
+        text => text,
+    };
+    devices::set_ack(db, id, (position, cursor), now).await?;
+    device.acked_cursor = position;
+    device.acked_cursor_text = Some(cursor.to_string());
     device.acked_at = Some(now);
     Ok(device)
 }

@@ -33,6 +33,20 @@ pub enum SyncError {
     AlreadyResolved(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The caller's view changed since its cursor was read: `tables` are to be read again from
+    /// the start, `dropped` to be dropped; `cursor` continues the rest.
+    #[error(
+        "your view of the data changed since this cursor was handed out (your token's claims, \
+         or the schema's permissions or scopes): drop the rows you hold of {} and read them again \
+         without a cursor{}, then go on from `cursor` in the details",
+        list(.tables),
+        dropped_clause(.dropped)
+    )]
+    ResyncRequired {
+        tables: Vec<String>,
+        dropped: Vec<String>,
+        cursor: String,
+    },
     #[error("{0}")]
     Hook(#[from] crate::plugins::HookError),
     #[error("database error: {0}")]
@@ -48,6 +62,14 @@ fn list(tables: &[String]) -> String {
             .map(|t| format!("`{t}`"))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+fn dropped_clause(dropped: &[String]) -> String {
+    if dropped.is_empty() {
+        String::new()
+    } else {
+        format!("; drop {} entirely, you no longer read them", list(dropped))
     }
 }
 
@@ -78,6 +100,7 @@ impl SyncError {
             SyncError::AlreadyResolved(_) => "already_resolved",
             SyncError::Contended(_) => "contended",
             SyncError::BadRequest(_) => "bad_request",
+            SyncError::ResyncRequired { .. } => "resync_required",
             SyncError::Hook(crate::plugins::HookError::Rejected { .. }) => "rejected_by_hook",
             SyncError::Hook(crate::plugins::HookError::Failed { .. }) => "hook_failed",
             SyncError::Db(_) => "internal",
@@ -88,6 +111,7 @@ impl SyncError {
         match self {
             SyncError::Invalid { field, .. } => field.as_deref(),
             SyncError::OpIdReused(_) => Some("op_id"),
+            SyncError::ResyncRequired { .. } => Some("cursor"),
             _ => None,
         }
     }

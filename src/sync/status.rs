@@ -223,7 +223,10 @@ pub async fn device_view(
         pending: backlog.changes,
         outbox_pending,
         lag_seconds,
-        acked_cursor: device.acked_cursor.to_string(),
+        acked_cursor: device
+            .acked_cursor_text
+            .clone()
+            .unwrap_or_else(|| device.acked_cursor.to_string()),
         last_ack: device.acked_at.map(rfc3339),
         created_at: device.created_at.clone(),
     })

@@ -11,7 +11,7 @@ use crate::schema::Schema;
 use crate::schema::model::ConflictStrategy;
 use crate::store::{outbox, snapshots};
 use crate::sync::data::{check_sent, complete_new_row};
-use crate::sync::feed::Feed;
+use crate::sync::feed::{Feed, parse_cursor};
 use crate::sync::types::Action;
 use crate::sync::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer};
 use crate::sync::{Access, SyncError};
@@ -78,10 +78,12 @@ pub async fn snapshot(
         };
         let changes = page["changes"].as_array().cloned().unwrap_or_default();
         apply_page(db, feed, schema, &changes, &mut report).await?;
+        // The hub's cursors carry a stamp of the edge's view after the position; the position
+        // is what is kept.
         cursor = page["cursor"]
             .as_str()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(cursor);
+            .and_then(|c| parse_cursor(Some(c)).ok())
+            .map_or(cursor, |c| c.seq);
         if page["has_more"] != Value::Bool(true) {
             break;
         }
@@ -116,12 +118,24 @@ async fn apply_page(
     };
     let mut writer = Writer::begin(db, &plugins, actor, options).await?;
     let mut rows = Vec::with_capacity(changes.len());
+    let mut removals = Vec::new();
     for change in changes {
         let Some(table) = change["table"].as_str().and_then(|name| schema.table(name)) else {
             continue;
         };
         let mut row: Map<String, Value> = change["row"].as_object().cloned().unwrap_or_default();
         row.retain(|column, _| table.spec.columns.contains_key(column));
+        // The row left the edge's view at the hub: its removal carries the key alone, and the
+        // edge drops the row (a tombstone, which its own devices receive in turn).
+        if change["removed"] == Value::Bool(true) {
+            if let Some(key) = check_sent(table, row)
+                .ok()
+                .and_then(|sent| sent.get(&table.spec.primary_key).cloned())
+            {
+                removals.push((Access::unrestricted(table), key));
+            }
+            continue;
+        }
         let values = match check_sent(table, row).and_then(|sent| complete_new_row(table, &sent)) {
             Ok(values) => values,
             Err(error) => {
@@ -135,6 +149,15 @@ async fn apply_page(
             .unwrap_or(Value::Null);
         let deleted = change["deleted"] == Value::Bool(true);
         rows.push((Access::unrestricted(table), key, values, deleted));
+    }
+    // A removal of a row the edge holds becomes its deletion; of one it does not, nothing.
+    for (access, key) in removals {
+        if let Some(local) = writer.current(access.table, &key).await?
+            && !local.deleted
+        {
+            let values = local.values;
+            rows.push((access, key, values, true));
+        }
     }
     for table in schema.tables.values() {
         let keys: Vec<Value> = rows

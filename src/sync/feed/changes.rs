@@ -2,6 +2,7 @@
 //! the caller may read, in feed order; and the long-poll that waits for the next visible change.
 
 use super::Feed;
+use super::cursor::Cursor;
 use super::shared_read::{FeedPage, PageRequest};
 use super::view::{Shape, View, ViewQuery};
 use crate::auth::Caller;
@@ -23,19 +24,20 @@ impl Feed {
         schema: &Arc<Schema>,
         caller: &Caller,
         query: &ViewQuery,
-        cursor: i64,
+        cursor: &Cursor,
         wait: Duration,
     ) -> Result<ChangesPage, SyncError> {
         let deadline = Instant::now() + wait;
         let view = View::of(schema, caller, query, Shape::Change)?;
+        view.check(cursor)?;
         let _waiting = (!wait.is_zero()).then(LongPoll::open);
         let mut seen = self.watch.subscribe();
         loop {
             // Only a waiting request shares its reads (see `PageRequest::seen`).
             let position = (!wait.is_zero()).then(|| *seen.borrow_and_update());
-            let page = self.read(db, &view, cursor, position).await?;
+            let page = self.read(db, &view, cursor.seq, position).await?;
             if !page.entries.is_empty() || Instant::now() >= deadline {
-                let page = to_page(page);
+                let page = to_page(&view, page);
                 rows_served("changes", page.changes.len());
                 return Ok(page);
             }
@@ -66,11 +68,11 @@ impl Feed {
 
 /// A page as the API answers it: the changes moved out of a page read for this request alone,
 /// copied from a page shared with other requests.
-fn to_page(page: Arc<FeedPage>) -> ChangesPage {
+fn to_page(view: &View, page: Arc<FeedPage>) -> ChangesPage {
     let page = Arc::unwrap_or_clone(page);
     ChangesPage {
         changes: page.entries.into_iter().map(|entry| entry.json).collect(),
-        cursor: page.cursor.to_string(),
+        cursor: view.cursor(page.cursor),
         has_more: page.has_more,
     }
 }

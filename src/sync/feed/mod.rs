@@ -15,10 +15,10 @@ mod stream;
 mod view;
 mod watch;
 
-pub use cursor::{check_cursor, parse_cursor};
+pub use cursor::{Cursor, check_cursor, parse_cursor};
 pub use pull::PullPage;
 pub use shared_read::PageEntry;
-pub use stream::{StillAllowed, StreamRequest};
+pub use stream::{StillAllowed, StreamEvent, StreamRequest};
 pub use view::{Shape, View, ViewQuery};
 
 use crate::store::feed;
@@ -71,5 +71,11 @@ impl Feed {
     /// Wakes every reader: a transaction of this process committed the feed up to `position`.
     pub fn committed(&self, position: i64) {
         self.watch.advance(position);
+    }
+
+    /// Wakes every reader, the position unchanged: the schema was reloaded, and a live stream
+    /// whose view it changed must say so now.
+    pub fn schema_changed(&self) {
+        self.watch.wake();
     }
 }

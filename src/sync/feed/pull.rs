@@ -1,7 +1,8 @@
 //! `POST /sync/pull` (seed 002): the live rows of some tables, grouped by table, a page at a
-//! time through a cursor.
+//! time through a cursor; after a cursor, also the keys of rows that left the caller's view.
 
 use super::Feed;
+use super::cursor::Cursor;
 use super::view::{Shape, View, ViewQuery};
 use crate::auth::Caller;
 use crate::ops::metrics::rows_served;
@@ -15,6 +16,9 @@ use std::sync::Arc;
 pub struct PullPage {
     /// Rows by table, each as JSON built once.
     pub data: IndexMap<String, Vec<Box<RawValue>>>,
+    /// Keys of rows that left the caller's view after the cursor, by table (only tables with
+    /// some).
+    pub removed: IndexMap<String, Vec<Box<RawValue>>>,
     pub cursor: String,
     pub has_more: bool,
 }
@@ -26,7 +30,7 @@ impl Feed {
         schema: &Arc<Schema>,
         caller: &Caller,
         tables: Option<Vec<String>>,
-        cursor: i64,
+        cursor: &Cursor,
         limit: u64,
     ) -> Result<PullPage, SyncError> {
         let query = ViewQuery {
@@ -35,7 +39,8 @@ impl Feed {
             include_deleted: false,
         };
         let view = View::of(schema, caller, &query, Shape::Row)?;
-        let page = self.read(db, &view, cursor, None).await?;
+        view.check(cursor)?;
+        let page = self.read(db, &view, cursor.seq, None).await?;
         let mut data: IndexMap<String, Vec<Box<RawValue>>> = IndexMap::new();
         // Every requested table appears, even when it has no rows.
         for (table, _) in &view.scans {
@@ -44,12 +49,19 @@ impl Feed {
         // Read for this request alone: the rows are moved, not copied.
         let page = Arc::unwrap_or_clone(page);
         rows_served("pull", page.entries.len());
+        let mut removed: IndexMap<String, Vec<Box<RawValue>>> = IndexMap::new();
         for entry in page.entries {
-            data.entry(entry.table).or_default().push(entry.json);
+            let into = if entry.removed {
+                &mut removed
+            } else {
+                &mut data
+            };
+            into.entry(entry.table).or_default().push(entry.json);
         }
         Ok(PullPage {
             data,
-            cursor: page.cursor.to_string(),
+            removed,
+            cursor: view.cursor(page.cursor),
             has_more: page.has_more,
         })
     }

@@ -10,6 +10,7 @@
 use super::cursor::beyond_head;
 use super::view::{Shape, View};
 use crate::store::feed;
+use crate::store::moves;
 use crate::store::row_json;
 use crate::store::rows::Scan;
 use crate::sync::SyncError;
@@ -30,8 +31,11 @@ pub struct FeedPage {
 pub struct PageEntry {
     pub seq: i64,
     pub table: String,
-    /// The change (or, for pull, the row) as JSON.
+    /// The change (or, for pull, the row) as JSON; for a removal, the removal change (or, for
+    /// pull, the key).
     pub json: Box<RawValue>,
+    /// The row left the reader's view at `seq` (a move-out), rather than changed within it.
+    pub removed: bool,
 }
 
 /// What a read asks for.
@@ -152,6 +156,23 @@ async fn read_page(
             seq,
             table: name.clone(),
             json,
+            removed: false,
+        }));
+        // A reader starting from nothing holds no row that could have left its view.
+        if request.cursor == 0 {
+            continue;
+        }
+        let removals = moves::removals(db, table, scope, request.cursor, view.limit + 1)
+            .await
+            .map_err(failed)?;
+        found.extend(removals.into_iter().map(|removal| PageEntry {
+            seq: removal.seq,
+            table: name.clone(),
+            json: match view.shape {
+                Shape::Change => row_json::removal(table, &removal),
+                Shape::Row => row_json::key(&removal.key),
+            },
+            removed: true,
         }));
     }
     found.sort_by_key(|entry| entry.seq);

@@ -3,7 +3,7 @@
 //! the shared reads, so streams with the same view share one read per commit.
 
 use super::Feed;
-use super::cursor::check_cursor;
+use super::cursor::{Cursor, check_cursor};
 use super::shared_read::PageEntry;
 use super::view::{Shape, View, ViewQuery};
 use crate::auth::Caller;
@@ -22,6 +22,15 @@ use tokio::time::Instant;
 /// Changes read per query while catching up.
 const PAGE: u64 = 500;
 
+/// What a stream sends.
+pub enum StreamEvent {
+    /// A change, with the cursor that resumes after it (the event's `id`).
+    Change { entry: PageEntry, cursor: String },
+    /// A schema reload changed the caller's view of a table the stream reads: the client is
+    /// to read these tables again (see [`SyncError::ResyncRequired`]). The stream ends here.
+    ResyncRequired(SyncError),
+}
+
 /// Whether the caller may still read (its token not revoked, not expired).
 pub type StillAllowed = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
@@ -31,8 +40,9 @@ pub struct StreamRequest {
     pub schema: CurrentSchema,
     pub caller: Caller,
     pub tables: Option<Vec<String>>,
-    /// The last change the client has (its `seq`): the stream starts after it.
-    pub cursor: i64,
+    /// The cursor of the last change the client has (an event's `id`): the stream starts after
+    /// it.
+    pub cursor: Cursor,
     /// How often `still_allowed` is asked while the stream waits.
     pub recheck: Duration,
     pub still_allowed: StillAllowed,
@@ -49,7 +59,10 @@ struct State {
     expires: Option<Instant>,
     /// What the stream reads, worked out again only when the schema changes.
     view: Arc<View>,
-    ready: VecDeque<PageEntry>,
+    /// Changes read and not yet sent, each with the cursor that resumes after it.
+    ready: VecDeque<(PageEntry, String)>,
+    /// A reload changed the stream's view: the stream told the client and ends.
+    ended: bool,
     receiver: tokio::sync::watch::Receiver<i64>,
     next_check: Instant,
     /// Counts the stream as open while it lives.
@@ -65,25 +78,28 @@ impl Feed {
         &self,
         db: &DatabaseConnection,
         request: StreamRequest,
-    ) -> Result<impl Stream<Item = PageEntry> + Send + use<>, SyncError> {
+    ) -> Result<impl Stream<Item = StreamEvent> + Send + use<>, SyncError> {
         let view = view_of(&(request.schema)(), &request)?;
+        view.check(&request.cursor)?;
         // The position this replica has seen covers almost every cursor without a query
         // (thousands of streams opening at once would otherwise queue for the pool); only a
         // newer one (issued by another replica a moment ago) is checked against the database.
         let seen = self.watch.seen();
-        let head = if request.cursor <= seen {
+        let cursor = request.cursor.seq;
+        let head = if cursor <= seen {
             seen
         } else {
             feed::head(db).await?
         };
-        check_cursor(request.cursor, head)?;
+        check_cursor(cursor, head)?;
         let state = State {
             feed: self.clone(),
             db: db.clone(),
-            cursor: request.cursor,
+            cursor,
             expires: expiry(&request.caller, request.leeway),
             view,
             ready: VecDeque::new(),
+            ended: false,
             receiver: self.watch.subscribe(),
             next_check: Instant::now() + request.recheck,
             request,
@@ -115,29 +131,31 @@ fn expiry(caller: &Caller, leeway: Duration) -> Option<Instant> {
     Some(Instant::now() + Duration::from_secs(left.max(0) as u64))
 }
 
-/// The stream's view under the schema being served; `None` (the stream ends) when the caller
-/// may no longer read what it asked for.
-fn current_view(state: &mut State) -> Option<Arc<View>> {
+/// The stream's view under the schema being served: `Err` with the event that ends the stream
+/// when a reload changed the caller's scope in a table it reads, `Err(None)` (the stream ends)
+/// when the caller may no longer read what it asked for.
+fn current_view(state: &mut State) -> Result<Arc<View>, Option<StreamEvent>> {
     let schema = (state.request.schema)();
     if Arc::ptr_eq(&state.view.schema, &schema) {
-        return Some(state.view.clone());
+        return Ok(state.view.clone());
     }
-    match view_of(&schema, &state.request) {
-        Ok(view) => {
-            state.view = view.clone();
-            Some(view)
-        }
-        Err(error) => {
-            tracing::warn!(%error, "live stream ended: the feed cannot be read");
-            None
-        }
-    }
+    let view = view_of(&schema, &state.request).map_err(|error| {
+        tracing::warn!(%error, "live stream ended: the feed cannot be read");
+        None
+    })?;
+    view.check(&state.view.cursor_at(state.cursor))
+        .map_err(|changed| Some(StreamEvent::ResyncRequired(changed)))?;
+    state.view = view.clone();
+    Ok(view)
 }
 
-async fn next(state: &mut State) -> Option<PageEntry> {
+async fn next(state: &mut State) -> Option<StreamEvent> {
     loop {
-        if let Some(change) = state.ready.pop_front() {
-            return Some(change);
+        if state.ended {
+            return None;
+        }
+        if let Some((entry, cursor)) = state.ready.pop_front() {
+            return Some(StreamEvent::Change { entry, cursor });
         }
         let now = Instant::now();
         if state.expires.is_some_and(|at| now >= at) {
@@ -150,7 +168,13 @@ async fn next(state: &mut State) -> Option<PageEntry> {
             state.next_check = now + state.request.recheck;
         }
         let seen = *state.receiver.borrow_and_update();
-        let view = current_view(state)?;
+        let view = match current_view(state) {
+            Ok(view) => view,
+            Err(last) => {
+                state.ended = true;
+                return last;
+            }
+        };
         let page = match state
             .feed
             .read(&state.db, &view, state.cursor, Some(seen))
@@ -164,7 +188,11 @@ async fn next(state: &mut State) -> Option<PageEntry> {
         };
         state.cursor = page.cursor;
         if !page.entries.is_empty() {
-            state.ready.extend(page.entries.iter().cloned());
+            state.ready.extend(
+                page.entries
+                    .iter()
+                    .map(|entry| (entry.clone(), view.cursor(entry.seq))),
+            );
             continue;
         }
         if page.has_more {

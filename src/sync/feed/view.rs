@@ -2,6 +2,7 @@
 //! not, and the shape of what it reads. Worked out once per request (once per schema, for a
 //! stream), not at every wake-up.
 
+use super::cursor::{Cursor, TableStamp, name_tag, stamped};
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::store::RowScope;
@@ -36,6 +37,10 @@ pub struct View {
     pub limit: u64,
     pub include_deleted: bool,
     pub shape: Shape,
+    /// The request named no tables: it reads every table the caller may read.
+    every_table: bool,
+    /// Each table read with a fingerprint of its scope, as stamped on the cursors handed out.
+    stamps: Vec<TableStamp>,
     /// All of the above as text: reads share a page only when their views are equal.
     pub(super) key: String,
 }
@@ -53,34 +58,96 @@ impl View {
             .into_iter()
             .map(|Access { table, scope, .. }| (table.name.clone(), scope))
             .collect();
-        Ok(Arc::new(View::new(
-            schema.clone(),
-            scans,
-            query.limit,
-            query.include_deleted,
-            shape,
-        )))
+        Ok(Arc::new(View::new(schema.clone(), scans, query, shape)))
     }
 
     fn new(
         schema: Arc<Schema>,
         scans: Vec<(String, RowScope)>,
-        limit: u64,
-        include_deleted: bool,
+        query: &ViewQuery,
         shape: Shape,
     ) -> Self {
+        let (limit, include_deleted) = (query.limit, query.include_deleted);
         // The schema's address: a reload's new table layouts never share a read with the old.
         let key = format!(
             "{:p}|{limit}|{include_deleted}|{shape:?}|{scans:?}",
             Arc::as_ptr(&schema)
         );
+        let stamps = scans
+            .iter()
+            .map(|(table, scope)| TableStamp::of(table, scope))
+            .collect();
         Self {
             schema,
             scans,
             limit,
             include_deleted,
             shape,
+            every_table: query.tables.is_none(),
+            stamps,
             key,
         }
+    }
+
+    /// The cursor handed out for position `seq` of this view.
+    pub fn cursor(&self, seq: i64) -> String {
+        stamped(seq, &self.stamps)
+    }
+
+    /// The cursor handed out for position `seq` of this view, as a client sends it back.
+    pub fn cursor_at(&self, seq: i64) -> Cursor {
+        Cursor {
+            seq,
+            view: Some(self.stamps.clone()),
+        }
+    }
+
+    /// Whether a reader may go on from `cursor` with this view: refused with
+    /// [`SyncError::ResyncRequired`] when a table the cursor was read with is read now with
+    /// another scope, or, for a reader of every table, when it no longer reads a table or reads
+    /// one it did not (a table it gained has history before the cursor). A request that names
+    /// its tables may add one the cursor was not read with: that is its choice. Bare positions
+    /// are taken as they are.
+    pub fn check(&self, cursor: &Cursor) -> Result<(), SyncError> {
+        let Some(read_with) = cursor.view.as_deref().filter(|_| cursor.seq > 0) else {
+            return Ok(());
+        };
+        let tables: Vec<String> = self
+            .scans
+            .iter()
+            .zip(&self.stamps)
+            .filter(
+                |(_, now)| match read_with.iter().find(|then| then.name == now.name) {
+                    Some(then) => then.scope != now.scope,
+                    // A table the reader of every table did not read then: it gained the table.
+                    None => self.every_table,
+                },
+            )
+            .map(|((table, _), _)| table.clone())
+            .collect();
+        let dropped: Vec<&TableStamp> = if self.every_table {
+            read_with
+                .iter()
+                .filter(|then| !self.stamps.iter().any(|now| now.name == then.name))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if tables.is_empty() && dropped.is_empty() {
+            return Ok(());
+        }
+        // A table gone from the schema altogether can no longer be named.
+        let dropped = self
+            .schema
+            .tables
+            .keys()
+            .filter(|table| dropped.iter().any(|then| then.name == name_tag(table)))
+            .cloned()
+            .collect();
+        Err(SyncError::ResyncRequired {
+            tables,
+            dropped,
+            cursor: self.cursor(cursor.seq),
+        })
     }
 }

@@ -28,6 +28,11 @@ impl FeedWatch {
         });
     }
 
+    /// Wakes every subscriber without moving the position.
+    pub fn wake(&self) {
+        self.0.send_modify(|_| {});
+    }
+
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.0.subscribe()
     }

@@ -27,12 +27,14 @@
 
 use super::SyncError;
 use super::access::Access;
+use super::access::scope_columns;
 use super::feed::Feed;
 use super::types::{Action, ConflictInfo};
 use crate::auth::Caller;
 use crate::plugins::{HookContext, HookOp, Lookup, Plugins};
 use crate::schema::TableDef;
 use crate::store::feed::{self, WriterTurn};
+use crate::store::moves::{self as store_moves, NewMove};
 use crate::store::op_records::{self, OpOwner, OpRecord};
 use crate::store::outbox::{self, NewEntry};
 use crate::store::rows::{self, OnExisting, StoredRow};
@@ -249,6 +251,7 @@ impl<'a> Writer<'a> {
             }
             last
         };
+        let moves = self.moves(schema);
         let txn = &self.txn;
         for (name, rows) in &self.pending {
             let table = &schema.tables[name.as_str()];
@@ -262,6 +265,9 @@ impl<'a> Writer<'a> {
                 )));
             }
             rows::write_many(txn, table, &existing, OnExisting::Replace).await?;
+        }
+        if !moves.is_empty() {
+            store_moves::record_many(txn, &moves).await?;
         }
         let now = chrono::Utc::now().timestamp_millis();
         if !self.outbox.is_empty() {
@@ -297,6 +303,50 @@ impl<'a> Writer<'a> {
             }
         }
         Ok(position)
+    }
+}
+
+impl Writer<'_> {
+    /// The buffered rows whose scope columns this transaction changed, each with the values
+    /// they had when it read them: readers who could read those rows may lose them. Call it
+    /// once the rows have their feed positions.
+    fn moves(&self, schema: &crate::schema::Schema) -> Vec<NewMove> {
+        let mut moves = Vec::new();
+        for (name, rows) in &self.pending {
+            let table = &schema.tables[name.as_str()];
+            let columns = scope_columns(schema, table);
+            if columns.is_empty() {
+                continue;
+            }
+            for (key, pending) in rows {
+                let Some(Some(before)) = self.rows.get(&(name.clone(), key.clone())) else {
+                    continue;
+                };
+                let after = &pending.row;
+                let moved = !(before.deleted && after.deleted)
+                    && columns
+                        .iter()
+                        .any(|column| before.values.get(column) != after.values.get(column));
+                if !moved {
+                    continue;
+                }
+                let old_scope = columns
+                    .iter()
+                    .map(|column| {
+                        let value = before.values.get(column).cloned();
+                        (column.clone(), value.unwrap_or(Value::Null))
+                    })
+                    .collect();
+                moves.push(NewMove {
+                    seq: after.seq,
+                    table: name.clone(),
+                    key: after.values[&table.spec.primary_key].clone(),
+                    version: after.version,
+                    old_scope,
+                });
+            }
+        }
+        moves
     }
 }
 
