@@ -257,8 +257,9 @@ async fn a_reader_whose_claims_changed_is_told_which_tables_to_read_again() {
             assert_eq!(body["error"]["code"], "resync_required");
             let details = &body["error"]["details"];
             assert_eq!(details["field"], "cursor");
-            // The shared price list reads the same: only the branch table is read again.
-            assert_eq!(details["tables"], json!(["stock"]), "{body}");
+            // The shared price list reads the same: only the branch table, and the counts
+            // scoped through it, are read again.
+            assert_eq!(details["tables"], json!(["stock", "counts"]), "{body}");
             assert_eq!(details["dropped"], json!([]));
         }
         let (_, refused) = changes(&server, &moved, &cursor).await;

@@ -4,6 +4,10 @@
 //! single rows, the conflict queue and its resolution, files, devices and op-id replays — and
 //! every attempt that reveals or changes the other user's data counts as a leak. There must be
 //! none, on SQLite and PostgreSQL.
+//!
+//! The move cases: a row the admin moves out of its user's scope (to another branch, owner,
+//! region, off a crew, or under a job of another owner) leaves that user a removal without the
+//! row's new values, and no way to read, write, replay, resolve or attach to it again.
 
 mod common;
 
@@ -59,6 +63,17 @@ permissions = { ADMIN = "crud", REGION = "crud" }
 [tables.sites.columns]
 id = { type = "text" }
 region = { type = "text" }
+secret = { type = "text" }
+doc = { type = "file", nullable = true }
+
+# Scoped through a job: whoever reaches the job reaches its visits.
+[tables.visits]
+scope_from = { column = "job_id", table = "jobs" }
+conflict = "manual"
+permissions = { ADMIN = "crud", OWNER = "crud" }
+[tables.visits.columns]
+id = { type = "text" }
+job_id = { type = "text" }
 secret = { type = "text" }
 doc = { type = "file", nullable = true }
 
@@ -444,6 +459,297 @@ async fn no_role_reads_or_writes_another_scope_through_any_endpoint() {
         }
         eprintln!(
             "{backend:?}: {} attempts, {} leaks",
+            tally.attempts,
+            tally.leaks.len()
+        );
+        assert!(
+            tally.leaks.is_empty(),
+            "{backend:?}: leaks:\n{}",
+            tally.leaks.join("\n")
+        );
+        server.stop().await;
+    }
+}
+
+/// A row its user reaches, then moved away by the admin: `moves` are the admin's writes that do
+/// it, after which `new_secret` is in the row.
+struct MoveCase {
+    user: &'static str,
+    token: String,
+    table: &'static str,
+    key: &'static str,
+    /// The user's writes that create the row (the last one writes the row itself).
+    setup: Vec<Value>,
+    moves: Vec<Value>,
+}
+
+fn move_cases() -> Vec<MoveCase> {
+    let op = |table: &str, action: &str, data: Value| json!({"table": table, "action": action, "data": data});
+    let region = |sub: &str, region: &str| {
+        let mut claims = serde_json::Map::new();
+        claims.insert("region".into(), json!(region));
+        token_with(sub, "REGION", None, claims, 3600)
+    };
+    let secret = |data: Value| {
+        let mut data = data;
+        data["secret"] = json!("moved-secret");
+        data
+    };
+    vec![
+        MoveCase {
+            user: "clerk-1",
+            token: token("clerk-1", "CLERK", Some(json!(1))),
+            table: "stock",
+            key: "m-stock",
+            setup: vec![op(
+                "stock",
+                "insert",
+                json!({"id": "m-stock", "branch_id": 1, "secret": "s"}),
+            )],
+            moves: vec![op(
+                "stock",
+                "update",
+                secret(json!({"id": "m-stock", "branch_id": 2})),
+            )],
+        },
+        MoveCase {
+            user: "alice",
+            token: token("alice", "OWNER", None),
+            table: "notes",
+            key: "m-note",
+            setup: vec![op(
+                "notes",
+                "insert",
+                json!({"id": "m-note", "owner": "alice", "secret": "s"}),
+            )],
+            moves: vec![op(
+                "notes",
+                "update",
+                secret(json!({"id": "m-note", "owner": "bob"})),
+            )],
+        },
+        // erin reaches the job through its crew, then is taken off it.
+        MoveCase {
+            user: "erin",
+            token: token("erin", "OWNER", None),
+            table: "jobs",
+            key: "m-job",
+            setup: vec![op(
+                "jobs",
+                "insert",
+                json!({"id": "m-job", "owner": "erin", "crew": [], "secret": "s"}),
+            )],
+            moves: vec![op(
+                "jobs",
+                "update",
+                secret(json!({"id": "m-job", "owner": "dave", "crew": ["zed"]})),
+            )],
+        },
+        MoveCase {
+            user: "north",
+            token: region("north", "north"),
+            table: "sites",
+            key: "m-site",
+            setup: vec![op(
+                "sites",
+                "insert",
+                json!({"id": "m-site", "region": "north", "secret": "s"}),
+            )],
+            moves: vec![op(
+                "sites",
+                "update",
+                secret(json!({"id": "m-site", "region": "south"})),
+            )],
+        },
+        // The visit never changes: its job passes to another owner.
+        MoveCase {
+            user: "carol",
+            token: token("carol", "OWNER", None),
+            table: "visits",
+            key: "m-visit",
+            setup: vec![
+                op(
+                    "jobs",
+                    "insert",
+                    json!({"id": "m-job-2", "owner": "carol", "crew": [], "secret": "s"}),
+                ),
+                op(
+                    "visits",
+                    "insert",
+                    json!({"id": "m-visit", "job_id": "m-job-2", "secret": "s"}),
+                ),
+            ],
+            moves: vec![
+                op(
+                    "visits",
+                    "update",
+                    json!({"id": "m-visit", "secret": "moved-secret"}),
+                ),
+                op("jobs", "update", json!({"id": "m-job-2", "owner": "dave"})),
+            ],
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_moved_row_is_out_of_reach_of_its_old_scope() {
+    use reqwest::Method;
+    for backend in backends() {
+        let sandbox = Sandbox::new(backend).await;
+        sandbox.write_schema("matrix.toml", SCHEMA);
+        let server = TestServer::start(sandbox.config()).await;
+        let mut tally = Tally::default();
+        for case in move_cases() {
+            let (a, t, k) = (&case.token, case.table, case.key);
+            let device = format!("{}-mover", case.user);
+            let mut setup = case.setup.clone();
+            for (index, op) in setup.iter_mut().enumerate() {
+                op["op_id"] = json!(format!("setup-{index}"));
+            }
+            let (status, body) = server.push(a, &device, true, json!(setup)).await;
+            assert_eq!(status, 200, "{backend:?}: {body}");
+            let (status, body) = upload(&server, a, t, k).await;
+            assert_eq!(status, 201, "{body}");
+            let file_id = body["attachment_id"].as_str().unwrap().to_string();
+            let stale = json!([{"op_id": "stale", "table": t, "action": "update", "data": {"id": k, "secret": "mine"}, "base_version": 1}]);
+            let (_, body) = server.push(a, &device, true, stale).await;
+            let conflict_id = body["conflicts"][0]["conflict"]["conflict_id"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("no conflict queued: {body}"));
+            let (_, page) = server
+                .get_as(a, &format!("{API}/sync/changes?limit=1000"))
+                .await;
+            let cursor = page["cursor"].as_str().unwrap().to_string();
+
+            let (status, body) = server
+                .push(&admin(), "admin", true, json!(case.moves))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let before = {
+                let (_, row) = server
+                    .get_as(&admin(), &format!("{API}/tables/{t}/rows/{k}"))
+                    .await;
+                let (_, conflicts) = server
+                    .get_as(&admin(), &format!("{API}/sync/conflicts"))
+                    .await;
+                format!("{row} {conflicts}")
+            };
+            let secret = "moved-secret";
+
+            // The removal: there, once, with the key alone.
+            let (_, page) = server
+                .get_as(a, &format!("{API}/sync/changes?limit=1000&cursor={cursor}"))
+                .await;
+            let removals: Vec<&Value> = page["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["table"] == t && c["key"] == k)
+                .collect();
+            tally.write(
+                &format!("{}: the move-out is one removal", case.user),
+                removals.len() != 1 || removals[0]["removed"] != true,
+            );
+            tally.read(
+                &format!("{} changes after the move", case.user),
+                &page.to_string(),
+                secret,
+            );
+            for path in [
+                format!("{API}/sync/changes?limit=1000"),
+                format!("{API}/tables/{t}/changes?limit=1000&cursor={cursor}"),
+                format!("{API}/tables/{t}/rows/{k}"),
+                format!("{API}/sync/conflicts"),
+                format!("{API}/sync/download/{file_id}"),
+            ] {
+                let body = text(&server, a, Method::GET, &path, None).await;
+                tally.read(&format!("{} GET {path}", case.user), &body, secret);
+                if path.contains("/rows/") || path.contains("/download/") {
+                    tally.write(
+                        &format!("{} GET {path} answered", case.user),
+                        !body.starts_with("404"),
+                    );
+                }
+            }
+            for body in [
+                json!({"tables": [t], "cursor": cursor}),
+                json!({"tables": [t]}),
+            ] {
+                let answer = text(
+                    &server,
+                    a,
+                    Method::POST,
+                    &format!("{API}/sync/pull"),
+                    Some(body),
+                )
+                .await;
+                tally.read(&format!("{} pull", case.user), &answer, secret);
+            }
+            // Replays of its own op ids, writes, resolution, upload.
+            let mut replays = case.setup.clone();
+            for (index, op) in replays.iter_mut().enumerate() {
+                op["op_id"] = json!(format!("setup-{index}"));
+            }
+            let body = text(
+                &server,
+                a,
+                Method::POST,
+                &format!("{API}/sync/push"),
+                Some(json!({"device_id": device, "operations": replays})),
+            )
+            .await;
+            tally.read(&format!("{} replay", case.user), &body, secret);
+            for (action, data) in [
+                ("update", json!({"id": k, "secret": "overwritten"})),
+                ("upsert", json!({"id": k, "secret": "overwritten"})),
+                ("delete", json!({"id": k})),
+            ] {
+                let op = json!([{"table": t, "action": action, "data": data}]);
+                let body = text(
+                    &server,
+                    a,
+                    Method::POST,
+                    &format!("{API}/sync/push"),
+                    Some(json!({"device_id": device, "operations": op})),
+                )
+                .await;
+                tally.read(&format!("{} push {action}", case.user), &body, secret);
+            }
+            let body = text(
+                &server,
+                a,
+                Method::POST,
+                &format!("{API}/sync/conflicts/{conflict_id}/resolve"),
+                Some(json!({"resolution": "use_local"})),
+            )
+            .await;
+            tally.read(&format!("{} resolve", case.user), &body, secret);
+            tally.write(
+                &format!("{} resolve answered", case.user),
+                !body.starts_with("404"),
+            );
+            let (status, body) = upload(&server, a, t, k).await;
+            tally.read(
+                &format!("{} upload", case.user),
+                &format!("{status} {body}"),
+                secret,
+            );
+            let after = {
+                let (_, row) = server
+                    .get_as(&admin(), &format!("{API}/tables/{t}/rows/{k}"))
+                    .await;
+                let (_, conflicts) = server
+                    .get_as(&admin(), &format!("{API}/sync/conflicts"))
+                    .await;
+                format!("{row} {conflicts}")
+            };
+            tally.write(
+                &format!("{}: the moved row or its conflict changed", case.user),
+                after != before,
+            );
+        }
+        eprintln!(
+            "{backend:?}: {} attempts on moved rows, {} leaks",
             tally.attempts,
             tally.leaks.len()
         );

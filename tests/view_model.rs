@@ -249,7 +249,7 @@ fn differences(device: &Rows, server: &Rows) -> usize {
 /// One random write by the admin (or a scoped user); answers what kind it was.
 async fn random_write(server: &Client, rng: &mut Rng) -> &'static str {
     let key = rng.below(25);
-    let (table, key, scope, kind): (&str, Value, Value, _) = match rng.below(4) {
+    let (table, key, scope, kind): (&str, Value, Value, _) = match rng.below(7) {
         0 => {
             let branch = json!(1 + rng.below(3));
             (
@@ -273,7 +273,33 @@ async fn random_write(server: &Client, rng: &mut Rng) -> &'static str {
             let scope = json!({"region": rng.pick(&["eu", "us", "asia"])});
             ("sites", json!(key), scope, 2)
         }
-        _ => ("prices", json!(format!("x{key}")), json!({}), 3),
+        3 => ("prices", json!(format!("x{key}")), json!({}), 3),
+        // Rows scoped through a parent: a new parent key moves them; so does their parent.
+        4 => {
+            let job = match rng.below(8) {
+                0 => Value::Null,
+                n => json!(format!("j{}", (n * 3 + rng.below(3)) % 25)),
+            };
+            (
+                "visits",
+                json!(format!("v{key}")),
+                json!({"job_id": job}),
+                4,
+            )
+        }
+        5 => {
+            let visit = json!(format!("v{}", rng.below(25)));
+            (
+                "photos",
+                json!(format!("p{key}")),
+                json!({"visit_id": visit}),
+                5,
+            )
+        }
+        _ => {
+            let stock = json!(format!("s{}", rng.below(25)));
+            ("counts", json!(key), json!({"stock_id": stock}), 6)
+        }
     };
     let secret = json!(format!("v{}", rng.next() % 1000));
     let pk = |mut data: Value| {
@@ -284,6 +310,17 @@ async fn random_write(server: &Client, rng: &mut Rng) -> &'static str {
         // A scoped user writes its own row: a clerk in branch 1.
         0 if kind == 0 => {
             let data = pk(json!({"branch_id": 1, "secret": secret}));
+            (
+                clerk(1),
+                "till",
+                operation(None, table, "upsert", data),
+                "clerk write",
+            )
+        }
+        // Under a stock row of another branch it is refused: still a step.
+        0 if kind == 6 => {
+            let mut data = pk(scope);
+            data["secret"] = secret;
             (
                 clerk(1),
                 "till",
@@ -303,11 +340,17 @@ async fn random_write(server: &Client, rng: &mut Rng) -> &'static str {
         }
         7..=12 => {
             let data = pk(scope);
+            let label = match kind {
+                // Stock rows and jobs are parents: their moves take their counts and visits.
+                0 | 1 => "scope change (of a parent)",
+                4..=6 => "parent key change",
+                _ => "scope change",
+            };
             (
                 admin(),
                 "admin",
                 operation(None, table, "upsert", data),
-                "scope change",
+                label,
             )
         }
         13..=16 => {
@@ -434,8 +477,11 @@ async fn every_copy_equals_a_fresh_bootstrap_after_every_operation() {
             started.elapsed()
         );
         assert!(
-            mix.get("scope change")
-                .is_some_and(|n| *n > operations / 10)
+            mix.iter()
+                .filter(|(label, _)| label.contains("scope change"))
+                .map(|(_, n)| n)
+                .sum::<usize>()
+                > operations / 10
         );
         assert!(resyncs > 0, "no device was told to read again");
         assert!(mix.get("permission reload").is_some_and(|n| *n >= 2));

@@ -62,10 +62,10 @@ def flows(gw, check):
         {"table": "inspections", "action": "insert", "data": {
             "id": 3, "user_id": "42", "title": "Garage", "status": "completed"}},
         {"table": "form_fills", "action": "insert", "data": {
-            "id": 456, "inspection_id": 1, "user_id": "42", "assigned_to": ["7"],
+            "id": 456, "inspection_id": 1,
             "data": {"Building_Name": "Old name", "Inspector_Note": "server only"}}},
         {"table": "form_fills", "action": "insert", "data": {
-            "id": 900, "inspection_id": 2, "user_id": "9", "data": {"Building_Name": "Warehouse"}}},
+            "id": 900, "inspection_id": 2, "data": {"Building_Name": "Warehouse"}}},
     ], atomic=True, device="admin-console")
     body = check.status(answer, 200, "admin push")
     check.that(len(body["applied"]) == 5, "five rows applied", body)
@@ -120,8 +120,8 @@ def flows(gw, check):
     check.section("photo upload: multipart, images only, at most 10 MB")
     photo_id = str(uuid.uuid4())
     body = check.status(push(owner, [{"table": "attachments", "action": "insert", "data": {
-        "id": photo_id, "form_fill_id": 456, "field_name": "Inspection_Photo_1", "kind": "photo",
-        "user_id": "42", "assigned_to": ["7"]}}], atomic=True), 200, "the attachment row")
+        "id": photo_id, "form_fill_id": 456, "field_name": "Inspection_Photo_1", "kind": "photo"}}],
+        atomic=True), 200, "the attachment row")
 
     def upload(token, key, content, field="file", filename="photo.jpg"):
         fields = {"table": "attachments", "row": key, "field": field}
@@ -191,8 +191,8 @@ def flows(gw, check):
     check.section("photo_delete and signature_delete")
     signature_id = str(uuid.uuid4())
     check.status(push(owner, [{"table": "attachments", "action": "insert", "data": {
-        "id": signature_id, "form_fill_id": 456, "field_name": "Signature", "kind": "signature",
-        "user_id": "42"}}], atomic=True), 200, "signature row")
+        "id": signature_id, "form_fill_id": 456, "field_name": "Signature", "kind": "signature"}}],
+        atomic=True), 200, "signature row")
     signature = check.status(upload(owner, signature_id, PNG, filename="sig.png"), 201, "a PNG")
     fill = check.status(row(owner, "form_fills", 456), 200, "read")
     answer = push(owner, [
@@ -252,7 +252,8 @@ def flows(gw, check):
         {"table": "form_fills", "action": "update", "data": {"id": 456, "data": {"x": "9"}}},
         {"table": "inspections", "action": "update", "data": {"id": 1, "notes": "9 was here"}},
         {"table": "form_fills", "action": "insert", "data": {
-            "id": 456, "inspection_id": 1, "user_id": "9", "data": {}}},
+            "id": 456, "inspection_id": 2, "data": {}}},
+        {"table": "form_fills", "action": "update", "data": {"id": 900, "inspection_id": 1}},
         {"op_id": "offline-123", "table": "form_fills", "action": "update", "data": {
             "id": 456, "updated_at": seen_at,
             "data": {"Building_Name": "Main Building", "Location_row_1": "First Floor"}}},
@@ -264,6 +265,34 @@ def flows(gw, check):
     final = check.status(row(admin, "form_fills", 456), 200, "admin reads everything")
     check.that(final["data"]["Building_Name"] == "Offline edit" and "x" not in final["data"],
                "42's form is untouched by user 9", final)
+
+    check.section("form fills follow their inspection: reassigned, they leave the old devices")
+    def feed(token, cursor=""):
+        page = check.status(gw.call("GET", f"/api/v1/sync/changes?limit=1000&cursor={cursor}",
+                                    token), 200, "the feed")
+        return page["changes"], page["cursor"]
+    held_42, cursor_42 = feed(owner)
+    held_7, cursor_7 = feed(assigned)
+    check.that(("form_fills", 456) in [(c["table"], c["key"]) for c in held_42 + held_7],
+               "42 and 7 hold form fill 456 through inspection 1", held_42)
+    newcomer = gw.token("11", "TECHNICIAN")
+    _, cursor_11 = feed(newcomer)
+    check.status(push(admin, [{"table": "inspections", "action": "update", "data": {
+        "id": 1, "user_id": "11", "assigned_to": []}}]), 200, "inspection 1 passes to user 11")
+    for who, token, cursor in [("42", owner, cursor_42), ("7", assigned, cursor_7)]:
+        left, _ = feed(token, cursor)
+        removed = {(c["table"], c["key"]) for c in left if c.get("removed")}
+        check.that({("inspections", 1), ("form_fills", 456)} <= removed
+                   and all(c.get("removed") for c in left)
+                   and "Offline edit" not in str(left),
+                   f"{who}'s device is told inspection 1 and form fill 456 left, nothing more",
+                   left)
+    entered, _ = feed(newcomer, cursor_11)
+    check.that({("inspections", 1), ("form_fills", 456)}
+               <= {(c["table"], c["key"]) for c in entered if not c.get("removed")},
+               "user 11's device gets inspection 1 and its form fill", entered)
+    check.status(row(owner, "form_fills", 456), 404, "42 can no longer read the form fill")
+    check.status(row(newcomer, "form_fills", 456), 200, "user 11 can")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 //!
 //! - `syncgate_moves`: one row per write that changed a row's scope columns (its branch, owner,
 //!   assignees or a claim rule's column): the feed position of that write, the table, the row's
-//!   key (as text), the row's version after the write, and the scope columns' values *before* the
-//!   write (a JSON object). A reader whose scope admitted those old values, and who cannot read
-//!   the row now, is sent a removal at that position.
+//!   key (as text), the row's version after the write, and the values deciding its scope before
+//!   and after the write (JSON objects: its scope columns, or for a row scoped through a parent,
+//!   its chain root's). A reader whose scope admitted the old values, and who cannot read the row
+//!   now, is sent a removal at that position; a parent's move tells which readers its rows left
+//!   or reached.
 //! - `syncgate_devices.acked_cursor_text`: the cursor a device acknowledged, as it sent it
 //!   (cursors carry a stamp of the reader's view besides the position in `acked_cursor`).
 
@@ -21,6 +23,7 @@ enum SyncgateMoves {
     RowKey,
     Version,
     OldScope,
+    NewScope,
 }
 
 #[derive(DeriveIden)]
@@ -48,6 +51,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(M::RowKey).text().not_null())
                     .col(ColumnDef::new(M::Version).big_integer().not_null())
                     .col(ColumnDef::new(M::OldScope).text().not_null())
+                    .col(ColumnDef::new(M::NewScope).text().not_null())
                     .to_owned(),
             )
             .await?;

@@ -133,7 +133,7 @@ fn document_limits(path: &str, operation: &mut Value) {
 }
 
 /// Drops the error statuses an operation cannot answer: 422 needs a parameter or a body, 413
-/// and 415 a body, 409 a write, 404 a path parameter, a body (which names a table, a row or a
+/// and 415 a body, 409 a write or a read from a cursor, 404 a path parameter, a body (which names a table, a row or a
 /// device) or table names (the sync and per-table endpoints). schemathesis (`scripts/schemathesis`) fails on any status an
 /// operation answers that its document does not list, so a status dropped wrongly shows there.
 fn keep_possible_errors(method: &str, operation: &mut Value) {
@@ -162,11 +162,13 @@ fn keep_possible_errors(method: &str, operation: &mut Value) {
             })
         });
     let writes = method != "get";
+    // A read from a cursor answers 409 `resync_required` when the caller's view changed.
+    let reads_from_cursor = parameters.iter().any(|(name, _)| name == "cursor");
     if let Some(responses) = operation["responses"].as_object_mut() {
         responses.retain(|status, _| match status.as_str() {
             "422" => has_input,
             "413" | "415" => has_body,
-            "409" => writes,
+            "409" => writes || reads_from_cursor,
             "404" => has_path || has_body || names_tables,
             _ => true,
         });

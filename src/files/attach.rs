@@ -95,13 +95,17 @@ pub async fn target<'a>(
         .into());
     }
     let key = table.parse_key(key).map_err(FileError::BadRequest)?;
-    rows::find(db, table, &key)
-        .await?
-        .filter(|row| !row.deleted && access.scope.allows(&row.values))
-        .ok_or_else(|| SyncError::RowNotFound {
+    let found = match rows::find(db, table, &key).await? {
+        Some(row) if !row.deleted => crate::sync::admits(db, &access, &row.values).await?,
+        _ => false,
+    };
+    if !found {
+        return Err(SyncError::RowNotFound {
             table: table.name.clone(),
             key: key.to_string(),
-        })?;
+        }
+        .into());
+    }
     Ok(Target {
         table,
         key,

@@ -6,6 +6,7 @@ mod diagnostic;
 pub mod json_schema;
 pub(crate) mod load;
 pub mod model;
+mod parents;
 mod permissions;
 mod validate;
 pub mod values;

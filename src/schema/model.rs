@@ -110,6 +110,13 @@ pub struct Table {
     /// read and write it like the owner. Needs `owner_column`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignees_column: Option<String>,
+    /// The table takes its rows' scope from a parent table: a row is read and written by exactly
+    /// those who reach the parent row its `column` names (e.g. the form fills of an inspection,
+    /// `{ column = "inspection_id", table = "inspections" }`). No scope column is copied onto the
+    /// row; when the parent moves, its rows move with it. The parent may itself take its scope
+    /// from a parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_from: Option<ScopeFrom>,
     /// A reference table every permitted role reads and writes whole, whatever its scope
     /// (e.g. a price list shared by all branches). Without it, a scoped role may only use a
     /// table that has its scope column.
@@ -144,6 +151,16 @@ pub struct Table {
     pub description: Option<String>,
     /// The table's columns by name (lowercase letters, digits and `_`).
     pub columns: IndexMap<String, Column>,
+}
+
+/// Where a table's rows take their scope from: the parent row named by one of their columns.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeFrom {
+    /// The column holding the parent row's primary key (of the same type).
+    pub column: String,
+    /// The parent table.
+    pub table: String,
 }
 
 fn default_primary_key() -> String {

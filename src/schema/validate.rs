@@ -48,6 +48,7 @@ pub fn check(
         check_scopes(table, &schema.roles, unparsed, diagnostics);
         check_hooks(table, plugins_dir, diagnostics);
     }
+    super::parents::check(schema, diagnostics);
 }
 
 fn check_table(table: &TableDef, unparsed: &HashSet<String>, diagnostics: &mut Vec<Diagnostic>) {
@@ -342,7 +343,8 @@ fn check_scopes(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let spec = &table.spec;
-    if spec.shared {
+    // A table scoped through a parent is checked against its chain's root (`parents::check`).
+    if spec.shared || spec.scope_from.is_some() {
         return;
     }
     for (role, permissions) in &table.permissions {

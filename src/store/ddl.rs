@@ -130,6 +130,17 @@ pub fn seq_index(table: &str) -> String {
     )
 }
 
+/// The index that finds a parent's rows (`scope_from`): when the parent moves, its rows move
+/// with it, found through this index rather than by reading the whole table.
+pub fn parent_index(table: &str, column: &str) -> String {
+    format!(
+        "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+        quote(&format!("{table}__sg_parent_{column}")),
+        quote(table),
+        quote(column)
+    )
+}
+
 pub fn add_column(backend: DbBackend, table: &str, name: &str, column: &Column) -> String {
     format!(
         "ALTER TABLE {} ADD COLUMN {} {}",

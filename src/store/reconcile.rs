@@ -211,6 +211,10 @@ pub async fn reconcile(db: &DatabaseConnection, schema: &Schema) -> Result<Plan,
         }
     }
     for table in schema.tables.values() {
+        if let Some(from) = &table.spec.scope_from {
+            txn.execute_unprepared(&ddl::parent_index(&table.name, &from.column))
+                .await?;
+        }
         record(&txn, backend, table).await?;
     }
     txn.commit().await?;

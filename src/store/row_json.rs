@@ -14,7 +14,7 @@
 
 use super::ddl::quote;
 use super::moves::Removal;
-use super::rows::{Scan, column_value, push_scan, select_list};
+use super::rows::{Scan, StoredRow, column_value, push_scan, select_list};
 use super::sql::SqlBuilder;
 use crate::schema::TableDef;
 use crate::schema::model::ColumnType;
@@ -219,4 +219,24 @@ pub fn removal(table: &TableDef, removal: &Removal) -> Box<RawValue> {
 /// A key as JSON (pull lists removed keys by table).
 pub fn key(key: &serde_json::Value) -> Box<RawValue> {
     RawValue::from_string(key.to_string()).expect("a JSON value is valid JSON")
+}
+
+/// A row that entered a reader's view because its parent moved, as the feed answers it at that
+/// move's position `seq` (a change, `{seq, table, key, version, deleted, row}`) or as pull does
+/// (the row alone).
+pub fn moved_in(table: &TableDef, seq: i64, row: &StoredRow, as_change: bool) -> Box<RawValue> {
+    let values = serde_json::Value::Object(row.to_client());
+    let json = if as_change {
+        serde_json::json!({
+            "seq": seq,
+            "table": table.name,
+            "key": row.values[&table.spec.primary_key],
+            "version": row.version,
+            "deleted": row.deleted,
+            "row": values,
+        })
+    } else {
+        values
+    };
+    RawValue::from_string(json.to_string()).expect("a JSON value is valid JSON")
 }

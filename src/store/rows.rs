@@ -82,18 +82,18 @@ fn push_key_filter(sql: &mut SqlBuilder, table: &TableDef, key: &Value) {
     sql.push(&quote(pk)).push(" = ").bind(bound, cast);
 }
 
-pub(super) fn push_scope_filter(sql: &mut SqlBuilder, table: &TableDef, scope: &RowScope) {
+pub(super) fn push_scope_filter(sql: &mut SqlBuilder, scope: &RowScope) {
     match scope {
         RowScope::All => {
             sql.push("1 = 1");
         }
         RowScope::Equals {
             column,
+            kind,
             value: Some(value),
             assignees,
         } => {
-            let kind = table.spec.columns[column].kind;
-            let (bound, cast) = bind_value(sql.backend, kind, value);
+            let (bound, cast) = bind_value(sql.backend, *kind, value);
             sql.push("(")
                 .push(&quote(column))
                 .push(" = ")
@@ -127,6 +127,18 @@ pub(super) fn push_scope_filter(sql: &mut SqlBuilder, table: &TableDef, scope: &
         RowScope::Equals { value: None, .. } => {
             sql.push("1 = 0");
         }
+        // The parent's filter names only the parent's columns, which the subquery's own table
+        // answers first. A parent's tombstone still scopes its rows: they stay where they were.
+        RowScope::Parent(parent) => {
+            sql.push(&format!(
+                "{} IN (SELECT {} FROM {} WHERE ",
+                quote(&parent.column),
+                quote(&parent.key),
+                quote(&parent.table)
+            ));
+            push_scope_filter(sql, &parent.scope);
+            sql.push(")");
+        }
     }
 }
 
@@ -156,7 +168,7 @@ pub(super) fn push_scan(sql: &mut SqlBuilder, table: &TableDef, scan: &Scan<'_>)
     sql.push(&format!("FROM {} WHERE \"_sg_seq\" > ", quote(&table.name)));
     sql.bind(sea_orm::Value::BigInt(Some(scan.after_seq)), None);
     sql.push(" AND ");
-    push_scope_filter(sql, table, scan.scope);
+    push_scope_filter(sql, scan.scope);
     if !scan.include_deleted {
         sql.push(" AND \"_sg_deleted\" = ")
             .bind(sea_orm::Value::Bool(Some(false)), None);
@@ -176,7 +188,7 @@ pub async fn count(
         "SELECT COUNT(*) AS n FROM {} WHERE ",
         quote(&table.name)
     ));
-    push_scope_filter(&mut sql, table, scope);
+    push_scope_filter(&mut sql, scope);
     sql.push(" AND \"_sg_deleted\" = ")
         .bind(sea_orm::Value::Bool(Some(false)), None);
     let row = db.query_one_raw(sql.build()).await?;
@@ -197,7 +209,7 @@ pub async fn count_by(
         "SELECT CAST({quoted} AS TEXT) AS v, COUNT(*) AS n FROM {} WHERE ",
         quote(&table.name)
     ));
-    push_scope_filter(&mut sql, table, scope);
+    push_scope_filter(&mut sql, scope);
     sql.push(" AND \"_sg_deleted\" = ")
         .bind(sea_orm::Value::Bool(Some(false)), None)
         .push(&format!(" GROUP BY {quoted}"));
@@ -214,7 +226,11 @@ pub async fn count_by(
         .collect()
 }
 
-fn decode(backend: DbBackend, table: &TableDef, result: &QueryResult) -> Result<StoredRow, DbErr> {
+pub(super) fn decode(
+    backend: DbBackend,
+    table: &TableDef,
+    result: &QueryResult,
+) -> Result<StoredRow, DbErr> {
     let mut values = Map::new();
     for (name, column) in &table.spec.columns {
         values.insert(
@@ -284,7 +300,7 @@ pub async fn backlog(
     ));
     sql.bind(sea_orm::Value::BigInt(Some(after_seq)), None);
     sql.push(" AND ");
-    push_scope_filter(&mut sql, table, scope);
+    push_scope_filter(&mut sql, scope);
     let Some(row) = db.query_one_raw(sql.build()).await? else {
         return Ok(Backlog::default());
     };

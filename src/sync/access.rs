@@ -6,6 +6,7 @@ use crate::schema::model::{Column, ColumnType, NamedScope, Scope};
 use crate::schema::values;
 use crate::schema::{Permissions, Schema, TableDef};
 use crate::store::RowScope;
+use crate::store::row_scope::{Admission, ParentScope};
 use serde_json::Value;
 
 /// The caller's access to one table.
@@ -13,6 +14,9 @@ pub struct Access<'a> {
     pub table: &'a TableDef,
     pub permissions: Permissions,
     pub scope: RowScope,
+    /// The tables the rows take their scope from (`scope_from`), nearest first: where a row's
+    /// parent is looked up to decide whether it is in scope.
+    pub parents: Vec<&'a TableDef>,
 }
 
 impl<'a> Access<'a> {
@@ -27,6 +31,7 @@ impl<'a> Access<'a> {
                 delete: true,
             },
             scope: RowScope::All,
+            parents: Vec::new(),
         }
     }
 }
@@ -56,7 +61,8 @@ pub fn access<'a>(
     Ok(Access {
         table: table_def,
         permissions: table_def.permissions_for(&caller.role),
-        scope: row_scope(caller, &role.spec.scope, table_def),
+        scope: scope_of(schema, caller, &role.spec.scope, table_def),
+        parents: schema.parents(table_def),
     })
 }
 
@@ -132,13 +138,81 @@ pub async fn visible_row(
     if !access.permissions.read {
         return Ok(None);
     }
-    Ok(crate::store::rows::find(db, access.table, key)
-        .await?
-        .filter(|row| !row.deleted && access.scope.allows(&row.values)))
+    match crate::store::rows::find(db, access.table, key).await? {
+        Some(row) if !row.deleted && admits(db, access, &row.values).await? => Ok(Some(row)),
+        _ => Ok(None),
+    }
 }
 
-/// The rows of `table` that `caller`'s role (with `scope`) reaches.
-pub fn row_scope(caller: &Caller, scope: &Scope, table: &TableDef) -> RowScope {
+/// Whether `row` of `access.table` is in the caller's scope, looking up its parents (as stored)
+/// when it takes its scope from them.
+pub async fn admits(
+    db: &impl sea_orm::ConnectionTrait,
+    access: &Access<'_>,
+    row: &serde_json::Map<String, Value>,
+) -> Result<bool, sea_orm::DbErr> {
+    let (mut parent_scope, mut key) = match access.scope.admits(row) {
+        Admission::Yes => return Ok(true),
+        Admission::No => return Ok(false),
+        Admission::IfParent(parent_scope, key) => (parent_scope, key.clone()),
+    };
+    for parent in &access.parents {
+        let Some(found) = crate::store::rows::find(db, parent, &key).await? else {
+            return Ok(false);
+        };
+        match parent_scope.scope.admits(&found.values) {
+            Admission::Yes => return Ok(true),
+            Admission::No => return Ok(false),
+            Admission::IfParent(next, next_key) => (parent_scope, key) = (next, next_key.clone()),
+        }
+    }
+    Ok(false)
+}
+
+/// The rows of `table` that `caller`'s role (with `scope`) reaches, through the table's parents
+/// when it takes its scope from them.
+pub fn scope_of(schema: &Schema, caller: &Caller, scope: &Scope, table: &TableDef) -> RowScope {
+    let Some(from) = &table.spec.scope_from else {
+        return row_scope(caller, scope, table);
+    };
+    let Some(parent) = schema.table(&from.table) else {
+        return RowScope::Equals {
+            column: String::new(),
+            kind: ColumnType::Text,
+            value: None,
+            assignees: None,
+        };
+    };
+    // A cycle is refused by `syncgate check`; should one be served anyway, it reaches nothing.
+    let parent_scope = if schema.parents(table).len() < schema.parents(parent).len() + 1 {
+        RowScope::Equals {
+            column: String::new(),
+            kind: ColumnType::Text,
+            value: None,
+            assignees: None,
+        }
+    } else {
+        scope_of(schema, caller, scope, parent)
+    };
+    if parent_scope == RowScope::All {
+        return RowScope::All;
+    }
+    let key = parent.spec.primary_key.clone();
+    RowScope::Parent(Box::new(ParentScope {
+        column: from.column.clone(),
+        table: parent.name.clone(),
+        key_kind: parent
+            .spec
+            .columns
+            .get(&key)
+            .map_or(ColumnType::Text, |c| c.kind),
+        key,
+        scope: parent_scope,
+    }))
+}
+
+/// The rows of `table` that `caller`'s role (with `scope`) reaches by the table's own columns.
+fn row_scope(caller: &Caller, scope: &Scope, table: &TableDef) -> RowScope {
     if table.spec.shared {
         return RowScope::All;
     }
@@ -151,6 +225,7 @@ pub fn row_scope(caller: &Caller, scope: &Scope, table: &TableDef) -> RowScope {
     let Some(column) = column else {
         return RowScope::Equals {
             column: String::new(),
+            kind: ColumnType::Text,
             value: None,
             assignees: None,
         };
@@ -159,14 +234,13 @@ pub fn row_scope(caller: &Caller, scope: &Scope, table: &TableDef) -> RowScope {
         Scope::Named(NamedScope::Owner) => table.spec.assignees_column.clone(),
         _ => None,
     };
-    let value = table
-        .spec
-        .columns
-        .get(column)
+    let declared = table.spec.columns.get(column);
+    let value = declared
         .zip(caller.claims.get(claim))
         .and_then(|(declared, claim)| claim_as_column_value(declared, claim));
     RowScope::Equals {
         column: column.to_string(),
+        kind: declared.map_or(ColumnType::Text, |declared| declared.kind),
         value,
         assignees,
     }
@@ -199,8 +273,10 @@ fn claim_as_column_value(column: &Column, claim: &Value) -> Option<Value> {
 }
 
 /// The columns of `table` that decide which rows some role reaches: its branch, owner and
-/// assignees columns and the columns of claim rules, for every role that may use the table. A
-/// write that changes one of them may move the row out of a reader's view.
+/// assignees columns and the columns of claim rules, for every role that uses the table or a
+/// table scoped through it; for a table scoped through a parent, the column naming the parent.
+/// A write that changes one of them may move the row, and the rows scoped through it, out of a
+/// reader's view.
 pub fn scope_columns(schema: &Schema, table: &TableDef) -> Vec<String> {
     if table.spec.shared {
         return Vec::new();
@@ -215,11 +291,19 @@ pub fn scope_columns(schema: &Schema, table: &TableDef) -> Vec<String> {
         }
     };
     for (name, role) in &schema.roles {
-        if !table.permissions_for(name).any() {
+        let uses = schema.tables.values().any(|user| {
+            user.permissions_for(name).any()
+                && (user.name == table.name
+                    || schema.parents(user).iter().any(|p| p.name == table.name))
+        });
+        if !uses {
             continue;
         }
         match &role.spec.scope {
             Scope::Named(NamedScope::All) => {}
+            _ if table.spec.scope_from.is_some() => {
+                add(table.spec.scope_from.as_ref().map(|from| &from.column))
+            }
             Scope::Named(NamedScope::Branch) => add(table.spec.branch_column.as_ref()),
             Scope::Named(NamedScope::Owner) => {
                 add(table.spec.owner_column.as_ref());

@@ -1,7 +1,7 @@
 //! The manual conflict queue: listing the caller's open conflicts and resolving one.
 
 use super::SyncError;
-use super::access::{access, readable};
+use super::access::{access, admits, readable};
 use super::data::{VERSION_FIELD, check_sent};
 use super::types::{Action, Row};
 use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer};
@@ -103,20 +103,19 @@ pub async fn list(
             current.insert(access.table.name.as_str(), rows);
         }
     }
-    Ok(open
-        .into_iter()
-        .filter(|conflict| {
-            let row = current
-                .get(conflict.table.as_str())
-                .and_then(|rows| rows.get(&conflict.key.to_string()));
-            tables
-                .iter()
-                .find(|a| a.table.name == conflict.table)
-                .zip(row)
-                .is_some_and(|(a, row)| a.scope.allows(&row.values))
-        })
-        .map(ConflictView::from)
-        .collect())
+    let mut listed = Vec::new();
+    for conflict in open {
+        let row = current
+            .get(conflict.table.as_str())
+            .and_then(|rows| rows.get(&conflict.key.to_string()));
+        let access = tables.iter().find(|a| a.table.name == conflict.table);
+        if let Some((access, row)) = access.zip(row)
+            && admits(db, access, &row.values).await?
+        {
+            listed.push(ConflictView::from(conflict));
+        }
+    }
+    Ok(listed)
 }
 
 /// Applies a resolution as a new version of the row, through the write pipeline (so the table's
@@ -152,8 +151,10 @@ pub async fn resolve(
     let current = writer
         .current(table, &conflict.key)
         .await?
-        .filter(|row| access.scope.allows(&row.values))
         .ok_or_else(missing)?;
+    if !writer.admits(&access, &current.values).await? {
+        return Err(missing());
+    }
     if conflict.status != "open" {
         return Err(SyncError::AlreadyResolved(format!(
             "conflict {id} was already resolved ({})",

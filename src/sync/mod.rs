@@ -16,5 +16,5 @@ pub mod status;
 pub mod types;
 pub mod write;
 
-pub use access::{Access, access, readable, usable_tables, visible_row};
+pub use access::{Access, access, admits, readable, usable_tables, visible_row};
 pub use error::SyncError;

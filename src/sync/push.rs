@@ -290,8 +290,15 @@ async fn replay(
         )));
     }
     let now = writer.current(checked.access.table, &checked.key).await?;
-    let row = now
-        .filter(|row| checked.access.permissions.read && checked.access.scope.allows(&row.values));
+    let row = match now {
+        Some(row)
+            if checked.access.permissions.read
+                && writer.admits(&checked.access, &row.values).await? =>
+        {
+            Some(row)
+        }
+        _ => None,
+    };
     Ok(OpResult {
         index: index as u32,
         op_id: operation.op_id.clone(),

@@ -118,16 +118,27 @@ pub fn name_tag(table: &str) -> u32 {
 /// 32 bits of the hash of a scope's canonical text. The text is spelled out here rather than
 /// taken from `Debug`, so that replicas of different builds stamp alike.
 pub fn scope_fingerprint(scope: &RowScope) -> u32 {
-    let text = match scope {
+    fnv1a(scope_text(scope).as_bytes()) as u32
+}
+
+fn scope_text(scope: &RowScope) -> String {
+    match scope {
         RowScope::All => "all".to_string(),
         RowScope::Equals {
             column,
             value: Some(value),
             assignees,
+            ..
         } => format!("{column}={value};{}", assignees.as_deref().unwrap_or("")),
         RowScope::Equals { value: None, .. } => "none".to_string(),
-    };
-    fnv1a(text.as_bytes()) as u32
+        RowScope::Parent(parent) => format!(
+            "{}->{}.{}:{}",
+            parent.column,
+            parent.table,
+            parent.key,
+            scope_text(&parent.scope)
+        ),
+    }
 }
 
 /// FNV-1a, 64 bits: stable across processes and builds, unlike std's hasher.
@@ -146,6 +157,7 @@ mod tests {
     fn a_stamped_cursor_reads_back_as_written() {
         let scope = RowScope::Equals {
             column: "branch_id".into(),
+            kind: crate::schema::model::ColumnType::Integer,
             value: Some(json!(1)),
             assignees: None,
         };
@@ -173,6 +185,7 @@ mod tests {
     fn another_claim_value_changes_the_fingerprint() {
         let branch = |value| RowScope::Equals {
             column: "branch_id".into(),
+            kind: crate::schema::model::ColumnType::Integer,
             value: Some(json!(value)),
             assignees: None,
         };

@@ -137,6 +137,7 @@ async fn read_page(
         });
     }
     let mut found: Vec<PageEntry> = Vec::new();
+    let mut moved_parents = false;
     for (name, scope) in &view.scans {
         let Some(table) = view.schema.table(name) else {
             continue;
@@ -165,19 +166,50 @@ async fn read_page(
         let removals = moves::removals(db, table, scope, request.cursor, view.limit + 1)
             .await
             .map_err(failed)?;
-        found.extend(removals.into_iter().map(|removal| PageEntry {
-            seq: removal.seq,
-            table: name.clone(),
-            json: match view.shape {
-                Shape::Change => row_json::removal(table, &removal),
-                Shape::Row => row_json::key(&removal.key),
-            },
-            removed: true,
-        }));
+        let parent_moves = moves::through_parents(db, table, scope, request.cursor, view.limit + 1)
+            .await
+            .map_err(failed)?;
+        for removal in removals.into_iter().chain(
+            parent_moves
+                .iter()
+                .flat_map(|moved| moved.left.iter().cloned()),
+        ) {
+            found.push(PageEntry {
+                seq: removal.seq,
+                table: name.clone(),
+                json: match view.shape {
+                    Shape::Change => row_json::removal(table, &removal),
+                    Shape::Row => row_json::key(&removal.key),
+                },
+                removed: true,
+            });
+        }
+        moved_parents |= !parent_moves.is_empty();
+        for moved in &parent_moves {
+            found.extend(moved.entered.iter().map(|row| PageEntry {
+                seq: moved.seq,
+                table: name.clone(),
+                json: row_json::moved_in(table, moved.seq, row, view.shape == Shape::Change),
+                removed: false,
+            }));
+        }
     }
     found.sort_by_key(|entry| entry.seq);
     let has_more = found.len() as u64 > view.limit;
-    found.truncate(view.limit as usize);
+    if has_more {
+        // A parent's move brings all its rows at one position: the page takes them whole, even
+        // past its limit, since a cursor cannot point inside a position.
+        let cut = found[view.limit as usize - 1].seq;
+        let whole = found.partition_point(|entry| entry.seq <= cut);
+        found.truncate(whole);
+    }
+    // Only a parent's move can name a row twice in a page (its rows were also written, or left
+    // through their own move too).
+    let found = if moved_parents {
+        last_per_row(found, |entry| entry_key(view, entry))
+    } else {
+        found
+    };
     let last = found.last().map_or(request.cursor, |entry| entry.seq);
     let cursor = if has_more {
         last
@@ -189,4 +221,36 @@ async fn read_page(
         cursor,
         has_more,
     })
+}
+
+/// The page with each row once, at its last entry: a row that moved out and back in, or whose
+/// parent moved after the row changed, ends as its last entry says.
+fn last_per_row(entries: Vec<PageEntry>, key_of: impl Fn(&PageEntry) -> String) -> Vec<PageEntry> {
+    let keys: Vec<(String, String)> = entries
+        .iter()
+        .map(|entry| (entry.table.clone(), key_of(entry)))
+        .collect();
+    let mut last: HashMap<&(String, String), usize> = HashMap::with_capacity(entries.len());
+    for (index, key) in keys.iter().enumerate() {
+        last.insert(key, index);
+    }
+    entries
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, entry)| (last[&keys[index]] == index).then_some(entry))
+        .collect()
+}
+
+/// The key of the row an entry is about, as JSON text.
+fn entry_key(view: &View, entry: &PageEntry) -> String {
+    let parsed: serde_json::Value = serde_json::from_str(entry.json.get()).unwrap_or_default();
+    let key = match view.shape {
+        Shape::Change => parsed.get("key"),
+        Shape::Row if entry.removed => Some(&parsed),
+        Shape::Row => view
+            .schema
+            .table(&entry.table)
+            .and_then(|table| parsed.get(&table.spec.primary_key)),
+    };
+    key.map(|key| key.to_string()).unwrap_or_default()
 }

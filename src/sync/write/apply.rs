@@ -24,8 +24,12 @@ impl Writer<'_> {
     pub async fn apply(&mut self, write: RowWrite<'_>) -> Result<Written, SyncError> {
         let table = write.access.table;
         let existing = self.current(table, &write.key).await?;
+        let outside = match &existing {
+            Some(row) => !self.admits(write.access, &row.values).await?,
+            None => false,
+        };
         let existing = match existing {
-            Some(row) if !write.access.scope.allows(&row.values) => {
+            Some(_) if outside => {
                 return Err(match write.action {
                     Action::Insert | Action::Upsert => SyncError::KeyTaken(format!(
                         "a row with key {} already exists in table `{}` outside your scope",
@@ -82,8 +86,8 @@ impl Writer<'_> {
             deleted,
             from_client,
         );
-        if !deleted {
-            check_in_scope(write.access, &values, self.caller)?;
+        if !deleted && !self.admits(write.access, &values).await? {
+            return Err(outside_scope(write.access, self.caller));
         }
         let row = StoredRow {
             values,
@@ -444,23 +448,21 @@ fn require(
     }
 }
 
-fn check_in_scope(
-    access: &Access<'_>,
-    row: &Map<String, Value>,
-    caller: &Caller,
-) -> Result<(), SyncError> {
-    if access.scope.allows(row) {
-        return Ok(());
-    }
-    let column = match &access.scope {
-        RowScope::Equals { column, .. } => column.as_str(),
-        RowScope::All => "",
+fn outside_scope(access: &Access<'_>, caller: &Caller) -> SyncError {
+    let reason = match &access.scope {
+        RowScope::Equals { column, .. } => {
+            format!("may only write rows whose `{column}` matches your token")
+        }
+        RowScope::Parent(parent) => format!(
+            "may only write rows whose `{}` names a row of `{}` within your scope",
+            parent.column, parent.table
+        ),
+        RowScope::All => "may not write this row".to_string(),
     };
-    Err(SyncError::Forbidden(format!(
-        "the row would be outside your scope: role `{}` may only write rows whose `{column}` \
-         matches your token",
+    SyncError::Forbidden(format!(
+        "the row would be outside your scope: role `{}` {reason}",
         caller.role
-    )))
+    ))
 }
 
 /// A row a hook returned: checked again against the schema, with every column present and the

@@ -37,6 +37,7 @@ use crate::store::feed::{self, WriterTurn};
 use crate::store::moves::{self as store_moves, NewMove};
 use crate::store::op_records::{self, OpOwner, OpRecord};
 use crate::store::outbox::{self, NewEntry};
+use crate::store::row_scope::Admission;
 use crate::store::rows::{self, OnExisting, StoredRow};
 use crate::store::webhooks;
 use indexmap::IndexMap;
@@ -251,7 +252,7 @@ impl<'a> Writer<'a> {
             }
             last
         };
-        let moves = self.moves(schema);
+        let moves = self.moves(schema).await?;
         let txn = &self.txn;
         for (name, rows) in &self.pending {
             let table = &schema.tables[name.as_str()];
@@ -307,46 +308,134 @@ impl<'a> Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// Whether `row` of `access.table` is in the caller's scope, its parents looked up as this
+    /// transaction sees them (a parent written earlier in the same batch counts).
+    pub async fn admits(
+        &mut self,
+        access: &Access<'_>,
+        row: &Map<String, Value>,
+    ) -> Result<bool, SyncError> {
+        let (mut parent_scope, mut key) = match access.scope.admits(row) {
+            Admission::Yes => return Ok(true),
+            Admission::No => return Ok(false),
+            Admission::IfParent(parent_scope, key) => (parent_scope, key.clone()),
+        };
+        for parent in &access.parents {
+            let Some(found) = self.current(parent, &key).await? else {
+                return Ok(false);
+            };
+            match parent_scope.scope.admits(&found.values) {
+                Admission::Yes => return Ok(true),
+                Admission::No => return Ok(false),
+                Admission::IfParent(next, next_key) => {
+                    (parent_scope, key) = (next, next_key.clone())
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// The buffered rows whose scope columns this transaction changed, each with the values
-    /// they had when it read them: readers who could read those rows may lose them. Call it
-    /// once the rows have their feed positions.
-    fn moves(&self, schema: &crate::schema::Schema) -> Vec<NewMove> {
-        let mut moves = Vec::new();
+    /// deciding its scope before and after: readers who could read those rows (or the rows
+    /// scoped through them) may lose them. Call it once the rows have their feed positions.
+    async fn moves(&mut self, schema: &crate::schema::Schema) -> Result<Vec<NewMove>, SyncError> {
+        let mut changed = Vec::new();
         for (name, rows) in &self.pending {
             let table = &schema.tables[name.as_str()];
             let columns = scope_columns(schema, table);
             if columns.is_empty() {
                 continue;
             }
+            // A new parent row adopts the rows that already named it: they enter its readers'
+            // views as if it had moved there from nowhere.
+            let is_parent = schema.tables.values().any(|child| {
+                child
+                    .spec
+                    .scope_from
+                    .as_ref()
+                    .is_some_and(|from| from.table == table.name)
+            });
             for (key, pending) in rows {
+                let after = &pending.row;
                 let Some(Some(before)) = self.rows.get(&(name.clone(), key.clone())) else {
+                    if is_parent && !after.deleted {
+                        changed.push((table, Map::new(), after.clone()));
+                    }
                     continue;
                 };
-                let after = &pending.row;
                 let moved = !(before.deleted && after.deleted)
                     && columns
                         .iter()
                         .any(|column| before.values.get(column) != after.values.get(column));
-                if !moved {
-                    continue;
+                if moved {
+                    changed.push((table, before.values.clone(), after.clone()));
                 }
-                let old_scope = columns
-                    .iter()
-                    .map(|column| {
-                        let value = before.values.get(column).cloned();
-                        (column.clone(), value.unwrap_or(Value::Null))
-                    })
-                    .collect();
-                moves.push(NewMove {
-                    seq: after.seq,
-                    table: name.clone(),
-                    key: after.values[&table.spec.primary_key].clone(),
-                    version: after.version,
-                    old_scope,
-                });
             }
         }
-        moves
+        let mut moves = Vec::with_capacity(changed.len());
+        for (table, before, after) in changed {
+            moves.push(NewMove {
+                seq: after.seq,
+                table: table.name.clone(),
+                key: after.values[&table.spec.primary_key].clone(),
+                version: after.version,
+                old_scope: self.scope_values(schema, table, before, true).await?,
+                new_scope: self
+                    .scope_values(schema, table, after.values, false)
+                    .await?,
+            });
+        }
+        Ok(moves)
+    }
+
+    /// The values deciding which readers reach `row`: its scope columns, or for a row scoped
+    /// through a parent, those of its chain's root, reached through the parents as they were
+    /// before this transaction (`before`) or are after it. Empty when a parent is missing.
+    async fn scope_values(
+        &mut self,
+        schema: &crate::schema::Schema,
+        table: &TableDef,
+        mut row: Map<String, Value>,
+        before: bool,
+    ) -> Result<Map<String, Value>, SyncError> {
+        let mut link = table.spec.scope_from.as_ref();
+        for parent in schema.parents(table) {
+            let key = match link.and_then(|from| row.get(&from.column)) {
+                None | Some(Value::Null) => return Ok(Map::new()),
+                Some(key) => key.clone(),
+            };
+            let found = if before {
+                self.as_read(parent, &key).await?
+            } else {
+                self.current(parent, &key).await?
+            };
+            let Some(found) = found else {
+                return Ok(Map::new());
+            };
+            row = found.values;
+            link = parent.spec.scope_from.as_ref();
+        }
+        let root = schema.scope_root(table);
+        Ok(scope_columns(schema, root)
+            .into_iter()
+            .map(|column| {
+                let value = row.get(&column).cloned().unwrap_or(Value::Null);
+                (column, value)
+            })
+            .collect())
+    }
+
+    /// The row `key` of `table` as it was before this transaction wrote anything.
+    async fn as_read(
+        &mut self,
+        table: &TableDef,
+        key: &Value,
+    ) -> Result<Option<StoredRow>, SyncError> {
+        let slot = slot(table, key);
+        if !self.rows.contains_key(&slot) {
+            self.preload(table, std::slice::from_ref(key)).await?;
+        }
+        Ok(self.rows.get(&slot).cloned().flatten())
     }
 }
 
