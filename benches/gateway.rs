@@ -8,14 +8,15 @@
 //!     cargo bench --bench gateway -- --push-rows N      # rows per push figure (20,000)
 //!     cargo bench --bench gateway -- --live-only        # only the live figures
 //!     cargo bench --bench gateway -- --reads-only       # only the read figures (changes, bootstrap)
+//!     cargo bench --bench gateway -- --moves-only       # only the figures of rows moving between views
 //!     cargo bench --bench gateway -- --streams N        # open streams (20,000; each takes a
 //!                                                       # file descriptor in both processes)
 //!
 //! Figures: push (4 clients × 100 and × 500 rows per request; on PostgreSQL also into a table
 //! grown to 200,000 rows), the changes feed to one client,
 //! a 1,000,000-row bootstrap to a new device, N long-polling devices and N open live streams
-//! woken by one write, and (PostgreSQL) long-polls on a second replica woken by a write on the
-//! first.
+//! woken by one write, (PostgreSQL) long-polls on a second replica woken by a write on the
+//! first, and rows moving between views (`gateway/move_figures.rs`).
 //! See BENCHMARKS.md for the latest results and what dominates the cost.
 
 use serde_json::{Value, json};
@@ -29,10 +30,41 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "gateway/move_figures.rs"]
+mod move_figures;
+
 const SECRET: &str = "bench-secret-bench-secret-bench-secret";
 const SCHEMA: &str = r#"
 [roles.ADMIN]
 scope = "all"
+[roles.CLERK]
+scope = "branch"
+[roles.OWNER]
+scope = "owner"
+
+# The move figures (benches/gateway/move_figures.rs): rows of a branch, and jobs with visits.
+[tables.stock]
+branch_column = "branch_id"
+permissions = { ADMIN = "crud", CLERK = "r" }
+[tables.stock.columns]
+id = { type = "text" }
+branch_id = { type = "integer" }
+note = { type = "text" }
+
+[tables.jobs]
+owner_column = "owner"
+permissions = { ADMIN = "crud", OWNER = "r" }
+[tables.jobs.columns]
+id = { type = "text" }
+owner = { type = "text" }
+
+[tables.visits]
+scope_from = { column = "job_id", table = "jobs" }
+permissions = { ADMIN = "crud", OWNER = "r" }
+[tables.visits.columns]
+id = { type = "text" }
+job_id = { type = "text" }
+note = { type = "text" }
 
 [tables.events]
 permissions = { ADMIN = "crud" }
@@ -58,8 +90,13 @@ struct Args {
     /// Long-polls on a second replica (PostgreSQL).
     cross: usize,
     live_only: bool,
-    /// Only the read figures (changes, bootstrap), after the push figure they read.
+    /// Only the read figures (changes, bootstrap, moves), after the push figure they read.
     reads_only: bool,
+    /// Only the figures of rows moving between views.
+    moves_only: bool,
+    /// Rows of the moved-rows feed figure, and visits under the reassigned job.
+    moved_rows: usize,
+    children: usize,
 }
 
 fn args() -> Args {
@@ -74,6 +111,9 @@ fn args() -> Args {
         cross: 1_000,
         live_only: false,
         reads_only: false,
+        moves_only: false,
+        moved_rows: 100_000,
+        children: 10_000,
     };
     let mut iter = std::env::args().skip(1);
     while let Some(arg) = iter.next() {
@@ -82,6 +122,7 @@ fn args() -> Args {
             "--push-only" => args.push_only = true,
             "--live-only" => args.live_only = true,
             "--reads-only" => args.reads_only = true,
+            "--moves-only" => args.moves_only = true,
             "--streams" => {
                 args.streams = vec![
                     iter.next()
@@ -102,6 +143,8 @@ fn args() -> Args {
                 args.live = vec![200];
                 args.streams = vec![200];
                 args.cross = 100;
+                args.moved_rows = 10_000;
+                args.children = 1_000;
             }
             "--bench" => {}
             other => eprintln!("ignoring argument {other}"),
@@ -960,6 +1003,10 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         live_figures(&server, &token, &database_url, dir.path(), next, args).await;
         return;
     }
+    if args.moves_only {
+        move_figures::run(&server, args.moved_rows, args.children).await;
+        return;
+    }
     // The read figures read what the 500-row push wrote (and its baseline's database).
     let push_sizes: &[usize] = if args.reads_only { &[500] } else { &[100, 500] };
     for &per_request in push_sizes {
@@ -1044,6 +1091,9 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         baselines,
         rows_s,
     );
+
+    // After the read figures, which count every row of the feed.
+    move_figures::run(&server, args.moved_rows, args.children).await;
 
     if !args.reads_only {
         live_figures(&server, &token, &database_url, dir.path(), next, args).await;

@@ -364,6 +364,45 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
             (json!("1"), json!(true))
         );
 
+        // A row that leaves the edge's view at the hub leaves the edge, and the edge's devices
+        // get its deletion.
+        let (_, before) = pair
+            .edge
+            .get_as(&clerk(1), &format!("{API}/sync/changes"))
+            .await;
+        let device_cursor = before["cursor"].as_str().unwrap().to_string();
+        pair.hub.push(&admin(), "till-1", true, json!([{"table": "items", "action": "update", "data": {"id": "h2", "branch_id": 2}}])).await;
+        let (status, body) = pair
+            .edge
+            .post_as(&clerk(1), &format!("{API}/sync/snapshot"), &json!({}))
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {body}");
+        let (status, _) = pair
+            .edge
+            .get_as(&clerk(1), &format!("{API}/tables/items/rows/h2"))
+            .await;
+        assert_eq!(
+            status, 404,
+            "{backend:?}: the moved row is gone from the edge"
+        );
+        let (_, after) = pair
+            .edge
+            .get_as(
+                &clerk(1),
+                &format!("{API}/sync/changes?cursor={device_cursor}"),
+            )
+            .await;
+        let gone: Vec<&Value> = after["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|change| change["key"] == "h2")
+            .collect();
+        assert!(
+            gone.len() == 1 && gone[0]["deleted"] == true,
+            "{backend:?}: {after}"
+        );
+
         // A local write not yet drained is not overwritten by a snapshot (items is server_wins:
         // the hub's row replaces it and the pending write becomes CONFLICT).
         pair.hub.kill();

@@ -16,6 +16,7 @@ pub const ERROR_CODES: &[&str] = &[
     "key_taken",
     "already_resolved",
     "conflict",
+    "resync_required",
     "validation_failed",
     "op_id_reused",
     "malformed_json",

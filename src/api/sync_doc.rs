@@ -114,8 +114,8 @@ pub struct PushOutcomeDoc {
 }
 
 /// One entry of the changes feed: the current state of a row (or its tombstone), or its
-/// removal from your view. `row`: the row; for a tombstone, the row as it was when deleted; for
-/// a removal, the key alone.
+/// removal from your view. `row`: the row; for a tombstone, the row as it was when deleted; a
+/// removal has none.
 #[derive(Object)]
 #[oai(rename = "Change")]
 pub struct ChangeDoc {
@@ -130,7 +130,7 @@ pub struct ChangeDoc {
     /// owner, assignee set or claim value you cannot read. It carries none of the row's new
     /// values. Sent once per move to each reader who could read the row before it.
     removed: Option<bool>,
-    row: RowObject,
+    row: Option<RowObject>,
 }
 
 #[derive(Object)]
@@ -456,7 +456,7 @@ mod tests {
         assert_documented::<ChangeDoc>(&change);
         // As `store::row_json::removal` writes a removal.
         let removal = json!({"seq": 2, "table": "t", "key": "a", "version": 2, "deleted": true,
-                             "removed": true, "row": {"id": "a"}});
+                             "removed": true});
         assert_documented::<ChangeDoc>(&removal);
         assert_documented::<ChangesPageDoc>(&ChangesPage {
             changes: vec![serde_json::value::to_raw_value(&change).unwrap()],

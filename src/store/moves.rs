@@ -72,14 +72,33 @@ pub async fn record_many(db: &impl ConnectionTrait, moves: &[NewMove]) -> Result
     Ok(())
 }
 
-/// The removals owed to a reader with `scope` in `table` after `after_seq`, in feed order, at
-/// most `limit`: moves whose old values `scope` admitted, of rows `scope` does not admit now.
+/// Which feed positions a read of moves covers: after `after`, up to `upto` when the page cannot
+/// reach further (its rows already fill it), at most `limit` moves.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    pub after: i64,
+    pub upto: Option<i64>,
+    pub limit: u64,
+}
+
+impl Span {
+    fn push(&self, sql: &mut SqlBuilder) {
+        sql.push(" AND m.seq > ")
+            .bind(sea_orm::Value::BigInt(Some(self.after)), None);
+        if let Some(upto) = self.upto {
+            sql.push(" AND m.seq <= ")
+                .bind(sea_orm::Value::BigInt(Some(upto)), None);
+        }
+    }
+}
+
+/// The removals owed to a reader with `scope` in `table` within `span`, in feed order: moves
+/// whose old values `scope` admitted, of rows `scope` does not admit now.
 pub async fn removals(
     db: &impl ConnectionTrait,
     table: &TableDef,
     scope: &RowScope,
-    after_seq: i64,
-    limit: u64,
+    span: Span,
 ) -> Result<Vec<Removal>, DbErr> {
     // A reader of every row never loses one; a reader of none never had one.
     let root = scope.root();
@@ -89,29 +108,35 @@ pub async fn removals(
     let backend = db.get_database_backend();
     let pk = &table.spec.primary_key;
     let pk_kind = table.spec.columns[pk].kind;
+    // The two tests per move are subqueries in the select list, so that they run per move read
+    // (a few per page): as `NOT EXISTS` in the WHERE clause, PostgreSQL planned them as
+    // anti-joins that read the whole table on every page.
     let mut sql = SqlBuilder::new(backend);
-    sql.push("SELECT m.seq, m.row_key, m.version FROM syncgate_moves m WHERE m.table_name = ")
-        .bind(sea_orm::Value::String(Some(table.name.clone())), None)
-        .push(" AND m.seq > ")
-        .bind(sea_orm::Value::BigInt(Some(after_seq)), None)
-        .push(" AND ");
-    push_recorded_filter(&mut sql, root, "m.old_scope");
+    sql.push("SELECT seq, row_key, version FROM (SELECT m.seq, m.row_key, m.version, ");
     // Of the moves out of this reader's scope, the key's last: a row that left the reader's view
     // twice (a change inside the view, then a move out of it) is removed once.
     sql.push(
-        " AND NOT EXISTS (SELECT 1 FROM syncgate_moves later WHERE later.table_name = \
-         m.table_name AND later.row_key = m.row_key AND later.seq > m.seq AND ",
+        "(SELECT 1 FROM syncgate_moves later WHERE later.table_name = m.table_name \
+         AND later.row_key = m.row_key AND later.seq > m.seq AND ",
     );
     push_recorded_filter(&mut sql, root, "later.old_scope");
-    sql.push(")");
+    sql.push(" LIMIT 1) AS left_later, ");
     sql.push(&format!(
-        " AND NOT EXISTS (SELECT 1 FROM {} WHERE {} = CAST(m.row_key AS {}) AND ",
+        "(SELECT 1 FROM {} WHERE {} = CAST(m.row_key AS {}) AND ",
         quote(&table.name),
         quote(pk),
         sql_type(backend, pk_kind)
     ));
     push_scope_filter(&mut sql, scope);
-    sql.push(&format!(") ORDER BY m.seq LIMIT {limit}"));
+    sql.push(" LIMIT 1) AS still_in FROM syncgate_moves m WHERE m.table_name = ")
+        .bind(sea_orm::Value::String(Some(table.name.clone())), None);
+    span.push(&mut sql);
+    sql.push(" AND ");
+    push_recorded_filter(&mut sql, root, "m.old_scope");
+    sql.push(&format!(
+        ") moved WHERE left_later IS NULL AND still_in IS NULL ORDER BY seq LIMIT {}",
+        span.limit
+    ));
     db.query_all_raw(sql.build())
         .await?
         .iter()
@@ -189,8 +214,7 @@ pub async fn through_parents(
     db: &impl ConnectionTrait,
     table: &TableDef,
     scope: &RowScope,
-    after_seq: i64,
-    limit: u64,
+    span: Span,
 ) -> Result<Vec<ParentMove>, DbErr> {
     let root = scope.root();
     if !matches!(root, RowScope::Equals { value: Some(_), .. }) {
@@ -210,14 +234,16 @@ pub async fn through_parents(
         sql.push("SELECT m.seq, m.row_key, CASE WHEN ");
         push_recorded_filter(&mut sql, root, "m.new_scope");
         sql.push(" THEN 1 ELSE 0 END AS entered FROM syncgate_moves m WHERE m.table_name = ")
-            .bind(sea_orm::Value::String(Some(parent.table.clone())), None)
-            .push(" AND m.seq > ")
-            .bind(sea_orm::Value::BigInt(Some(after_seq)), None)
-            .push(" AND (CASE WHEN ");
+            .bind(sea_orm::Value::String(Some(parent.table.clone())), None);
+        span.push(&mut sql);
+        sql.push(" AND (CASE WHEN ");
         push_recorded_filter(&mut sql, root, "m.old_scope");
         sql.push(" THEN 1 ELSE 0 END) <> (CASE WHEN ");
         push_recorded_filter(&mut sql, root, "m.new_scope");
-        sql.push(&format!(" THEN 1 ELSE 0 END) ORDER BY m.seq LIMIT {limit}"));
+        sql.push(&format!(
+            " THEN 1 ELSE 0 END) ORDER BY m.seq LIMIT {}",
+            span.limit
+        ));
         for moved in db.query_all_raw(sql.build()).await? {
             let seq: i64 = moved.try_get("", "seq")?;
             let key: String = moved.try_get("", "row_key")?;
@@ -241,7 +267,7 @@ pub async fn through_parents(
         }
     }
     found.sort_by_key(|moved| moved.seq);
-    found.truncate(limit as usize);
+    found.truncate(span.limit as usize);
     Ok(found)
 }
 

@@ -199,9 +199,9 @@ fn write_string(out: &mut Vec<u8>, text: &str) {
     let _ = serde_json::to_writer(out, text);
 }
 
-/// A removal as the feed answers it: `{seq, table, key, version, deleted: true, removed: true,
-/// row}`, where `row` holds the key alone. A client that does not know `removed` drops the row as
-/// for a delete, which is what a removal asks; none of the row's values after the move are in it.
+/// A removal as the feed answers it: `{seq, table, key, version, deleted: true, removed: true}`,
+/// without `row`. A client that does not know `removed` drops the row as for a delete, which is
+/// what a removal asks; none of the row's values after the move are in it.
 pub fn removal(table: &TableDef, removal: &Removal) -> Box<RawValue> {
     // serde_json keeps the members in this order (`preserve_order`).
     let change = serde_json::json!({
@@ -211,7 +211,6 @@ pub fn removal(table: &TableDef, removal: &Removal) -> Box<RawValue> {
         "version": removal.version,
         "deleted": true,
         "removed": true,
-        "row": { table.spec.primary_key.as_str(): removal.key },
     });
     RawValue::from_string(change.to_string()).expect("a JSON value is valid JSON")
 }

@@ -123,19 +123,21 @@ async fn apply_page(
         let Some(table) = change["table"].as_str().and_then(|name| schema.table(name)) else {
             continue;
         };
-        let mut row: Map<String, Value> = change["row"].as_object().cloned().unwrap_or_default();
-        row.retain(|column, _| table.spec.columns.contains_key(column));
         // The row left the edge's view at the hub: its removal carries the key alone, and the
         // edge drops the row (a tombstone, which its own devices receive in turn).
         if change["removed"] == Value::Bool(true) {
-            if let Some(key) = check_sent(table, row)
+            let pk = &table.spec.primary_key;
+            let key = Map::from_iter([(pk.clone(), change["key"].clone())]);
+            if let Some(key) = check_sent(table, key)
                 .ok()
-                .and_then(|sent| sent.get(&table.spec.primary_key).cloned())
+                .and_then(|sent| sent.get(pk).cloned())
             {
                 removals.push((Access::unrestricted(table), key));
             }
             continue;
         }
+        let mut row: Map<String, Value> = change["row"].as_object().cloned().unwrap_or_default();
+        row.retain(|column, _| table.spec.columns.contains_key(column));
         let values = match check_sent(table, row).and_then(|sent| complete_new_row(table, &sent)) {
             Ok(values) => values,
             Err(error) => {

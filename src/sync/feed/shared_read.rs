@@ -138,6 +138,10 @@ async fn read_page(
     }
     let mut found: Vec<PageEntry> = Vec::new();
     let mut moved_parents = false;
+    // The page cannot reach past the limit-th row of any one table: moves beyond it are read by
+    // a later page.
+    let mut upto: Option<i64> = None;
+    let mut tables = Vec::with_capacity(view.scans.len());
     for (name, scope) in &view.scans {
         let Some(table) = view.schema.table(name) else {
             continue;
@@ -153,20 +157,29 @@ async fn read_page(
             Shape::Row => row_json::rows(db, table, &scan).await,
         }
         .map_err(failed)?;
+        if built.len() as u64 > view.limit {
+            let last = built[view.limit as usize - 1].0;
+            upto = Some(upto.map_or(last, |upto| upto.min(last)));
+        }
         found.extend(built.into_iter().map(|(seq, json)| PageEntry {
             seq,
             table: name.clone(),
             json,
             removed: false,
         }));
-        // A reader starting from nothing holds no row that could have left its view.
-        if request.cursor == 0 {
-            continue;
-        }
-        let removals = moves::removals(db, table, scope, request.cursor, view.limit + 1)
+        tables.push((name, scope, table));
+    }
+    // A reader starting from nothing holds no row that could have left its view.
+    let span = moves::Span {
+        after: request.cursor,
+        upto,
+        limit: view.limit + 1,
+    };
+    for (name, scope, table) in tables.into_iter().filter(|_| request.cursor > 0) {
+        let removals = moves::removals(db, table, scope, span)
             .await
             .map_err(failed)?;
-        let parent_moves = moves::through_parents(db, table, scope, request.cursor, view.limit + 1)
+        let parent_moves = moves::through_parents(db, table, scope, span)
             .await
             .map_err(failed)?;
         for removal in removals.into_iter().chain(
