@@ -436,3 +436,41 @@ async fn check_refuses_unknown_parents_and_cycles() {
         "{output}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parent_created_after_its_rows_brings_them_to_its_readers() {
+    for backend in backends() {
+        let (_sandbox, server) = server(backend).await;
+        // Written by the admin (or a sync from elsewhere) before their job exists: nobody
+        // scoped reaches them yet.
+        write(
+            &server,
+            "visits",
+            "insert",
+            json!({"id": "v", "job_id": "later"}),
+        )
+        .await;
+        write(
+            &server,
+            "photos",
+            "insert",
+            json!({"id": "p", "visit_id": "v"}),
+        )
+        .await;
+        let (nothing, alice_at) = changes(&server, &owner("alice"), "").await;
+        assert_eq!(nothing, Vec::<Value>::new(), "{backend:?}");
+        write(
+            &server,
+            "jobs",
+            "insert",
+            json!({"id": "later", "owner": "alice"}),
+        )
+        .await;
+        let (entered, _) = changes(&server, &owner("alice"), &alice_at).await;
+        assert_eq!(
+            named(&entered),
+            set(&["jobs:later", "visits:v", "photos:p"]),
+            "{backend:?}"
+        );
+    }
+}

@@ -303,6 +303,50 @@ async fn under_parent(
         .collect()
 }
 
+/// Which of `keys` (as JSON text) rows of `table` name in `column`: the new parents that adopt
+/// rows already stored.
+pub async fn named_keys(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    column: &str,
+    keys: &[Value],
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    let backend = db.get_database_backend();
+    let Some(kind) = table.spec.columns.get(column).map(|c| c.kind) else {
+        return Ok(Default::default());
+    };
+    let mut named = std::collections::HashSet::new();
+    for chunk in keys.chunks(500) {
+        let mut sql = SqlBuilder::new(backend);
+        let selected = match kind {
+            ColumnType::Integer => quote(column),
+            // A uuid column of PostgreSQL reads back as text this way.
+            _ => format!("CAST({} AS TEXT)", quote(column)),
+        };
+        sql.push(&format!(
+            "SELECT DISTINCT {selected} AS named FROM {} WHERE {} IN (",
+            quote(&table.name),
+            quote(column)
+        ));
+        for (index, key) in chunk.iter().enumerate() {
+            if index > 0 {
+                sql.push(", ");
+            }
+            let (bound, cast) = bind_value(backend, kind, key);
+            sql.bind(bound, cast);
+        }
+        sql.push(")");
+        for row in db.query_all_raw(sql.build()).await? {
+            let key = match kind {
+                ColumnType::Integer => Value::from(row.try_get::<i64>("", "named")?),
+                _ => Value::String(row.try_get::<String>("", "named")?),
+            };
+            named.insert(key.to_string());
+        }
+    }
+    Ok(named)
+}
+
 /// Rows whose chain of parents leads to `key` of the last table of `chain`.
 fn push_under(sql: &mut SqlBuilder, chain: &[&ParentScope], key: &Value) {
     let Some((first, rest)) = chain.split_first() else {

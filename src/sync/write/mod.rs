@@ -340,26 +340,20 @@ impl Writer<'_> {
     /// scoped through them) may lose them. Call it once the rows have their feed positions.
     async fn moves(&mut self, schema: &crate::schema::Schema) -> Result<Vec<NewMove>, SyncError> {
         let mut changed = Vec::new();
+        let mut new_parents: Vec<(&TableDef, Vec<StoredRow>)> = Vec::new();
         for (name, rows) in &self.pending {
             let table = &schema.tables[name.as_str()];
             let columns = scope_columns(schema, table);
             if columns.is_empty() {
                 continue;
             }
-            // A new parent row adopts the rows that already named it: they enter its readers'
-            // views as if it had moved there from nowhere.
-            let is_parent = schema.tables.values().any(|child| {
-                child
-                    .spec
-                    .scope_from
-                    .as_ref()
-                    .is_some_and(|from| from.table == table.name)
-            });
+            let is_parent = !children_of(schema, table).is_empty();
+            let mut created = Vec::new();
             for (key, pending) in rows {
                 let after = &pending.row;
                 let Some(Some(before)) = self.rows.get(&(name.clone(), key.clone())) else {
                     if is_parent && !after.deleted {
-                        changed.push((table, Map::new(), after.clone()));
+                        created.push(after.clone());
                     }
                     continue;
                 };
@@ -369,6 +363,27 @@ impl Writer<'_> {
                         .any(|column| before.values.get(column) != after.values.get(column));
                 if moved {
                     changed.push((table, before.values.clone(), after.clone()));
+                }
+            }
+            if !created.is_empty() {
+                new_parents.push((table, created));
+            }
+        }
+        // A new parent row adopts the rows already stored that name it: they enter its readers'
+        // views as if it had moved there from nowhere. Only such parents are recorded, so that
+        // creating parents costs nothing more when no row waits for them.
+        for (table, created) in new_parents {
+            let keys: Vec<Value> = created
+                .iter()
+                .map(|row| row.values[&table.spec.primary_key].clone())
+                .collect();
+            let mut adopting = std::collections::HashSet::new();
+            for (child, column) in children_of(schema, table) {
+                adopting.extend(store_moves::named_keys(&self.txn, child, column, &keys).await?);
+            }
+            for row in created {
+                if adopting.contains(&row.values[&table.spec.primary_key].to_string()) {
+                    changed.push((table, Map::new(), row));
                 }
             }
         }
@@ -437,6 +452,21 @@ impl Writer<'_> {
         }
         Ok(self.rows.get(&slot).cloned().flatten())
     }
+}
+
+/// The tables scoped through `table`, each with its column naming the parent.
+fn children_of<'s>(
+    schema: &'s crate::schema::Schema,
+    table: &TableDef,
+) -> Vec<(&'s TableDef, &'s str)> {
+    schema
+        .tables
+        .values()
+        .filter_map(|child| {
+            let from = child.spec.scope_from.as_ref()?;
+            (from.table == table.name).then_some((child, from.column.as_str()))
+        })
+        .collect()
 }
 
 /// A row to write at commit.
