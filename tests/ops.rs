@@ -511,3 +511,66 @@ async fn each_request_is_logged_once_with_its_request_id() {
     assert!(log.contains("request_id="), "{log}");
     assert!(!log.contains('\u{1b}'), "ANSI codes in a file:\n{log}");
 }
+
+/// The series of `/metrics`: each sample line's name and labels (but the scheduler's, whose jobs
+/// may first run during a test).
+fn series(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter(|line| !line.starts_with("syncgate_job"))
+        .filter_map(|line| line.rsplit_once(' ').map(|(series, _)| series.to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_request_adds_metric_series() {
+    for backend in backends() {
+        let sandbox = Sandbox::new(backend).await;
+        sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
+        let server = TestServer::start(sandbox.config()).await;
+        // Every kind of answer once, so that the series they add exist before the count.
+        let warm = |server: &TestServer, round: usize| {
+            let client = server.client.clone();
+            let base = server.url("");
+            async move {
+                let method =
+                    reqwest::Method::from_bytes(format!("M{round:014}").as_bytes()).unwrap();
+                let path = format!("/made-up/{round}");
+                let _ = client.request(method, format!("{base}{path}")).send().await;
+                let _ = client
+                    .request(reqwest::Method::GET, format!("{base}{path}"))
+                    .send()
+                    .await;
+                let table = format!("t{round:0>200}");
+                for atomic in [true, false] {
+                    let body = json!({"device_id": "d", "atomic": atomic, "operations": [
+                        {"table": table, "action": "insert", "data": {"id": "x"}}]});
+                    let _ = client
+                        .post(format!("{base}{API}/sync/push"))
+                        .bearer_auth(clerk(1))
+                        .json(&body)
+                        .send()
+                        .await;
+                }
+            }
+        };
+        warm(&server, 0).await;
+        // The first scrape is counted too.
+        scrape(&server).await;
+        let before = series(&scrape(&server).await);
+        // 10,000 requests with made-up methods, paths and table names, 16 at a time.
+        let rounds: Vec<usize> = (1..=2_500).collect();
+        for chunk in rounds.chunks(16) {
+            futures_util::future::join_all(chunk.iter().map(|round| warm(&server, *round))).await;
+        }
+        let after = series(&scrape(&server).await);
+        let added: Vec<&String> = after.difference(&before).collect();
+        assert!(
+            added.is_empty(),
+            "{backend:?}: {} series added, e.g. {:?}",
+            added.len(),
+            &added[..added.len().min(5)]
+        );
+        server.stop().await;
+    }
+}
