@@ -15,7 +15,7 @@
 use super::RowScope;
 use super::ddl::{bind_value, quote, sql_type};
 use super::row_scope::ParentScope;
-use super::rows::{StoredRow, decode, push_scope_filter, select_list};
+use super::rows::{StoredRow, decode, push_scope_filter, push_values, select_list};
 use super::sql::SqlBuilder;
 use crate::schema::TableDef;
 use crate::schema::model::ColumnType;
@@ -328,13 +328,7 @@ pub async fn named_keys(
             quote(&table.name),
             quote(column)
         ));
-        for (index, key) in chunk.iter().enumerate() {
-            if index > 0 {
-                sql.push(", ");
-            }
-            let (bound, cast) = bind_value(backend, kind, key);
-            sql.bind(bound, cast);
-        }
+        push_values(&mut sql, kind, chunk);
         sql.push(")");
         for row in db.query_all_raw(sql.build()).await? {
             let key = match kind {

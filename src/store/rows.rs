@@ -332,13 +332,7 @@ pub async fn find_many(
             quote(&table.name),
             quote(pk)
         ));
-        for (index, key) in chunk.iter().enumerate() {
-            if index > 0 {
-                sql.push(", ");
-            }
-            let (bound, cast) = bind_value(backend, kind, key);
-            sql.bind(bound, cast);
-        }
+        push_values(&mut sql, kind, chunk);
         sql.push(")");
         if lock && backend == DbBackend::Postgres {
             sql.push(&format!(" ORDER BY {} FOR UPDATE", quote(pk)));
@@ -418,4 +412,15 @@ pub async fn write_many(
         written += db.execute_raw(sql.build()).await?.rows_affected();
     }
     Ok(written)
+}
+
+/// `values` bound as a comma-separated list of `kind` (the inside of an `IN (…)`).
+pub(super) fn push_values(sql: &mut SqlBuilder, kind: ColumnType, values: &[Value]) {
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            sql.push(", ");
+        }
+        let (bound, cast) = bind_value(sql.backend, kind, value);
+        sql.bind(bound, cast);
+    }
 }
