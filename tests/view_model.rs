@@ -36,26 +36,6 @@ fn reloaded_schema() -> String {
 /// Rows by `(table, key as JSON text)`.
 type Rows = BTreeMap<(String, String), Value>;
 
-/// xorshift64*: a fixed seed gives the same sequence on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
-
 fn region_token(sub: &str, region: &str) -> String {
     let mut claims = serde_json::Map::new();
     claims.insert("region".into(), json!(region));

@@ -48,6 +48,47 @@ pub fn detect(
     }
 }
 
+/// Under `last_write_wins`, a write that carries an `updated_at` older than the stored row's
+/// conflicts whatever its base version says: the newest operation by `updated_at` wins, in
+/// whatever order the operations arrive (a device that saw the current version may still hold
+/// an older write).
+pub fn older_than_stored(
+    table: &TableDef,
+    sent: &Map<String, Value>,
+    server: &StoredRow,
+) -> Option<String> {
+    if table.spec.conflict != ConflictStrategy::LastWriteWins {
+        return None;
+    }
+    let column = &table.spec.updated_at_column;
+    let client = timestamp(sent.get(column))?;
+    let stored = timestamp(server.values.get(column))?;
+    (client < stored).then(|| {
+        format!(
+            "the server's `{column}` ({}) is newer than the write's",
+            server.values[column]
+        )
+    })
+}
+
+/// Under `last_write_wins`, whether a delete of a row already deleted happened after the
+/// stored delete: then the tombstone takes its time, so a later update with a time between the
+/// two still loses to it.
+pub fn later_delete(table: &TableDef, sent: &Map<String, Value>, tombstone: &StoredRow) -> bool {
+    if table.spec.conflict != ConflictStrategy::LastWriteWins {
+        return false;
+    }
+    let column = &table.spec.updated_at_column;
+    match (
+        timestamp(sent.get(column)),
+        timestamp(tombstone.values.get(column)),
+    ) {
+        (Some(client), Some(stored)) => client > stored,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 /// The table's strategy applied to a conflict. `use_local` forces the client's row.
 pub fn decide(
     table: &TableDef,

@@ -5,6 +5,7 @@
 mod client;
 mod ops;
 pub mod process;
+mod rng;
 mod sandbox;
 mod server;
 mod tokens;
@@ -14,6 +15,8 @@ mod tokens;
 pub use client::{API, Client};
 #[allow(unused_imports)]
 pub use ops::{insert, insert_item, insert_op, operation};
+#[allow(unused_imports)]
+pub use rng::Rng;
 #[allow(unused_imports)]
 pub use sandbox::{Backend, POSTGRES_ENV, Sandbox, backends};
 #[allow(unused_imports)]

@@ -15,7 +15,7 @@ use crate::store::rows::StoredRow;
 use crate::sync::SyncError;
 use crate::sync::access::Access;
 use crate::sync::data::{VERSION_FIELD, check_sent, complete_new_row, overlay};
-use crate::sync::resolve::{Decision, decide, detect};
+use crate::sync::resolve::{Decision, decide, detect, later_delete, older_than_stored};
 use crate::sync::types::{Action, ConflictInfo, ConflictResolution};
 use serde_json::{Map, Value};
 
@@ -50,8 +50,11 @@ impl Writer<'_> {
         if let Some(server) = &server
             && server.deleted
             && deleted
+            && !(matches!(write.rule, ConflictRule::Detect { .. })
+                && later_delete(table, write.sent, server))
         {
-            // Deleting twice changes nothing: answer with the tombstone.
+            // Deleting twice changes nothing (but a later delete's time, see `later_delete`):
+            // answer with the tombstone.
             return Ok(Written {
                 applied: true,
                 row: server.clone(),
@@ -126,6 +129,7 @@ impl Writer<'_> {
                 require(permissions.delete, self.caller, "delete", table)?;
                 let conflict = if detect_conflicts && !server.deleted {
                     detect(table, write.base_version, write.sent, &server)
+                        .or_else(|| older_than_stored(table, write.sent, &server))
                 } else {
                     None
                 };
@@ -172,6 +176,7 @@ impl Writer<'_> {
                     Some("a row with this key already exists".to_string())
                 } else {
                     detect(table, write.base_version, write.sent, &server)
+                        .or_else(|| older_than_stored(table, write.sent, &server))
                 };
                 Plan {
                     values: overlay(table, &server.values, write.sent, detect_conflicts),
