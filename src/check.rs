@@ -2,6 +2,7 @@
 //! config, schema files, hook files, and (unless `--offline`) the database's tables.
 
 use crate::config::{self, Config};
+use crate::key_positions::{KeyPositions, Position, quoted_words};
 use crate::schema::Schema;
 use crate::store;
 use std::path::Path;
@@ -42,11 +43,16 @@ pub async fn run(config_path: &Path, offline: bool) -> CheckReport {
     let config = match load_config(config_path) {
         Ok(config) => config,
         Err(config::ConfigError::Invalid(problems)) => {
-            report.errors.extend(
-                problems
-                    .into_iter()
-                    .map(|p| format!("{}: {p}", config_path.display())),
-            );
+            let positions = KeyPositions::of_file(config_path);
+            report.errors.extend(problems.into_iter().map(|problem| {
+                match positions
+                    .as_ref()
+                    .and_then(|p| config_position(p, &problem))
+                {
+                    Some(at) => format!("{}:{at}: {problem}", config_path.display()),
+                    None => format!("{}: {problem}", config_path.display()),
+                }
+            }));
             return finish(report);
         }
         Err(missing) => {
@@ -141,6 +147,15 @@ async fn check_database(config: &Config, schema: &Schema, report: &mut CheckRepo
     };
     let _ = db.close().await;
     summary
+}
+
+/// Where a config problem's key is written: problems start "key `a.b`…" and may quote the key
+/// they are about further on (an unknown key inside `a.b`).
+fn config_position(positions: &KeyPositions, problem: &str) -> Option<Position> {
+    let rest = problem.strip_prefix("key `")?;
+    let key = &rest[..rest.find('`')?];
+    let path: Vec<&str> = key.split('.').collect();
+    positions.find(&path, quoted_words(problem).skip(1))
 }
 
 fn finish(mut report: CheckReport) -> CheckReport {

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! cli ─▶ check, logging ─▶ server ─▶ api ─▶ jobs ─▶ files, upstream ─▶ sync ─▶ plugins, auth
-//!     ─▶ store ─▶ schema, config          (ops, suggest: names and helpers, usable anywhere)
+//!     ─▶ store ─▶ schema, config          (ops, suggest, key_positions: helpers, usable anywhere)
 //! ```
 //!
 //! - [`cli`], [`check`], [`logging`]: the command line, `syncgate check` (which also loads the
@@ -33,7 +33,8 @@
 //!   other replicas' commits, the system tables.
 //! - [`schema`] (the declarative model, loading, validation, JSON Schema) and [`config`] (figment
 //!   layers and every check of a config value that needs nothing above it).
-//! - [`ops`]: metric names and the guards that count open streams; [`suggest`]: "did you mean".
+//! - [`ops`]: metric names and the guards that count open streams; [`suggest`]: "did you mean";
+//!   [`key_positions`]: the line and column of a key in a TOML or JSON file, for error messages.
 //!
 //! # Where a change goes
 //!
@@ -59,6 +60,7 @@ pub mod cli;
 pub mod config;
 pub mod files;
 pub mod jobs;
+pub mod key_positions;
 pub mod logging;
 pub mod ops;
 pub mod plugins;

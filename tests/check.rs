@@ -85,12 +85,12 @@ fn cases() -> Vec<Case> {
         (
             "TOML syntax",
             vec![("shop.toml", format!("{ROLES}[tables.items\n"))],
-            vec!["shop.toml", "not valid TOML", "line 6"],
+            vec!["shop.toml:6:14: not valid TOML"],
         ),
         (
             "JSON syntax",
             vec![("shop.json", "{\"tables\": {".into())],
-            vec!["shop.json", "not valid JSON", "line 1"],
+            vec!["shop.json:1:12: not valid JSON"],
         ),
         (
             "unknown top-level key",
@@ -262,7 +262,7 @@ fn cases() -> Vec<Case> {
                 ("b.toml", ITEMS.into()),
             ],
             vec![
-                "b.toml: table `items`: declared twice",
+                "b.toml:2:9: table `items`: declared twice",
                 "already declared in",
                 "a.toml",
             ],
@@ -273,7 +273,7 @@ fn cases() -> Vec<Case> {
                 ("a.toml", format!("{ROLES}{ITEMS}")),
                 ("b.toml", "[roles.ADMIN]\nscope = \"all\"\n".into()),
             ],
-            vec!["b.toml: role `ADMIN`: declared twice"],
+            vec!["b.toml:1:8: role `ADMIN`: declared twice"],
         ),
         (
             "min above max",
@@ -394,7 +394,7 @@ fn cases() -> Vec<Case> {
             )],
             vec![
                 "table `items`",
-                "`conflict = \"hook\"` needs a hook script that defines on_conflict",
+                "shop.toml:10:1: table `items`: `conflict` is `hook`, which needs a hook script that defines on_conflict",
             ],
         ),
         (
@@ -446,6 +446,82 @@ async fn every_kind_of_mistake_is_reported_with_its_place() {
         if output.contains("panicked") {
             failures.push(format!("{what}: panic\n{output}"));
         }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The line and column each error points at: the key or value at fault, else its entry.
+#[tokio::test]
+async fn every_error_names_the_line_and_column_to_edit() {
+    let items = |from: &str, to: &str| format!("{ROLES}{}", ITEMS.replace(from, to));
+    let json_table = r#"{
+  "tables": {
+    "items": {
+      "permissions": {"ADMIN": "crud"},
+      "columns": {
+        "id": {"type": "uuid"},
+        "name": {"type": "txt"}
+      }
+    }
+  }
+}"#;
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "shop.toml",
+            items("max_length = 50", "max_lenght = 50"),
+            "shop.toml:13:25: table `items`, column `name`: unknown field `max_lenght`",
+        ),
+        (
+            "shop.toml",
+            items("type = \"integer\"", "type = \"intger\""),
+            "shop.toml:12:22: table `items`, column `branch_id`",
+        ),
+        (
+            "shop.toml",
+            items("branch_column =", "branch_colum ="),
+            "shop.toml:8:1: table `items`: unknown field `branch_colum`",
+        ),
+        (
+            "shop.toml",
+            format!("{}{ITEMS}", ROLES.replace("\"branch\"", "\"branc\"")),
+            "shop.toml:5:9: role `CLERK`",
+        ),
+        (
+            "shop.toml",
+            items("ADMIN = \"crud\"", "ADMN = \"crud\""),
+            "shop.toml:9:1: table `items`: `permissions` names role `ADMN`",
+        ),
+        (
+            "shop.toml",
+            items("min = 0", "min = 5, max = 1"),
+            "shop.toml:14:29: table `items`, column `price`",
+        ),
+        (
+            "shop.json",
+            json_table.to_string(),
+            "shop.json:7:26: table `items`, column `name`: unknown variant `txt`",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (file, text, expected) in cases {
+        let sandbox = sandbox_with(&[(file, &text)]).await;
+        let (code, output) = run_check(&sandbox);
+        if code != 1 || !output.contains(expected) {
+            failures.push(format!("expected `{expected}` in\n{output}"));
+        }
+    }
+    // A config key, too.
+    let sandbox = sandbox_with(&[("shop.toml", &format!("{ROLES}{ITEMS}"))]).await;
+    let config = sandbox.write_config("[sync]\nmax_bach = 3\n");
+    let output = Command::new(binary())
+        .args(["check", "--offline", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let output = String::from_utf8_lossy(&output.stdout).to_string()
+        + String::from_utf8_lossy(&output.stderr).as_ref();
+    if !output.contains("config.toml:12:1: key `sync.max_bach`") {
+        failures.push(format!("config: no line in\n{output}"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

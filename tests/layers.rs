@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u32)] = &[
     // Names (metric names, small helpers) any layer may use; they import nothing of the crate.
     ("ops", 11),
     ("suggest", 11),
+    ("key_positions", 11),
 ];
 
 /// A module path inside the crate, e.g. `["sync", "feed", "view"]`; `[]` is `lib.rs`.

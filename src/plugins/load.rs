@@ -5,6 +5,7 @@ use super::engine::sandboxed;
 use super::script::ScriptHook;
 use super::webhook::{Webhook, WebhookSettings};
 use super::{HOOK_FUNCTIONS, Hook, Plugins};
+use crate::key_positions::Position;
 use crate::schema::is_webhook;
 use crate::schema::model::ConflictStrategy;
 use crate::schema::{Diagnostic, Schema};
@@ -51,15 +52,15 @@ pub fn load(
                 }
                 Err(error) => {
                     let position = error.position();
-                    diagnostics.push(Diagnostic::in_file(
-                        &path,
-                        format!(
-                            "syntax error at line {}, column {}: {}",
-                            position.line().unwrap_or(0),
-                            position.position().unwrap_or(0),
-                            error.err_type()
-                        ),
-                    ));
+                    let diagnostic =
+                        Diagnostic::in_file(&path, format!("syntax error: {}", error.err_type()));
+                    diagnostics.push(match (position.line(), position.position()) {
+                        (Some(line), column) => diagnostic.at(Position {
+                            line,
+                            column: column.unwrap_or(1),
+                        }),
+                        (None, _) => diagnostic,
+                    });
                 }
             }
         }
@@ -73,7 +74,7 @@ pub fn load(
         });
         if !decides {
             diagnostics.push(
-                Diagnostic::in_file(&table.file, "`conflict = \"hook\"` needs a hook script that defines on_conflict(server, client, ctx)")
+                Diagnostic::in_file(&table.file, "`conflict` is `hook`, which needs a hook script that defines on_conflict(server, client, ctx)")
                     .table(&table.name),
             );
         }

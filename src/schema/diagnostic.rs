@@ -1,11 +1,16 @@
-//! One schema mistake, located by file, role or table, and column, with a likely fix.
+//! One schema mistake, located by file, line and column, role or table, and column, with a
+//! likely fix.
 
+use crate::key_positions::{KeyPositions, Position, quoted_words};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub file: PathBuf,
+    /// Where in the file: the key or value the message is about, else its entry.
+    pub at: Option<Position>,
     pub role: Option<String>,
     pub table: Option<String>,
     pub column: Option<String>,
@@ -18,12 +23,18 @@ impl Diagnostic {
     pub fn in_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Self {
             file: file.into(),
+            at: None,
             role: None,
             table: None,
             column: None,
             message: message.into(),
             help: None,
         }
+    }
+
+    pub fn at(mut self, at: Position) -> Self {
+        self.at = Some(at);
+        self
     }
 
     pub fn role(mut self, role: &str) -> Self {
@@ -58,6 +69,9 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file.display())?;
+        if let Some(at) = &self.at {
+            write!(f, ":{at}")?;
+        }
         if let Some(role) = &self.role {
             write!(f, ": role `{role}`")?;
         }
@@ -102,6 +116,31 @@ impl Diagnostic {
         } else {
             self.help(help)
         }
+    }
+}
+
+impl Diagnostics {
+    /// Fills in where each mistake is written: the key or value its message quotes inside its
+    /// role, table or column, else that entry's own key (files are read once each).
+    pub fn locate(mut self) -> Self {
+        let mut files: HashMap<PathBuf, Option<KeyPositions>> = HashMap::new();
+        for diagnostic in &mut self.0 {
+            if diagnostic.at.is_some() {
+                continue;
+            }
+            let path: Vec<&str> = match (&diagnostic.role, &diagnostic.table, &diagnostic.column) {
+                (Some(role), _, _) => vec!["roles", role],
+                (None, Some(table), Some(column)) => vec!["tables", table, "columns", column],
+                (None, Some(table), None) => vec!["tables", table],
+                (None, None, _) => continue,
+            };
+            let positions = files
+                .entry(diagnostic.file.clone())
+                .or_insert_with(|| KeyPositions::of_file(&diagnostic.file));
+            let words = quoted_words(&diagnostic.message);
+            diagnostic.at = positions.as_ref().and_then(|p| p.find(&path, words));
+        }
+        self
     }
 }
 

@@ -4,6 +4,7 @@
 use super::model::{Column, Role, SchemaFile, Table};
 use super::validate::{self, UnparsedColumns};
 use super::{Diagnostic, Diagnostics, JSON_SCHEMA_FILE, RoleDef, Schema, TableDef};
+use crate::key_positions::Position;
 use indexmap::IndexMap;
 use serde_json::Value;
 
@@ -34,7 +35,7 @@ pub fn load_dir(dir: &Path, plugins_dir: &Path) -> Result<Schema, Diagnostics> {
     if diagnostics.is_empty() {
         Ok(schema)
     } else {
-        Err(Diagnostics(diagnostics))
+        Err(Diagnostics(diagnostics).locate())
     }
 }
 
@@ -86,8 +87,12 @@ fn parse_file(
     };
     let document = match parse_document(file, &text) {
         Ok(document) => document,
-        Err(message) => {
-            diagnostics.push(Diagnostic::in_file(file, message));
+        Err((message, at)) => {
+            let diagnostic = Diagnostic::in_file(file, message);
+            diagnostics.push(match at {
+                Some(at) => diagnostic.at(at),
+                None => diagnostic,
+            });
             return None;
         }
     };
@@ -128,13 +133,33 @@ fn parse_file(
     Some(parsed)
 }
 
-fn parse_document(file: &Path, text: &str) -> Result<Value, String> {
+/// The file's content, or why it does not parse and where.
+fn parse_document(file: &Path, text: &str) -> Result<Value, (String, Option<Position>)> {
     if file.extension().and_then(|ext| ext.to_str()) == Some("json") {
-        serde_json::from_str(text).map_err(|error| format!("not valid JSON: {error}"))
+        serde_json::from_str(text).map_err(|error| {
+            let at = (error.line() > 0).then(|| Position {
+                line: error.line(),
+                column: error.column(),
+            });
+            // serde_json's message ends with " at line L column C", which `at` now says.
+            let message = error.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message);
+            (format!("not valid JSON: {message}"), at)
+        })
     } else {
-        let table: toml::Table = toml::from_str(text)
-            .map_err(|error| format!("not valid TOML: {}", error.to_string().trim_end()))?;
-        serde_json::to_value(table).map_err(|error| format!("cannot read the TOML: {error}"))
+        let table: toml::Table = toml::from_str(text).map_err(|error| {
+            // The start of the span, not the parser's own line (which for a line left
+            // unfinished is the next one).
+            let at = error
+                .span()
+                .map(|span| Position::of_offset(text, span.start));
+            (
+                format!("not valid TOML: {}", error.message().trim_end()),
+                at,
+            )
+        })?;
+        serde_json::to_value(table)
+            .map_err(|error| (format!("cannot read the TOML: {error}"), None))
     }
 }
 

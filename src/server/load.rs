@@ -16,7 +16,7 @@ pub fn load_files(config: &Config) -> Result<(Schema, Plugins), Diagnostics> {
         config.plugins.max_operations,
         &crate::plugins::webhook::WebhookSettings::from_config(&config.plugins),
     )
-    .map_err(Diagnostics)?;
+    .map_err(|diagnostics| Diagnostics(diagnostics).locate())?;
     Ok((schema, plugins))
 }
 
