@@ -14,6 +14,7 @@ mod m0006_files;
 mod m0007_op_records;
 mod m0008_job_leases;
 mod m0009_row_moves;
+mod m0010_device_token_expiry;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_op_records::Migration),
             Box::new(m0008_job_leases::Migration),
             Box::new(m0009_row_moves::Migration),
+            Box::new(m0010_device_token_expiry::Migration),
         ]
     }
 

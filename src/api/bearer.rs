@@ -4,7 +4,7 @@
 use super::error::ApiError;
 use crate::api::AppState;
 use crate::auth::{AuthError, Caller};
-use crate::sync::devices::{self, TOKEN_PREFIX};
+use crate::sync::devices::{self, DeviceToken, TOKEN_PREFIX};
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
@@ -57,14 +57,22 @@ async fn caller_for(state: &AppState, token: &str) -> Result<Caller, ApiError> {
 
 async fn verified_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     if token.starts_with(TOKEN_PREFIX) {
-        let caller = devices::authenticate(&state.db, token)
-            .await?
-            .ok_or_else(|| {
-                AuthError::Invalid(
-                    "unknown device token (regenerated, or its device was deleted)".into(),
+        return match devices::authenticate(&state.db, token).await? {
+            DeviceToken::Valid(caller) => Ok(*caller),
+            DeviceToken::Unknown => Err(AuthError::Invalid(
+                "unknown device token (regenerated, revoked, or its device was deleted)".into(),
+            )
+            .into()),
+            DeviceToken::Expired(at) => Err(AuthError::Invalid(format!(
+                "the device token expired at {}; a device refreshes its token with \
+                 `POST /sync/devices/{{id}}/token` before then, or gets a new one with its \
+                 user's JWT",
+                crate::schema::values::format_timestamp(
+                    chrono::DateTime::from_timestamp_millis(at).unwrap_or_default()
                 )
-            })?;
-        return Ok(caller);
+            ))
+            .into()),
+        };
     }
     let claims = state.authenticator.verify(token)?;
     Ok(Caller::from_claims(claims))

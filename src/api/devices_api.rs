@@ -90,6 +90,15 @@ struct NewToken {
     device_id: String,
     /// The new device token; the old one stopped working.
     token: String,
+    /// When the new token stops working (RFC 3339): `devices.token_ttl` from now.
+    token_expires_at: String,
+}
+
+#[derive(Object)]
+struct RevokedTokens {
+    user: String,
+    /// The user's devices whose tokens no longer work (they stay registered).
+    devices: Vec<String>,
 }
 
 #[derive(Object)]
@@ -138,7 +147,13 @@ impl DevicesApi {
             platform: body.platform,
             app_version: body.app_version,
         };
-        let (device, token) = devices::register(&state.db, &auth.0, registration).await?;
+        let (device, token) = devices::register(
+            &state.db,
+            &auth.0,
+            registration,
+            state.config.devices.token_ttl,
+        )
+        .await?;
         let device = view(&state, &device).await?;
         Ok(JsonAnswer::new(RegisteredDeviceAnswer { device, token }))
     }
@@ -212,12 +227,16 @@ impl DevicesApi {
         id: Path<String>,
     ) -> Result<DeleteResponse, ApiError> {
         let schema = state.schema();
-        devices::delete(&state.db, &schema, &auth.0, &id.0).await?;
+        devices::delete(&state.db, state.feed.revocations(), &schema, &auth.0, &id.0).await?;
         state.activity.forget(&id.0);
         Ok(DeleteResponse::Deleted)
     }
 
     /// Issue a new device token; the old one stops working at once.
+    ///
+    /// The new token works for `devices.token_ttl` (default 30 days). A device refreshes its
+    /// token by calling this with the token itself before it expires; live streams and
+    /// long-polls using the old token end within a second (reconnect with the new one).
     #[oai(
         path = "/sync/devices/:id/token",
         method = "post",
@@ -231,10 +250,55 @@ impl DevicesApi {
         id: Path<String>,
     ) -> Result<Json<NewToken>, ApiError> {
         let schema = state.schema();
-        let token = devices::regenerate_token(&state.db, &schema, &auth.0, &id.0).await?;
+        let (token, expires_at) = devices::regenerate_token(
+            &state.db,
+            state.feed.revocations(),
+            &schema,
+            &auth.0,
+            &id.0,
+            state.config.devices.token_ttl,
+        )
+        .await?;
         Ok(Json(NewToken {
             device_id: id.0,
             token,
+            token_expires_at: crate::schema::values::format_millis(expires_at),
+        }))
+    }
+
+    /// Revoke every device token of a user.
+    ///
+    /// For the user itself, or a role scoped to `all` (another caller: 403). Each of the user's
+    /// devices stays registered, and its token stops working at once: requests answer 401, and
+    /// live streams and long-polls using it end within a second on every replica. A device gets
+    /// a new token with its user's JWT (`POST /sync/devices/{id}/token`).
+    #[oai(
+        path = "/sync/users/:user/revoke_tokens",
+        method = "post",
+        operation_id = "revokeUserTokens"
+    )]
+    async fn revoke_user_tokens(
+        &self,
+        state: Data<&Arc<AppState>>,
+        auth: BearerAuth,
+        /// The user's subject (`sub`).
+        user: Path<String>,
+    ) -> Result<Json<RevokedTokens>, ApiError> {
+        let schema = state.schema();
+        let devices = devices::revoke_user_tokens(
+            &state.db,
+            state.feed.revocations(),
+            &schema,
+            &auth.0,
+            &user.0,
+        )
+        .await?;
+        for device in &devices {
+            state.activity.forget(device);
+        }
+        Ok(Json(RevokedTokens {
+            user: user.0,
+            devices,
         }))
     }
 

@@ -192,6 +192,7 @@ impl From<SyncError> for ApiError {
             | SyncError::AlreadyResolved(_)
             | SyncError::ResyncRequired { .. } => StatusCode::CONFLICT,
             SyncError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            SyncError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             SyncError::Contended(_) => StatusCode::SERVICE_UNAVAILABLE,
             SyncError::Hook(crate::plugins::HookError::Rejected { .. }) => {
                 StatusCode::UNPROCESSABLE_ENTITY

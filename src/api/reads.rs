@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
+use crate::sync::devices;
 use crate::sync::feed::{ViewQuery, parse_cursor};
 use crate::sync::types::ChangesPage;
 use std::time::Duration;
@@ -29,9 +30,17 @@ pub async fn run_changes(
     let cursor = parse_cursor(cursor)?;
     let wait = Duration::from_secs(wait.unwrap_or(0)).min(state.config.sync.max_wait);
     let schema = state.schema();
+    let mut credentials = devices::revocable(&state.db, state.feed.revocations(), caller);
     let page = state
         .feed
-        .changes(&state.db, &schema, caller, &query, &cursor, wait)
+        .changes(
+            &state.db,
+            &schema,
+            caller,
+            &query,
+            &cursor,
+            (wait, &mut credentials),
+        )
         .await?;
     Ok(page)
 }

@@ -1,14 +1,13 @@
 //! `GET {prefix}/sync/stream`: the changes feed as server-sent events. The sync core checks
-//! the request and streams the changes ([`crate::sync::feed::Feed::stream`]); this handler says
-//! what ends the stream (the token's expiry, and for a device token, its revocation) and maps
-//! each change to an event.
+//! the request and streams the changes ([`crate::sync::feed::Feed::stream`]) until the caller's
+//! credentials expire or are revoked; this handler maps each change to an event.
 
 use super::error::ApiError;
 use super::sync_doc::ChangeDoc;
 use crate::api::AppState;
 use crate::auth::Caller;
-use crate::sync::devices::{self, TOKEN_PREFIX};
-use crate::sync::feed::{StillAllowed, StreamEvent, StreamRequest, parse_cursor};
+use crate::sync::devices;
+use crate::sync::feed::{StreamEvent, StreamRequest, parse_cursor};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use poem::web::sse::Event;
@@ -67,7 +66,6 @@ pub type ChangeEvents = EventStream<BoxStream<'static, ChangeEvent>>;
 pub async fn open(
     state: &Arc<AppState>,
     caller: &Caller,
-    token: Option<String>,
     cursor: Option<&str>,
     last_event_id: Option<&str>,
     tables: Option<Vec<String>>,
@@ -78,7 +76,7 @@ pub async fn open(
         tables,
         cursor: parse_cursor(last_event_id.or(cursor))?,
         recheck: state.config.sync.stream_heartbeat,
-        still_allowed: still_allowed(state, token),
+        revocable: devices::revocable(&state.db, state.feed.revocations(), caller),
         leeway: state.config.auth.leeway,
     };
     let events = state
@@ -100,22 +98,4 @@ pub async fn open(
                     .event_type("resync_required")
             }
         }))
-}
-
-/// A device token stays good until its device is deleted or its token regenerated; a JWT until
-/// it expires (see [`expiry`]).
-fn still_allowed(state: &Arc<AppState>, token: Option<String>) -> StillAllowed {
-    match token.filter(|token| token.starts_with(TOKEN_PREFIX)) {
-        Some(token) => {
-            let db = state.db.clone();
-            Arc::new(move || {
-                let (db, token) = (db.clone(), token.clone());
-                Box::pin(async move {
-                    // A database hiccup does not end the stream; a revoked token does.
-                    !matches!(devices::authenticate(&db, &token).await, Ok(None))
-                })
-            })
-        }
-        None => Arc::new(|| Box::pin(async { true })),
-    }
 }

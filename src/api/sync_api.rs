@@ -104,7 +104,8 @@ impl SyncApi {
     ///
     /// The current state (or tombstone) of every row changed after `cursor` that the caller may
     /// read, in order. Each row appears once however often it changed. With `wait`, the request
-    /// is held until a visible change commits or `wait` seconds pass.
+    /// is held until a visible change commits or `wait` seconds pass; a device token revoked
+    /// meanwhile (on any replica) ends it within a second with 401.
     #[oai(path = "/sync/changes", method = "get", operation_id = "changes")]
     async fn changes(
         &self,
@@ -141,14 +142,14 @@ impl SyncApi {
     /// `sync.stream_heartbeat` (default 15 s) so that proxies keep the connection. A client
     /// that reconnects with `Last-Event-ID` (or `cursor`) set to the last `id` it received
     /// resumes with nothing skipped and nothing repeated. Same scoping as the changes feed. The
-    /// stream ends when the bearer JWT expires or the device token is revoked (its device
-    /// deleted or its token regenerated).
+    /// stream ends when the bearer JWT or device token expires, or within a second of the
+    /// device token's revocation (its device deleted, its token regenerated or refreshed, or
+    /// every token of its user revoked) on any replica.
     #[oai(path = "/sync/stream", method = "get", operation_id = "stream")]
     async fn stream(
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        request: &poem::Request,
         /// Start after this change (`seq`); absent or empty starts from the beginning.
         cursor: Query<Option<String>>,
         /// Comma-separated tables; all readable tables when absent.
@@ -157,16 +158,9 @@ impl SyncApi {
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
     ) -> Result<ChangeEvents, ApiError> {
-        let token = request
-            .headers()
-            .get(poem::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(crate::auth::bearer_token)
-            .map(String::from);
         stream_api::open(
             &state,
             &auth.0,
-            token,
             cursor.0.as_deref(),
             last_event_id.0.as_deref(),
             split_tables(tables.0),

@@ -236,6 +236,10 @@ pub struct DeviceViewDoc {
     #[oai(skip_serializing_if_is_none)]
     last_ack: Option<String>,
     created_at: String,
+    /// When the device's token stops working (RFC 3339); refresh it before then with
+    /// `POST /sync/devices/{id}/token`.
+    #[oai(skip_serializing_if_is_none)]
+    token_expires_at: Option<String>,
 }
 
 #[derive(Object)]
@@ -498,6 +502,7 @@ mod tests {
             acked_cursor: "0".into(),
             last_ack: Some("now".into()),
             created_at: "now".into(),
+            token_expires_at: Some("later".into()),
         });
         assert_documented::<TableSummaryDoc>(&TableSummary {
             rows: 1,

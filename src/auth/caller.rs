@@ -12,9 +12,11 @@ pub struct Caller {
     pub claims: Map<String, Value>,
     /// The registered device, when the caller authenticated with a device token.
     pub device_id: Option<String>,
-    /// When the caller's JWT expires (`exp`, seconds since the epoch); `None` for a device
-    /// token, which lasts until it is revoked.
+    /// When the caller's credentials expire (seconds since the epoch): a JWT's `exp`, or the
+    /// end of a device token's lifetime.
     pub expires_at: Option<i64>,
+    /// The hash of the device token the caller authenticated with, to check it again later.
+    pub device_token_hash: Option<String>,
 }
 
 impl Caller {
@@ -32,6 +34,7 @@ impl Caller {
             claims: all,
             device_id: None,
             expires_at: Some(claims.exp),
+            device_token_hash: None,
         }
     }
 
@@ -45,10 +48,12 @@ impl Caller {
             claims: Map::new(),
             device_id: None,
             expires_at: None,
+            device_token_hash: None,
         }
     }
 
-    /// The caller a device token acts as: the claims its device was registered with.
+    /// The caller a device acts as: the claims its device was registered with (the token's
+    /// lifetime and hash are filled in where the token is checked).
     pub fn from_device(device_id: &str, claims: &Map<String, Value>) -> Self {
         let text = |name: &str| {
             claims
@@ -64,6 +69,7 @@ impl Caller {
             claims: claims.clone(),
             device_id: Some(device_id.to_string()),
             expires_at: None,
+            device_token_hash: None,
         }
     }
 

@@ -317,6 +317,12 @@ pub struct DevicesConfig {
     /// kept in memory in between, so requests do not each write).
     #[serde(with = "humantime_serde")]
     pub activity_flush: Duration,
+    /// How long a device token works after it was issued (at registration, or by
+    /// `POST /sync/devices/{id}/token`, which a device calls with its own token to refresh it).
+    /// Independent of the JWT used to register: a device keeps working offline after the login
+    /// that registered it has expired, but not longer than this.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
 }
 
 impl Default for DevicesConfig {
@@ -325,6 +331,7 @@ impl Default for DevicesConfig {
             stale_after: Duration::from_secs(3600),
             offline_after: Duration::from_secs(24 * 3600),
             activity_flush: Duration::from_secs(5),
+            token_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -57,6 +57,12 @@ pub fn problems(config: &Config) -> Vec<String> {
     if config.sync.max_batch == 0 {
         problems.push("key `sync.max_batch` = `0`: must be at least 1".into());
     }
+    if config.devices.token_ttl < std::time::Duration::from_secs(1) {
+        problems.push(format!(
+            "key `devices.token_ttl` = `{}`: must be at least 1s",
+            humantime::format_duration(config.devices.token_ttl)
+        ));
+    }
     if config.devices.activity_flush.is_zero() {
         problems.push("key `devices.activity_flush` = `0s`: must be longer than zero".into());
     }

@@ -6,6 +6,7 @@ mod body_limit;
 mod cors;
 mod load;
 mod metrics_endpoint;
+mod peer_gone;
 pub mod reload;
 mod request_log;
 mod status_page;
@@ -52,6 +53,22 @@ pub async fn prepare(config: &Config) -> Result<(Schema, Plugins, DatabaseConnec
         tracing::info!(migrations = ?applied, "applied migrations");
     }
     load::apply(&db, &schema).await?;
+    // Tokens issued before they had a lifetime get one, counted from now.
+    let expires_at = chrono::Utc::now().timestamp_millis()
+        + config
+            .devices
+            .token_ttl
+            .as_millis()
+            .min(i64::MAX as u128 / 2) as i64;
+    let bounded = store::devices::bound_token_lifetimes(&db, expires_at)
+        .await
+        .map_err(StoreError::from)?;
+    if bounded > 0 {
+        tracing::info!(
+            devices = bounded,
+            "device tokens given a lifetime (devices.token_ttl)"
+        );
+    }
     Ok((schema, plugins, db))
 }
 
@@ -65,7 +82,7 @@ pub async fn launch(
     let (schema, plugins, db) = prepare(&config).await?;
     let jobs_status = JobsStatus::default();
     let address = listener.local_addr()?;
-    let acceptor = accept_backoff::Backoff(TcpAcceptor::from_tokio(listener)?);
+    let acceptor = peer_gone::PeerGone(accept_backoff::Backoff(TcpAcceptor::from_tokio(listener)?));
     tracing::info!(%address, tables = schema.tables.len(), "syncgate listening");
     let shutdown_timeout = config.server.shutdown_timeout;
     let authenticator =

@@ -23,10 +23,16 @@ pub struct StoredDevice {
     pub acked_cursor_text: Option<String>,
     /// Unix milliseconds.
     pub acked_at: Option<i64>,
+    /// When the device's token stops working, Unix milliseconds.
+    pub token_expires_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, subject, role, claims, name, platform, app_version, created_at, \
-                       updated_at, last_seen, acked_cursor, acked_cursor_text, acked_at";
+                       updated_at, last_seen, acked_cursor, acked_cursor_text, acked_at, \
+                       token_expires_at";
+
+/// The PostgreSQL channel on which revoked device ids are announced to every replica.
+pub const REVOKED_CHANNEL: &str = "syncgate_revoked";
 
 pub async fn insert(
     db: &impl ConnectionTrait,
@@ -36,9 +42,9 @@ pub async fn insert(
     let mut sql = SqlBuilder::new(db.get_database_backend());
     sql.push(
         "INSERT INTO syncgate_devices (id, subject, role, claims, name, platform, app_version, \
-         token_hash, created_at, updated_at, acked_cursor) VALUES (",
+         token_hash, created_at, updated_at, acked_cursor, token_expires_at) VALUES (",
     );
-    let values: [Value; 11] = [
+    let values: [Value; 12] = [
         device.id.clone().into(),
         device.subject.clone().into(),
         device.role.clone().into(),
@@ -50,6 +56,7 @@ pub async fn insert(
         device.created_at.clone().into(),
         device.updated_at.clone().into(),
         device.acked_cursor.into(),
+        device.token_expires_at.into(),
     ];
     sql.bind_list(values);
     sql.push(")");
@@ -118,13 +125,60 @@ pub async fn update_details(db: &impl ConnectionTrait, device: &StoredDevice) ->
     Ok(())
 }
 
-pub async fn set_token_hash(db: &impl ConnectionTrait, id: &str, hash: &str) -> Result<(), DbErr> {
+/// Gives the device a new token (by its hash) that works until `expires_at`.
+pub async fn set_token(
+    db: &impl ConnectionTrait,
+    id: &str,
+    hash: &str,
+    expires_at: i64,
+) -> Result<(), DbErr> {
     let mut sql = SqlBuilder::new(db.get_database_backend());
     sql.push("UPDATE syncgate_devices SET token_hash = ")
         .bind(hash.into(), None)
+        .push(", token_expires_at = ")
+        .bind(expires_at.into(), None)
         .push(" WHERE id = ")
         .bind(id.into(), None);
     db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
+/// Gives a lifetime to the tokens of devices registered before tokens had one.
+pub async fn bound_token_lifetimes(
+    db: &impl ConnectionTrait,
+    expires_at: i64,
+) -> Result<u64, DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push("UPDATE syncgate_devices SET token_expires_at = ")
+        .bind(expires_at.into(), None)
+        .push(" WHERE token_expires_at IS NULL");
+    Ok(db.execute_raw(sql.build()).await?.rows_affected())
+}
+
+/// Tells every replica that these devices' tokens were revoked (PostgreSQL `NOTIFY`, in
+/// payloads of comma-separated ids under its 8,000-byte limit; device ids hold no comma). A
+/// database without announcements has only this process to tell.
+pub async fn announce_revoked(db: &impl ConnectionTrait, ids: &[String]) -> Result<(), DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    let mut payload = String::new();
+    for (index, id) in ids.iter().enumerate() {
+        if !payload.is_empty() {
+            payload.push(',');
+        }
+        payload.push_str(id);
+        let last = index + 1 == ids.len();
+        if last || payload.len() + 1 + ids[index + 1].len() > 7_000 {
+            let mut sql = SqlBuilder::new(db.get_database_backend());
+            sql.push("SELECT pg_notify(")
+                .bind(REVOKED_CHANNEL.into(), None)
+                .push(", ")
+                .bind(std::mem::take(&mut payload).into(), None)
+                .push(")");
+            db.execute_raw(sql.build()).await?;
+        }
+    }
     Ok(())
 }
 
@@ -200,5 +254,6 @@ fn decode(row: &QueryResult) -> Result<StoredDevice, DbErr> {
         acked_cursor: row.try_get("", "acked_cursor")?,
         acked_cursor_text: row.try_get("", "acked_cursor_text")?,
         acked_at: row.try_get("", "acked_at")?,
+        token_expires_at: row.try_get("", "token_expires_at")?,
     })
 }

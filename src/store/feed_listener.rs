@@ -1,18 +1,27 @@
-//! The feed positions that other processes' write transactions announce when they commit
+//! What other processes announce: the feed positions their write transactions commit
 //! (PostgreSQL `NOTIFY` on [`feed::CHANNEL`], sent by [`feed::reserve`]), so that a replica wakes
-//! its readers for another replica's writes at once. SQLite has no such channel: its writers are
-//! this process, and a poller covers anything else.
+//! its readers for another replica's writes at once, and the device tokens they revoke
+//! ([`devices::REVOKED_CHANNEL`]). SQLite has no such channel: its writers are this process, and
+//! a poller covers anything else.
 
-use super::feed;
+use super::{devices, feed};
 use futures_util::future::BoxFuture;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{DatabaseConnection, DbErr};
 
-/// A source of committed feed positions.
+/// One announcement of another process.
+pub enum Announcement {
+    /// The feed was committed up to this position.
+    Position(i64),
+    /// These devices' tokens were revoked.
+    Revoked(Vec<String>),
+}
+
+/// A source of announcements.
 pub trait Announcements: Send {
-    /// The next position announced; an error when the connection was lost (announcements may
-    /// have been missed meanwhile: the reader catches up by reading the head).
-    fn next_position(&mut self) -> BoxFuture<'_, Result<i64, DbErr>>;
+    /// The next announcement; an error when the connection was lost (announcements may have
+    /// been missed meanwhile: the reader catches up by reading the head).
+    fn next(&mut self) -> BoxFuture<'_, Result<Announcement, DbErr>>;
 }
 
 /// Whether the database announces commits (PostgreSQL does; SQLite does not).
@@ -30,14 +39,17 @@ pub async fn listen(db: &DatabaseConnection) -> Result<Box<dyn Announcements>, D
     let pool = db.get_postgres_connection_pool();
     let failed = |error: sea_orm::sqlx::Error| DbErr::Custom(error.to_string());
     let mut listener = PgListener::connect_with(pool).await.map_err(failed)?;
-    listener.listen(feed::CHANNEL).await.map_err(failed)?;
+    listener
+        .listen_all([feed::CHANNEL, devices::REVOKED_CHANNEL])
+        .await
+        .map_err(failed)?;
     Ok(Box::new(PgAnnouncements(listener)))
 }
 
 struct PgAnnouncements(PgListener);
 
 impl Announcements for PgAnnouncements {
-    fn next_position(&mut self) -> BoxFuture<'_, Result<i64, DbErr>> {
+    fn next(&mut self) -> BoxFuture<'_, Result<Announcement, DbErr>> {
         Box::pin(async move {
             loop {
                 // `try_recv` answers `None` when the connection was lost.
@@ -47,8 +59,13 @@ impl Announcements for PgAnnouncements {
                     .await
                     .map_err(|error| DbErr::Custom(error.to_string()))?
                     .ok_or_else(|| DbErr::Custom("the listening connection was lost".into()))?;
-                if let Ok(position) = notification.payload().parse::<i64>() {
-                    return Ok(position);
+                let payload = notification.payload();
+                if notification.channel() == devices::REVOKED_CHANNEL {
+                    let ids = payload.split(',').map(String::from).collect();
+                    return Ok(Announcement::Revoked(ids));
+                }
+                if let Ok(position) = payload.parse::<i64>() {
+                    return Ok(Announcement::Position(position));
                 }
             }
         })

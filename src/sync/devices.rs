@@ -1,10 +1,12 @@
-//! The device registry: registration with a device token (stored hashed), reading, updating,
-//! deleting, token regeneration, and acknowledging the changes feed. A caller reaches its own
-//! devices; a role scoped to `all` reaches every device. Another user's device answers as if it
-//! did not exist.
+//! The device registry: registration with a device token (stored hashed, working for
+//! `devices.token_ttl`), reading, updating, deleting, token regeneration (which is also how a
+//! device refreshes its token), revoking every token of a user, and acknowledging the changes
+//! feed. A caller reaches its own devices; a role scoped to `all` reaches every device. Another
+//! user's device answers as if it did not exist. Every revocation is announced, so that readers
+//! holding the token stop at once (see [`super::feed::Revocations`]).
 
 use super::SyncError;
-use super::feed::{check_cursor, parse_cursor};
+use super::feed::{Revocable, Revocations, Revoked, StillAllowed, check_cursor, parse_cursor};
 use crate::auth::Caller;
 use crate::schema::Schema;
 use crate::schema::model::{NamedScope, Scope};
@@ -12,6 +14,8 @@ use crate::store::devices::{self, StoredDevice};
 use crate::store::feed;
 use sea_orm::DatabaseConnection;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Prefix of device tokens, which tells them from JWTs.
 pub const TOKEN_PREFIX: &str = "sgd_";
@@ -42,13 +46,79 @@ pub fn sees_all_devices(schema: &Schema, caller: &Caller) -> bool {
         .is_some_and(|role| role.spec.scope == Scope::Named(NamedScope::All))
 }
 
-/// The caller a device token acts as; `None` for an unknown (or regenerated, or deleted) token.
-pub async fn authenticate(
+/// What a device token authenticates as.
+pub enum DeviceToken {
+    Valid(Box<Caller>),
+    /// Never issued, or regenerated, revoked, or its device deleted.
+    Unknown,
+    /// Its lifetime ended at this time (Unix milliseconds).
+    Expired(i64),
+}
+
+/// The caller a device token acts as, if the token still works.
+pub async fn authenticate(db: &DatabaseConnection, token: &str) -> Result<DeviceToken, SyncError> {
+    let hash = hash_token(token);
+    let Some(device) = devices::by_token_hash(db, &hash).await? else {
+        return Ok(DeviceToken::Unknown);
+    };
+    if let Some(at) = device.token_expires_at
+        && at <= now_millis()
+    {
+        return Ok(DeviceToken::Expired(at));
+    }
+    let mut caller = Caller::from_device(&device.id, &device.claims);
+    caller.expires_at = device.token_expires_at.map(|at| at / 1000);
+    caller.device_token_hash = Some(hash);
+    Ok(DeviceToken::Valid(Box::new(caller)))
+}
+
+/// The caller's credentials for a reader that waits (a live stream, a long-poll): a device
+/// token is checked again whenever a revocation may concern it; a JWT holds until its `exp`.
+pub fn revocable(db: &DatabaseConnection, revocations: &Revocations, caller: &Caller) -> Revocable {
+    let still_allowed: StillAllowed = match &caller.device_token_hash {
+        Some(hash) => {
+            let (db, hash) = (db.clone(), hash.clone());
+            Arc::new(move || {
+                let (db, hash) = (db.clone(), hash.clone());
+                Box::pin(async move {
+                    match devices::by_token_hash(&db, &hash).await {
+                        Ok(Some(device)) => {
+                            device.token_expires_at.is_none_or(|at| at > now_millis())
+                        }
+                        Ok(None) => false,
+                        // A database hiccup does not end a reader; a revoked token does.
+                        Err(_) => true,
+                    }
+                })
+            })
+        }
+        None => Arc::new(|| Box::pin(async { true })),
+    };
+    revocations.watch(caller.device_id.clone(), still_allowed)
+}
+
+fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// When a token issued now stops working.
+fn token_expiry(ttl: Duration) -> i64 {
+    now_millis().saturating_add(ttl.as_millis().min(i64::MAX as u128) as i64)
+}
+
+/// Tells this process's readers, and (on PostgreSQL) every other replica's, that these devices'
+/// tokens no longer work.
+async fn announce(
     db: &DatabaseConnection,
-    token: &str,
-) -> Result<Option<Caller>, SyncError> {
-    let device = devices::by_token_hash(db, &hash_token(token)).await?;
-    Ok(device.map(|device| Caller::from_device(&device.id, &device.claims)))
+    revocations: &Revocations,
+    ids: Vec<String>,
+) -> Result<(), SyncError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    devices::announce_revoked(db, &ids).await?;
+    revocations.announce(Revoked::Devices(ids.into()));
+    Ok(())
 }
 
 pub struct Registration {
@@ -85,6 +155,7 @@ pub async fn register(
     db: &DatabaseConnection,
     caller: &Caller,
     registration: Registration,
+    token_ttl: Duration,
 ) -> Result<(StoredDevice, String), SyncError> {
     check_text("name", &registration.name, 200)?;
     check_text("platform", &registration.platform, 100)?;
@@ -126,6 +197,7 @@ pub async fn register(
         acked_cursor: 0,
         acked_cursor_text: None,
         acked_at: None,
+        token_expires_at: Some(token_expiry(token_ttl)),
     };
     let (token, hash) = new_token();
     devices::insert(db, &device, &hash).await?;
@@ -192,25 +264,63 @@ pub async fn update(
 
 pub async fn delete(
     db: &DatabaseConnection,
+    revocations: &Revocations,
     schema: &Schema,
     caller: &Caller,
     id: &str,
 ) -> Result<(), SyncError> {
     reachable(db, schema, caller, id).await?;
-    Ok(devices::delete(db, id).await?)
+    devices::delete(db, id).await?;
+    announce(db, revocations, vec![id.to_string()]).await
 }
 
-/// A new token for the device; the old one stops working at once.
+/// A new token for the device, working for `token_ttl`; the old one stops working at once. A
+/// device refreshes its token this way, with the token itself, before it expires.
 pub async fn regenerate_token(
     db: &DatabaseConnection,
+    revocations: &Revocations,
     schema: &Schema,
     caller: &Caller,
     id: &str,
-) -> Result<String, SyncError> {
+    token_ttl: Duration,
+) -> Result<(String, i64), SyncError> {
     reachable(db, schema, caller, id).await?;
     let (token, hash) = new_token();
-    devices::set_token_hash(db, id, &hash).await?;
-    Ok(token)
+    let expires_at = token_expiry(token_ttl);
+    devices::set_token(db, id, &hash, expires_at).await?;
+    announce(db, revocations, vec![id.to_string()]).await?;
+    Ok((token, expires_at))
+}
+
+/// Revokes the token of every device of `user` (the caller itself, or anyone for a role that
+/// reaches every device); the devices stay registered, and a new token is issued to each with
+/// the user's JWT (`POST /sync/devices/{id}/token`). Returns the devices revoked.
+pub async fn revoke_user_tokens(
+    db: &DatabaseConnection,
+    revocations: &Revocations,
+    schema: &Schema,
+    caller: &Caller,
+    user: &str,
+) -> Result<Vec<String>, SyncError> {
+    if user != caller.subject && !sees_all_devices(schema, caller) {
+        return Err(SyncError::Forbidden(format!(
+            "your role `{}` may revoke only your own device tokens",
+            caller.role
+        )));
+    }
+    let ids: Vec<String> = devices::list(db, Some(user))
+        .await?
+        .into_iter()
+        .map(|device| device.id)
+        .collect();
+    let now = now_millis();
+    for id in &ids {
+        // A token nobody holds (its hash is of a token never handed out), expired as of now.
+        let (_, hash) = new_token();
+        devices::set_token(db, id, &hash, now).await?;
+    }
+    announce(db, revocations, ids.clone()).await?;
+    Ok(ids)
 }
 
 /// Records how far the device has applied the changes feed.

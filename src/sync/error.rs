@@ -33,6 +33,9 @@ pub enum SyncError {
     AlreadyResolved(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The caller's credentials stopped working during the request.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The caller's view changed since its cursor was read: `tables` are to be read again from
     /// the start, `dropped` to be dropped; `cursor` continues the rest.
     #[error(
@@ -100,6 +103,7 @@ impl SyncError {
             SyncError::AlreadyResolved(_) => "already_resolved",
             SyncError::Contended(_) => "contended",
             SyncError::BadRequest(_) => "bad_request",
+            SyncError::Unauthorized(_) => "unauthorized",
             SyncError::ResyncRequired { .. } => "resync_required",
             SyncError::Hook(crate::plugins::HookError::Rejected { .. }) => "rejected_by_hook",
             SyncError::Hook(crate::plugins::HookError::Failed { .. }) => "hook_failed",

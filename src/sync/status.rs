@@ -67,6 +67,9 @@ pub struct DeviceView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_ack: Option<String>,
     pub created_at: String,
+    /// When the device's token stops working (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -229,6 +232,7 @@ pub async fn device_view(
             .unwrap_or_else(|| device.acked_cursor.to_string()),
         last_ack: device.acked_at.map(rfc3339),
         created_at: device.created_at.clone(),
+        token_expires_at: device.token_expires_at.map(rfc3339),
     })
 }
 

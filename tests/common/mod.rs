@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 mod client;
+mod events;
 mod ops;
 pub mod process;
 mod rng;
@@ -13,6 +14,8 @@ mod tokens;
 // Each test file uses a part of the harness.
 #[allow(unused_imports)]
 pub use client::{API, Client};
+#[allow(unused_imports)]
+pub use events::{EventReader, Sse};
 #[allow(unused_imports)]
 pub use ops::{insert, insert_item, insert_op, operation};
 #[allow(unused_imports)]

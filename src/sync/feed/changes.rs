@@ -3,6 +3,7 @@
 
 use super::Feed;
 use super::cursor::Cursor;
+use super::revocations::Revocable;
 use super::shared_read::{FeedPage, PageRequest};
 use super::view::{Shape, View, ViewQuery};
 use crate::auth::Caller;
@@ -17,7 +18,8 @@ use tokio::time::Instant;
 
 impl Feed {
     /// One page of the feed after `cursor`; with `wait`, holds the request until a visible
-    /// change commits or the time is up.
+    /// change commits or the time is up, and ends it (`Unauthorized`) when the caller's
+    /// credentials are revoked meanwhile. It answers by the time they expire.
     pub async fn changes(
         &self,
         db: &DatabaseConnection,
@@ -25,9 +27,13 @@ impl Feed {
         caller: &Caller,
         query: &ViewQuery,
         cursor: &Cursor,
-        wait: Duration,
+        (wait, credentials): (Duration, &mut Revocable),
     ) -> Result<ChangesPage, SyncError> {
-        let deadline = Instant::now() + wait;
+        let mut deadline = Instant::now() + wait;
+        if let Some(exp) = caller.expires_at {
+            let left = (exp - chrono::Utc::now().timestamp()).max(0) as u64;
+            deadline = deadline.min(Instant::now() + Duration::from_secs(left));
+        }
         let view = View::of(schema, caller, query, Shape::Change)?;
         view.check(cursor)?;
         let _waiting = (!wait.is_zero()).then(LongPoll::open);
@@ -43,7 +49,16 @@ impl Feed {
             }
             // Wait for any commit (this replica's, or another's seen by the poller), then look
             // again: it may be outside the caller's scope.
-            let _ = tokio::time::timeout_at(deadline, seen.changed()).await;
+            tokio::select! {
+                _ = tokio::time::timeout_at(deadline, seen.changed()) => {}
+                _ = credentials.concerned() => {
+                    if !credentials.still_allowed().await {
+                        return Err(SyncError::Unauthorized(
+                            "the device token was revoked while the request waited".into(),
+                        ));
+                    }
+                }
+            }
         }
     }
 

@@ -10,6 +10,7 @@
 mod changes;
 mod cursor;
 mod pull;
+mod revocations;
 mod shared_read;
 mod stream;
 mod view;
@@ -17,8 +18,9 @@ mod watch;
 
 pub use cursor::{Cursor, check_cursor, parse_cursor};
 pub use pull::PullPage;
+pub use revocations::{Revocable, Revocations, Revoked, StillAllowed};
 pub use shared_read::PageEntry;
-pub use stream::{StillAllowed, StreamEvent, StreamRequest};
+pub use stream::{StreamEvent, StreamRequest};
 pub use view::{Shape, View, ViewQuery};
 
 use crate::store::feed;
@@ -32,6 +34,7 @@ use watch::FeedWatch;
 pub struct Feed {
     watch: FeedWatch,
     reads: SharedReads,
+    revocations: Revocations,
 }
 
 /// The feed's background tasks, stopped at shutdown.
@@ -57,13 +60,15 @@ impl Feed {
         poll_interval: Duration,
     ) -> Result<(Self, FeedTasks), DbErr> {
         let watch = FeedWatch::new(feed::head(db).await?);
+        let revocations = Revocations::default();
         let tasks = FeedTasks {
             poller: watch.spawn_poller(db.clone(), poll_interval),
-            listener: watch.spawn_listener(db),
+            listener: watch.spawn_listener(db, &revocations),
         };
         let feed = Self {
             watch,
             reads: SharedReads::default(),
+            revocations,
         };
         Ok((feed, tasks))
     }
@@ -71,6 +76,11 @@ impl Feed {
     /// Wakes every reader: a transaction of this process committed the feed up to `position`.
     pub fn committed(&self, position: i64) {
         self.watch.advance(position);
+    }
+
+    /// Where device-token revocations are announced to this process's readers.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// Wakes every reader, the position unchanged: the schema was reloaded, and a live stream

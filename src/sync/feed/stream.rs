@@ -4,6 +4,7 @@
 
 use super::Feed;
 use super::cursor::{Cursor, check_cursor};
+use super::revocations::Revocable;
 use super::shared_read::PageEntry;
 use super::view::{Shape, View, ViewQuery};
 use crate::auth::Caller;
@@ -12,7 +13,6 @@ use crate::schema::{CurrentSchema, Schema};
 use crate::store::feed;
 use crate::sync::SyncError;
 use futures_util::Stream;
-use futures_util::future::BoxFuture;
 use sea_orm::DatabaseConnection;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -31,9 +31,6 @@ pub enum StreamEvent {
     ResyncRequired(SyncError),
 }
 
-/// Whether the caller may still read (its token not revoked, not expired).
-pub type StillAllowed = Arc<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
-
 /// What a stream reads and how it knows when to stop.
 pub struct StreamRequest {
     /// The schema being served, asked at each read (a reload applies to open streams).
@@ -43,9 +40,10 @@ pub struct StreamRequest {
     /// The cursor of the last change the client has (an event's `id`): the stream starts after
     /// it.
     pub cursor: Cursor,
-    /// How often `still_allowed` is asked while the stream waits.
+    /// How often the caller's token is checked while the stream waits (besides at once when
+    /// a revocation may concern it).
     pub recheck: Duration,
-    pub still_allowed: StillAllowed,
+    pub revocable: Revocable,
     /// Clock skew tolerated past the caller's JWT `exp`.
     pub leeway: Duration,
 }
@@ -55,7 +53,8 @@ struct State {
     db: DatabaseConnection,
     request: StreamRequest,
     cursor: i64,
-    /// When the caller's credentials expire (a JWT's `exp`), if they do.
+    /// When the caller's credentials expire (a JWT's `exp`, a device token's lifetime), if they
+    /// do.
     expires: Option<Instant>,
     /// What the stream reads, worked out again only when the schema changes.
     view: Arc<View>,
@@ -124,9 +123,15 @@ fn view_of(schema: &Arc<Schema>, request: &StreamRequest) -> Result<Arc<View>, S
     View::of(schema, &request.caller, &query, Shape::Change)
 }
 
-/// When a JWT's `exp` (plus the leeway) is reached.
+/// When a JWT's `exp` (plus the leeway), or a device token's lifetime, is reached.
 fn expiry(caller: &Caller, leeway: Duration) -> Option<Instant> {
     let exp = caller.expires_at?;
+    // The gateway's own clock ends a device token: no skew to tolerate.
+    let leeway = if caller.device_token_hash.is_some() {
+        Duration::ZERO
+    } else {
+        leeway
+    };
     let left = exp - chrono::Utc::now().timestamp() + leeway.as_secs() as i64;
     Some(Instant::now() + Duration::from_secs(left.max(0) as u64))
 }
@@ -154,18 +159,20 @@ async fn next(state: &mut State) -> Option<StreamEvent> {
         if state.ended {
             return None;
         }
-        if let Some((entry, cursor)) = state.ready.pop_front() {
-            return Some(StreamEvent::Change { entry, cursor });
-        }
+        // Credentials first: nothing more is sent, not even changes already read, once they
+        // expired or were revoked.
         let now = Instant::now();
         if state.expires.is_some_and(|at| now >= at) {
             return None;
         }
-        if now >= state.next_check {
-            if !(state.request.still_allowed)().await {
+        if now >= state.next_check || state.request.revocable.concerned_now() {
+            if !state.request.revocable.still_allowed().await {
                 return None;
             }
             state.next_check = now + state.request.recheck;
+        }
+        if let Some((entry, cursor)) = state.ready.pop_front() {
+            return Some(StreamEvent::Change { entry, cursor });
         }
         let seen = *state.receiver.borrow_and_update();
         let view = match current_view(state) {
@@ -208,6 +215,8 @@ async fn next(state: &mut State) -> Option<StreamEvent> {
                     return None;
                 }
             }
+            // A revocation that may concern the token: check it now, not at the heartbeat.
+            _ = state.request.revocable.concerned() => state.next_check = Instant::now(),
             _ = tokio::time::sleep_until(wake_at) => {}
         }
     }

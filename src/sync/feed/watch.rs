@@ -1,9 +1,12 @@
 //! The feed position this replica has seen, and the wake-up of every reader waiting on it.
 //! The write pipeline announces the position it committed; on PostgreSQL, other replicas'
 //! positions arrive through [`store::feed_listener`]; and a poller reads the head every
-//! `sync.poll_interval` for anything else (a lost listening connection).
+//! `sync.poll_interval` for anything else (a lost listening connection). The same listener
+//! passes on the device tokens other replicas revoke.
 
-use crate::store::{feed, feed_listener};
+use super::revocations::{Revocations, Revoked};
+use crate::store::feed;
+use crate::store::feed_listener::{self, Announcement};
 use sea_orm::DatabaseConnection;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -42,17 +45,24 @@ impl FeedWatch {
         *self.0.borrow()
     }
 
-    /// Advances the watch with every position other processes announce, reconnecting when the
-    /// connection drops (the poller catches up meanwhile); `None` where nothing is announced.
-    pub fn spawn_listener(&self, db: &DatabaseConnection) -> Option<tokio::task::JoinHandle<()>> {
+    /// Advances the watch with every position other processes announce, and passes on the
+    /// revocations they announce, reconnecting when the connection drops (the poller catches up
+    /// meanwhile, and every device-token reader checks its token once it is back); `None` where
+    /// nothing is announced.
+    pub fn spawn_listener(
+        &self,
+        db: &DatabaseConnection,
+        revocations: &Revocations,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         if !feed_listener::announces(db) {
             return None;
         }
         let db = db.clone();
         let weak = Arc::downgrade(&self.0);
+        let revocations = revocations.clone();
         Some(tokio::spawn(async move {
             loop {
-                match listen(&db, &weak).await {
+                match listen(&db, &weak, &revocations).await {
                     Ok(()) => return,
                     Err(error) => tracing::warn!(
                         %error,
@@ -60,6 +70,7 @@ impl FeedWatch {
                     ),
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                revocations.announce(Revoked::Unknown);
             }
         }))
     }
@@ -91,18 +102,22 @@ impl FeedWatch {
     }
 }
 
-/// Advances the watch with every announced position until the watch is gone (`Ok`) or the
-/// connection fails (`Err`).
+/// Advances the watch with every announced position, and passes on revocations, until the
+/// watch is gone (`Ok`) or the connection fails (`Err`).
 async fn listen(
     db: &DatabaseConnection,
     watch: &Weak<watch::Sender<i64>>,
+    revocations: &Revocations,
 ) -> Result<(), sea_orm::DbErr> {
     let mut announcements = feed_listener::listen(db).await?;
     loop {
-        let position = announcements.next_position().await?;
+        let announcement = announcements.next().await?;
         let Some(sender) = watch.upgrade() else {
             return Ok(());
         };
-        FeedWatch(sender).advance(position);
+        match announcement {
+            Announcement::Position(position) => FeedWatch(sender).advance(position),
+            Announcement::Revoked(ids) => revocations.announce(Revoked::Devices(ids.into())),
+        }
     }
 }
