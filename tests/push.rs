@@ -548,3 +548,68 @@ async fn concurrent_pushes_of_one_new_key_and_one_op_id_apply_once() {
         assert_eq!(changes[1]["version"], 1, "{backend:?}: written once");
     }
 }
+
+/// A body naming a key twice in one object: 422 naming the key and its place, nothing written
+/// (JSON parsers disagree on which of the two wins).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_sent_twice_is_refused_with_its_place() {
+    for backend in backends() {
+        let (_sandbox, server) = sync_server(backend).await;
+        let cases = [
+            (
+                format!("{API}/sync/push"),
+                r#"{"device_id":"d","operations":[{"table":"items","action":"insert","data":{"id":"dup","name":"a","name":"b"}}]}"#,
+                "operations[0].data.name",
+            ),
+            (
+                format!("{API}/sync/push"),
+                r#"{"device_id":"d","device_id":"e","operations":[{"table":"items","action":"insert","data":{"id":"dup","name":"a"}}]}"#,
+                "device_id",
+            ),
+            (
+                format!("{API}/tables/items/push"),
+                r#"{"device_id":"d","operations":[{"action":"insert","action":"upsert","data":{"id":"dup","name":"a"}}]}"#,
+                "operations[0].action",
+            ),
+            (
+                format!("{API}/sync/devices"),
+                r#"{"name":"a","name":"b","platform":"web","app_version":"1"}"#,
+                "name",
+            ),
+            (
+                format!("{API}/sync/pull"),
+                r#"{"tables":["items"],"limit":5,"limit":6}"#,
+                "limit",
+            ),
+        ];
+        for (url, body, field) in cases {
+            let response = server
+                .client
+                .post(server.url(&url))
+                .bearer_auth(clerk(1))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let answer: Value = response.json().await.unwrap();
+            assert_eq!(status, 422, "{backend:?} {url}: {answer}");
+            assert_eq!(answer["error"]["code"], "validation_failed", "{answer}");
+            assert_eq!(answer["error"]["details"]["field"], field, "{answer}");
+        }
+        let (_, page) = server
+            .get_as(&clerk(1), &format!("{API}/sync/changes"))
+            .await;
+        assert_eq!(page["changes"], json!([]), "{backend:?}: nothing written");
+        let (_, devices) = server
+            .get_as(&clerk(1), &format!("{API}/sync/devices"))
+            .await;
+        assert_eq!(
+            devices["devices"],
+            json!([]),
+            "{backend:?}: nothing registered"
+        );
+        server.stop().await;
+    }
+}

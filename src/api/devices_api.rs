@@ -3,6 +3,7 @@
 use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::serde_payload::JsonAnswer;
+use super::strict_json::StrictJson;
 use super::sync_doc::{DeviceListDoc, DeviceViewDoc, RegisteredDeviceDoc, SyncStatusDoc};
 use crate::api::AppState;
 use crate::sync::devices::{self, DeviceChanges, Registration};
@@ -138,7 +139,7 @@ impl DevicesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: Json<DeviceRegistration>,
+        body: StrictJson<DeviceRegistration>,
     ) -> Result<JsonAnswer<RegisteredDeviceAnswer, RegisteredDeviceDoc, 201>, ApiError> {
         let body = body.0;
         let registration = Registration {
@@ -201,7 +202,7 @@ impl DevicesApi {
         auth: BearerAuth,
         /// The device id.
         id: Path<String>,
-        body: Json<DeviceUpdate>,
+        body: StrictJson<DeviceUpdate>,
     ) -> Result<JsonAnswer<DeviceView, DeviceViewDoc>, ApiError> {
         let schema = state.schema();
         let changes = DeviceChanges {
@@ -311,7 +312,7 @@ impl DevicesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: Json<AckRequest>,
+        body: StrictJson<AckRequest>,
     ) -> Result<JsonAnswer<DeviceView, DeviceViewDoc>, ApiError> {
         let schema = state.schema();
         let device =

@@ -4,6 +4,7 @@
 use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::row_doc::RowObject;
+use super::strict_json::StrictJson;
 use super::writes::write_options;
 use crate::api::AppState;
 use crate::auth::Caller;
@@ -236,7 +237,7 @@ impl FilesApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: Json<NewUpload>,
+        body: StrictJson<NewUpload>,
     ) -> Result<SessionCreated, ApiError> {
         let schema = state.schema();
         let target = attach::target(

@@ -20,10 +20,12 @@ mod row_doc;
 mod serde_payload;
 mod state;
 mod stream_api;
+mod strict_json;
 pub mod sync_api;
 mod sync_doc;
 mod tables_api;
 pub mod tables_doc;
+mod unique_keys;
 mod upstream_api;
 mod writes;
 

@@ -105,6 +105,7 @@ impl<T: Serialize + Send, D: Type, const STATUS: u16> ApiResponse for JsonAnswer
 
 /// Parses a JSON body, answering 400 with the line and column of a syntax error.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    super::strict_json::refuse_duplicate_keys(bytes)?;
     serde_json::from_slice(bytes).map_err(|error| {
         let syntax = error.is_syntax() || error.is_eof();
         ApiError::unreadable_body(

@@ -7,6 +7,7 @@ use super::push_body::PushBody;
 use super::reads::{PULL_LIMIT, clamp_limit, run_changes, split_tables};
 use super::serde_payload::{JsonAnswer, JsonBody};
 use super::stream_api::{self, ChangeEvents};
+use super::strict_json::StrictJson;
 use super::sync_doc::{
     ChangesPageDoc, ConflictListDoc, PullResponseDoc, PushOutcomeDoc, PushRequestDoc,
     ResolvedConflictDoc,
@@ -18,7 +19,6 @@ use crate::sync::feed::parse_cursor;
 use crate::sync::types::{ChangesPage, PushOutcome};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi, Tags};
 use serde::Serialize;
 use serde_json::Value;
@@ -176,7 +176,7 @@ impl SyncApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: Json<PullRequest>,
+        body: StrictJson<PullRequest>,
     ) -> Result<JsonAnswer<PullAnswer, PullResponseDoc>, ApiError> {
         let limit = clamp_limit(body.limit, PULL_LIMIT)?;
         let cursor = parse_cursor(body.cursor.as_deref())?;
@@ -226,7 +226,7 @@ impl SyncApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
         id: Path<i64>,
-        body: Json<ResolveRequest>,
+        body: StrictJson<ResolveRequest>,
     ) -> Result<JsonAnswer<ResolvedConflict, ResolvedConflictDoc>, ApiError> {
         let resolution = match (body.0.resolution, body.0.data) {
             (ResolutionChoice::UseLocal, _) => Resolution::UseLocal,

@@ -2,6 +2,7 @@
 
 use super::bearer::BearerAuth;
 use super::error::ApiError;
+use super::strict_json::StrictJson;
 use crate::api::AppState;
 use crate::auth::Caller;
 use crate::store::outbox::{self, Entry};
@@ -238,7 +239,7 @@ impl UpstreamApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
-        body: Json<RetryRequest>,
+        body: StrictJson<RetryRequest>,
     ) -> Result<Json<RetryAnswer>, ApiError> {
         let now = chrono::Utc::now().timestamp_millis();
         let requeued = outbox::requeue(
