@@ -91,7 +91,7 @@ impl<'de> Visitor<'de> for Walk<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut keys = Keys::default();
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            if !keys.insert(&key) {
+            if !keys.insert(key.clone()) {
                 *self.found.borrow_mut() = Some(DuplicateKey {
                     path: self.path_text(),
                     key: key.into_owned(),
@@ -148,14 +148,14 @@ struct Keys<'de> {
 
 impl<'de> Keys<'de> {
     /// `false` when `key` was seen already.
-    fn insert(&mut self, key: &Cow<'de, str>) -> bool {
+    fn insert(&mut self, key: Cow<'de, str>) -> bool {
         if let Some(many) = &mut self.many {
-            return many.insert(key.clone());
+            return many.insert(key);
         }
-        if self.few.contains(key) {
+        if self.few.contains(&key) {
             return false;
         }
-        self.few.push(key.clone());
+        self.few.push(key);
         if self.few.len() > 16 {
             self.many = Some(self.few.drain(..).collect());
         }
