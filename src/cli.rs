@@ -95,7 +95,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(listen) = listen {
                 config.server.listen = listen;
             }
-            logging::init(&config.log.level, log_format.unwrap_or(config.log.format));
+            let traces = logging::init_with_traces(
+                &config.log.level,
+                log_format.unwrap_or(config.log.format),
+                &config.tracing,
+            );
             warn_about_weak_secret(&config);
             let address = config.server.listen;
             let listener = tokio::net::TcpListener::bind(address)
@@ -106,7 +110,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                      `[server] listen` in the config or pass `--listen HOST:PORT`"
                     )
                 })?;
-            server::launch(config, listener, shutdown_signal()).await?;
+            let served = server::launch(config, listener, shutdown_signal()).await;
+            if let Some(traces) = traces {
+                // The batch thread's blocking export may not run on a runtime thread.
+                tokio::task::spawn_blocking(move || traces.shutdown()).await?;
+            }
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { offline } => {

@@ -69,4 +69,5 @@ pub mod server;
 pub mod store;
 pub mod suggest;
 pub mod sync;
+pub mod trace_export;
 pub mod upstream;

@@ -9,6 +9,7 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// A JWT with the claims `sub`, `role`, `branch` (optional) and `exp`.
 #[derive(SecurityScheme)]
@@ -40,7 +41,9 @@ pub async fn authenticate(request: &Request) -> Result<Caller, ApiError> {
 /// else must be a JWT. Either way the role must be one the schema declares: a token with any
 /// other role may do nothing.
 async fn caller_for(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    let caller = verified_caller(state, token).await?;
+    let caller = verified_caller(state, token)
+        .instrument(tracing::info_span!("auth"))
+        .await?;
     if !state.schema().roles.contains_key(&caller.role) {
         return Err(crate::sync::SyncError::Forbidden(format!(
             "the role `{}` in your token is not declared in the sync schema, so it may do \

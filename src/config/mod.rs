@@ -42,6 +42,7 @@ pub struct Config {
     pub files: FilesConfig,
     pub jobs: JobsConfig,
     pub metrics: MetricsConfig,
+    pub tracing: TracingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +145,31 @@ impl Default for LogConfig {
         Self {
             level: "info".into(),
             format: LogFormat::Text,
+        }
+    }
+}
+
+/// OpenTelemetry traces, exported over OTLP/HTTP (protobuf); off unless `endpoint` is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// The collector's OTLP/HTTP base URL, e.g. `http://127.0.0.1:4318` (spans go to
+    /// `{endpoint}/v1/traces`; a URL already ending in `/v1/traces` is used as it is).
+    pub endpoint: Option<String>,
+    /// The `service.name` resource attribute of every span.
+    pub service_name: String,
+    /// Which spans are exported, as a tracing filter: `info` exports requests, push stages,
+    /// feed reads, jobs and webhook calls; `debug` adds each push operation's scope, hooks and
+    /// conflict spans.
+    pub level: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            service_name: "syncgate".into(),
+            level: "syncgate=info".into(),
         }
     }
 }

@@ -50,6 +50,22 @@ pub fn problems(config: &Config) -> Vec<String> {
         ));
     }
 
+    if let Err(reason) = tracing_subscriber::EnvFilter::try_new(&config.tracing.level) {
+        problems.push(format!(
+            "key `tracing.level` = `{}`: not a tracing filter ({reason}); use e.g. \
+             `syncgate=info` or `syncgate=debug`",
+            config.tracing.level
+        ));
+    }
+    if let Some(endpoint) = &config.tracing.endpoint
+        && !matches!(url::Url::parse(endpoint), Ok(url) if matches!(url.scheme(), "http" | "https"))
+    {
+        problems.push(format!(
+            "key `tracing.endpoint` = `{endpoint}`: must be an http:// or https:// URL of an \
+             OTLP/HTTP collector, e.g. `http://127.0.0.1:4318`"
+        ));
+    }
+
     // Whether a key file holds a usable key is the authenticator's to say (`check::load_config`).
     if config.auth.jwt_secret.is_none() && config.auth.jwt_public_key.is_none() {
         problems.push(super::NO_AUTH_KEY.into());

@@ -23,6 +23,7 @@ use futures_util::future::BoxFuture;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+use tracing::Instrument;
 
 /// A job: its name (in logs and `/health`), its schedule, and what it does.
 pub struct ScheduledJob {
@@ -89,6 +90,7 @@ pub async fn start(
             let status = status.clone();
             let run = run.clone();
             let (db, holder) = (db.clone(), holder.clone());
+            let span = tracing::info_span!("job", job = name);
             Box::pin(async move {
                 let Ok(_guard) = running.try_lock() else {
                     tracing::debug!(job = name, "previous run still going; skipped");
@@ -126,7 +128,7 @@ pub async fn start(
                     tracing::warn!(job = name, %error, "cannot give the job's lease back; it expires");
                 }
                 status.record(name, outcome);
-            })
+            }.instrument(span))
         })?;
         scheduler.add(scheduled).await?;
         tracing::info!(job = job.name, schedule = %job.schedule, "job scheduled");

@@ -16,6 +16,7 @@ use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Syncgate-Signature";
@@ -77,13 +78,19 @@ async fn post(
             signature(secret.expose(), body.as_bytes()),
         );
     }
-    let response = request.send().await.map_err(|error| {
-        if error.is_timeout() {
-            "no answer before `plugins.webhook_timeout`".to_string()
-        } else {
-            format!("cannot reach it: {error}")
-        }
-    })?;
+    let span = tracing::info_span!("webhook", url = %url, status = tracing::field::Empty);
+    let response = request
+        .send()
+        .instrument(span.clone())
+        .await
+        .map_err(|error| {
+            if error.is_timeout() {
+                "no answer before `plugins.webhook_timeout`".to_string()
+            } else {
+                format!("cannot reach it: {error}")
+            }
+        })?;
+    span.record("status", response.status().as_u16());
     if response.status().is_success() {
         Ok(response)
     } else {

@@ -30,12 +30,17 @@ pub async fn around<E: Endpoint>(
     let method = request.method().to_string();
     let method_label = method_label(request.method());
     let path = request.uri().path().to_string();
+    let route = route_of(state, &path);
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         subject = tracing::field::Empty,
         device = tracing::field::Empty,
+        // The span's name and kind in the trace export (fixed once the span is entered).
+        otel.name = %format_args!("{method_label} {route}"),
+        otel.kind = "server",
     );
+    crate::trace_export::continue_trace(&span, request.headers());
     request
         .extensions_mut()
         .insert(RequestSpan::new(span.clone()));
@@ -46,8 +51,8 @@ pub async fn around<E: Endpoint>(
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }
-    let route = route_of(state, &path);
     let status = response.status().as_u16();
+    crate::trace_export::describe_request(&span, method_label, &route, &path, status);
     let elapsed = started.elapsed();
     metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method_label,
         "status" => status.to_string())

@@ -16,6 +16,7 @@ use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 /// A push request, as the core sees it.
 pub struct PushBatch {
@@ -70,6 +71,9 @@ struct Checked<'s> {
 const ATTEMPTS: usize = 4;
 
 /// Applies `batch` for `caller`. The outcome's cursor is the feed position it committed.
+#[tracing::instrument(name = "push", skip_all, fields(
+    device = %batch.device_id, operations = batch.operations.len(), atomic = batch.atomic,
+))]
 pub async fn push(
     db: &DatabaseConnection,
     schema: &Schema,
@@ -80,14 +84,20 @@ pub async fn push(
     check_device(caller, &batch.device_id)?;
     // Checked once, outside the transaction; a run that met a concurrent writer reuses it.
     let mut checked: Vec<Result<Checked, SyncError>> = Vec::with_capacity(batch.operations.len());
-    for index in 0..batch.operations.len() {
-        let (earlier, rest) = batch.operations.split_at_mut(index);
-        checked.push(check(schema, caller, earlier, &mut rest[0]));
-    }
+    tracing::info_span!("validate", operations = batch.operations.len()).in_scope(|| {
+        for index in 0..batch.operations.len() {
+            let (earlier, rest) = batch.operations.split_at_mut(index);
+            checked.push(check(schema, caller, earlier, &mut rest[0]));
+        }
+    });
     let mut attempt = 1;
     loop {
         let options = batch.options.clone();
-        match run(db, schema, plugins, caller, &batch, &mut checked, options).await {
+        let span = tracing::info_span!("attempt", attempt);
+        match run(db, schema, plugins, caller, &batch, &mut checked, options)
+            .instrument(span)
+            .await
+        {
             Err(PushFailure {
                 error: SyncError::Contended(reason),
                 ..
@@ -122,16 +132,36 @@ async fn run(
         .filter(|(_, checked)| checked.is_ok())
         .filter_map(|(operation, _)| operation.op_id.as_deref())
         .collect();
-    let records = writer.op_records(&op_ids).await?;
-    read_ahead(&mut writer, schema, checked).await?;
+    let reading = tracing::info_span!("read", rows = checked.len());
+    let records = writer
+        .op_records(&op_ids)
+        .instrument(reading.clone())
+        .await?;
+    read_ahead(&mut writer, schema, checked)
+        .instrument(reading)
+        .await?;
+    // An OpenTelemetry span lasts from its creation to its drop: this one covers the loop.
+    let applying = tracing::info_span!("apply", operations = checked.len());
     let mut results = Vec::with_capacity(batch.operations.len());
     for (index, (operation, checked)) in batch.operations.iter().zip(checked.iter_mut()).enumerate()
     {
         let outcome = match checked {
-            Ok(checked) => match operation.op_id.as_deref().and_then(|id| records.get(id)) {
-                Some(record) => replay(&mut writer, index, operation, checked, record).await,
-                None => apply(&mut writer, index, operation, checked).await,
-            },
+            Ok(checked) => {
+                let span = tracing::debug_span!(parent: &applying, "operation", index,
+                    table = %operation.table, action = operation.action.name());
+                match operation.op_id.as_deref().and_then(|id| records.get(id)) {
+                    Some(record) => {
+                        replay(&mut writer, index, operation, checked, record)
+                            .instrument(span)
+                            .await
+                    }
+                    None => {
+                        apply(&mut writer, index, operation, checked)
+                            .instrument(span)
+                            .await
+                    }
+                }
+            }
             // An atomic batch ends at its first failure and is not run again, so the error of a
             // failed check can be taken.
             Err(error) if batch.atomic => Err(std::mem::replace(
@@ -160,6 +190,7 @@ async fn run(
             Err(error) => results.push(error_result(index, operation, &error)),
         }
     }
+    drop(applying);
     let position = writer.commit(schema).await?;
     Ok(split(results, position))
 }

@@ -15,6 +15,7 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 impl Feed {
     /// One page of the feed after `cursor`; with `wait`, holds the request until a visible
@@ -77,7 +78,8 @@ impl Feed {
             cursor,
             seen,
         };
-        self.reads.read(db, request).await
+        let span = tracing::info_span!("feed_read", cursor, shared = seen.is_some());
+        self.reads.read(db, request).instrument(span).await
     }
 }
 

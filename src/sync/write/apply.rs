@@ -18,6 +18,7 @@ use crate::sync::data::{VERSION_FIELD, check_sent, complete_new_row, overlay};
 use crate::sync::resolve::{Decision, decide, detect, later_delete, older_than_stored};
 use crate::sync::types::{Action, ConflictInfo, ConflictResolution};
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 impl Writer<'_> {
     /// Runs one change through the stages after validation (see the module documentation).
@@ -25,7 +26,12 @@ impl Writer<'_> {
         let table = write.access.table;
         let existing = self.current(table, &write.key).await?;
         let outside = match &existing {
-            Some(row) => !self.admits(write.access, &row.values).await?,
+            Some(row) => {
+                !self
+                    .admits(write.access, &row.values)
+                    .instrument(tracing::debug_span!("scope"))
+                    .await?
+            }
             None => false,
         };
         let existing = match existing {
@@ -46,7 +52,7 @@ impl Writer<'_> {
             version,
             server,
             conflict,
-        } = self.plan(&write, existing)?;
+        } = tracing::debug_span!("conflict").in_scope(|| self.plan(&write, existing))?;
         if let Some(server) = &server
             && server.deleted
             && deleted
@@ -63,12 +69,19 @@ impl Writer<'_> {
         }
         let (values, hook_op) = self
             .before_hooks(&write, values, server.as_ref(), deleted)
+            .instrument(tracing::debug_span!("hooks"))
             .await?;
         let (values, version, reported) = match conflict {
             None => (values, version, None),
             Some(reason) => {
                 let server = server.as_ref().expect("a conflict has a server row");
-                match self.settle(&write, server, &values, reason).await? {
+                let settling =
+                    tracing::debug_span!("conflict", strategy = table.spec.conflict.name());
+                match self
+                    .settle(&write, server, &values, reason)
+                    .instrument(settling)
+                    .await?
+                {
                     Settled::Apply(values, info) => (values, version, Some(info)),
                     Settled::Kept(info) => {
                         return Ok(Written {
@@ -89,7 +102,12 @@ impl Writer<'_> {
             deleted,
             from_client,
         );
-        if !deleted && !self.admits(write.access, &values).await? {
+        if !deleted
+            && !self
+                .admits(write.access, &values)
+                .instrument(tracing::debug_span!("scope"))
+                .await?
+        {
             return Err(outside_scope(write.access, self.caller));
         }
         let row = StoredRow {

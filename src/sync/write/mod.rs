@@ -43,6 +43,7 @@ use crate::store::webhooks;
 use indexmap::IndexMap;
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 mod apply;
 mod updated_at;
@@ -237,10 +238,44 @@ impl<'a> Writer<'a> {
     }
 
     /// Takes feed positions for the buffered rows, writes them with their outbox entries,
-    /// webhook deliveries and op records, commits, wakes the feed's readers, and runs the
-    /// `after_commit` hooks. Returns the feed position after the commit.
+    /// webhook deliveries and op records (span `write`), commits, wakes the feed's readers, and
+    /// runs the `after_commit` hooks (span `commit`). Returns the feed position after the
+    /// commit.
     pub async fn commit(mut self, schema: &crate::schema::Schema) -> Result<i64, SyncError> {
         let count: usize = self.pending.values().map(IndexMap::len).sum();
+        let writing = tracing::info_span!("write", rows = count);
+        let position = self
+            .write_pending(schema, count)
+            .instrument(writing)
+            .await?;
+        let Writer {
+            txn,
+            _turn,
+            plugins,
+            options,
+            after_commit,
+            ..
+        } = self;
+        let committing = tracing::info_span!("commit");
+        txn.commit().instrument(committing.clone()).await?;
+        drop(_turn);
+        let _committed = committing.enter();
+        options.feed.committed(position);
+        for (op, ctx) in &after_commit {
+            if let Some(table) = schema.table(&op.table) {
+                plugins.after_commit(table, op, ctx);
+            }
+        }
+        Ok(position)
+    }
+
+    /// Takes feed positions for the buffered rows and writes them with their outbox entries,
+    /// webhook deliveries and op records; returns the feed position after them.
+    async fn write_pending(
+        &mut self,
+        schema: &crate::schema::Schema,
+        count: usize,
+    ) -> Result<i64, SyncError> {
         let position = if count == 0 {
             feed::head(&self.txn).await?
         } else {
@@ -286,22 +321,6 @@ impl<'a> Writer<'a> {
                     ),
                     _ => error.into(),
                 })?;
-        }
-        let Writer {
-            txn,
-            _turn,
-            plugins,
-            options,
-            after_commit,
-            ..
-        } = self;
-        txn.commit().await?;
-        drop(_turn);
-        options.feed.committed(position);
-        for (op, ctx) in &after_commit {
-            if let Some(table) = schema.table(&op.table) {
-                plugins.after_commit(table, op, ctx);
-            }
         }
         Ok(position)
     }
