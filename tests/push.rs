@@ -613,3 +613,67 @@ async fn a_key_sent_twice_is_refused_with_its_place() {
         server.stop().await;
     }
 }
+
+/// What the document does not allow is refused, not read leniently: a value of another JSON
+/// type than declared, and `null` for a required field; `null` for an optional field is the same
+/// as leaving it out (the document says nullable).
+#[tokio::test(flavor = "multi_thread")]
+async fn other_types_than_declared_are_refused_and_null_means_absent() {
+    for backend in backends() {
+        let (_sandbox, server) = sync_server(backend).await;
+        let insert = |op: Value| json!({"device_id": "d", "operations": [op]});
+        let cases = [
+            (format!("{API}/sync/pull"), json!({"cursor": 5}), 422),
+            (format!("{API}/sync/pull"), json!({"tables": [1]}), 422),
+            (format!("{API}/sync/log/retry"), json!({"ids": ["1"]}), 422),
+            (
+                format!("{API}/sync/devices"),
+                json!({"name": "a", "platform": "web", "app_version": false}),
+                422,
+            ),
+            (
+                format!("{API}/sync/devices"),
+                json!({"name": null, "platform": "web", "app_version": "1"}),
+                422,
+            ),
+            (
+                format!("{API}/sync/push"),
+                insert(
+                    json!({"op_id": 5, "table": "items", "action": "insert", "data": {"id": "n", "name": "n"}}),
+                ),
+                400,
+            ),
+            (
+                format!("{API}/sync/push"),
+                insert(
+                    json!({"table": "items", "action": "update", "data": {"id": "n", "_version": "2"}}),
+                ),
+                422,
+            ),
+            // Optional fields sent as null.
+            (
+                format!("{API}/sync/pull"),
+                json!({"cursor": null, "limit": null}),
+                200,
+            ),
+            (
+                format!("{API}/sync/push"),
+                json!({"device_id": "d", "atomic": null, "operations": [{"op_id": null, "table": "items", "action": "insert", "data": {"id": "n", "name": "n"}, "base_version": null}]}),
+                200,
+            ),
+        ];
+        for (url, body, expected) in cases {
+            let (status, answer) = server.post_as(&clerk(1), &url, &body).await;
+            assert_eq!(status, expected, "{backend:?} {url} {body}: {answer}");
+        }
+        let (_, devices) = server
+            .get_as(&clerk(1), &format!("{API}/sync/devices"))
+            .await;
+        assert_eq!(
+            devices["devices"],
+            json!([]),
+            "{backend:?}: nothing registered"
+        );
+        server.stop().await;
+    }
+}

@@ -62,15 +62,15 @@ pub fn finish(spec: &str) -> String {
                 describe_answers(operation);
                 describe_event_streams(operation);
                 document_limits(path, operation);
+                declare_inputs(operation);
                 keep_possible_errors(method, operation);
             }
         }
     }
     document["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"] =
         json!(ERROR_CODES);
-    // A pull page holds at most 5000 rows (larger limits are capped).
-    document["components"]["schemas"]["PullRequest"]["properties"]["limit"]["maximum"] =
-        json!(5000);
+    declare_bodies(&mut document["components"]["schemas"]);
+    nullable_optionals(&mut document);
     let mut text = serde_json::to_string_pretty(&document).unwrap_or(spec);
     text.push('\n');
     text
@@ -120,17 +120,161 @@ fn describe_answers(operation: &mut Value) {
     }
 }
 
-/// The `limit` of a changes feed or outbox log page: at most 1000 (larger values are capped).
+/// The `limit` of a page: at least 1; a larger one than the page size is capped, not refused
+/// (seed 002's rule), so the document declares only the type's maximum and the description
+/// says the cap.
 fn document_limits(path: &str, operation: &mut Value) {
     if !(path.ends_with("/changes") || path.ends_with("/sync/log")) {
         return;
     }
-    for parameter in operation["parameters"].as_array_mut().into_iter().flatten() {
+    let parameters = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut);
+    for parameter in parameters.into_iter().flatten() {
         if parameter["name"] == "limit" {
-            parameter["schema"]["maximum"] = json!(1000);
             parameter["schema"]["minimum"] = json!(1);
+            parameter["schema"]["maximum"] = json!(u64::MAX);
         }
     }
+}
+
+/// What `SyncError::check_identifier` accepts (device ids, op ids, upload and file ids): 1 to
+/// 200 characters, no control characters (Unicode `Cc`), not only white space.
+pub const IDENTIFIER_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$";
+
+/// What `parse_cursor` accepts: empty (the start), or a position and, after a dot, the view's
+/// stamps (14 hex digits per table), with white space around.
+pub const CURSOR_PATTERN: &str = r"^\s*([0-9]{1,18}(\.([0-9a-fA-F]{14})*)?)?\s*$";
+
+fn identifier_schema(schema: &mut Value) {
+    schema["pattern"] = json!(IDENTIFIER_PATTERN);
+    schema["minLength"] = json!(1);
+    schema["maxLength"] = json!(200);
+}
+
+/// The parameters' rules the gateway enforces: path ids are identifiers, cursors have their
+/// shape, `wait` is not negative, `last_hours` fits its type.
+fn declare_inputs(operation: &mut Value) {
+    let parameters = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut);
+    for parameter in parameters.into_iter().flatten() {
+        let name = parameter["name"].as_str().unwrap_or_default().to_string();
+        let place = parameter["in"].as_str().unwrap_or_default().to_string();
+        let schema = &mut parameter["schema"];
+        match (place.as_str(), name.as_str()) {
+            ("path", "id") if schema["type"] == "string" => identifier_schema(schema),
+            ("query", "cursor") | ("header", "Last-Event-ID") => {
+                schema["pattern"] = json!(CURSOR_PATTERN)
+            }
+            // The type's bounds (`format: uint64` alone bounds nothing for a validator).
+            ("query", "wait") => {
+                schema["minimum"] = json!(0);
+                schema["maximum"] = json!(u64::MAX);
+            }
+            ("query", "last_hours") => schema["maximum"] = json!(u32::MAX),
+            _ => {}
+        }
+    }
+}
+
+/// The request bodies' rules the gateway enforces: a push names only its own fields, and its
+/// device and op ids are identifiers; body cursors have their shape.
+fn declare_bodies(schemas: &mut Value) {
+    let Some(schemas) = schemas.as_object_mut() else {
+        return;
+    };
+    for (name, schema) in schemas.iter_mut() {
+        let push = name == "PushRequest" || name.ends_with("_PushRequest");
+        let operation = name == "PushOperation" || name.ends_with("_Operation");
+        if push || operation {
+            schema["additionalProperties"] = json!(false);
+        }
+        let Some(properties) = schema.get_mut("properties") else {
+            continue;
+        };
+        if push && properties.get("device_id").is_some() {
+            identifier_schema(&mut properties["device_id"]);
+        }
+        if operation && properties.get("op_id").is_some() {
+            identifier_schema(&mut properties["op_id"]);
+        }
+        if matches!(name.as_str(), "PullRequest" | "AckRequest")
+            && properties.get("cursor").is_some()
+        {
+            properties["cursor"]["pattern"] = json!(CURSOR_PATTERN);
+        }
+        if name == "AckRequest" && properties.get("device_id").is_some() {
+            identifier_schema(&mut properties["device_id"]);
+        }
+    }
+}
+
+/// Every optional field of a request body (and of the objects in its arrays, such as a push's
+/// operations) but one that refers to another schema may be `null`, the same as left out: the gateway reads it so (clients often send
+/// `null` for "not set"), and the document says so. Row values are not touched: a column's own
+/// nullability is its schema's.
+fn nullable_optionals(document: &mut Value) {
+    let mut names: Vec<String> = Vec::new();
+    for operations in document["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for operation in operations.as_object().into_iter().flat_map(|o| o.values()) {
+            let schema = &operation["requestBody"]["content"]["application/json"]["schema"];
+            if let Some(name) = schema["$ref"].as_str().and_then(schema_name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    let schemas = &mut document["components"]["schemas"];
+    let mut nested = Vec::new();
+    for name in &names {
+        for property in schemas[name]["properties"]
+            .as_object()
+            .into_iter()
+            .flat_map(|p| p.values())
+        {
+            if let Some(item) = property["items"]["$ref"].as_str().and_then(schema_name) {
+                nested.push(item.to_string());
+            }
+        }
+    }
+    names.extend(nested);
+    names.sort();
+    names.dedup();
+    for name in names {
+        let schema = &mut schemas[&name];
+        let required: Vec<String> = schema["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(String::from))
+            .collect();
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (field, property) in properties.iter_mut() {
+            if required.contains(field) {
+                continue;
+            }
+            // A `$ref` cannot carry `nullable` in OpenAPI 3.0 (an `allOf` wrapper would, but
+            // trips client generators): such a field is not nullable, and the gateway refuses
+            // `null` for it.
+            // An operation's `data` is not nullable either: per table it is a `$ref`, and the
+            // generic operation is read the same way.
+            let operation_data = name == "PushOperation" && field == "data";
+            if property.get("$ref").is_none() && !operation_data {
+                property["nullable"] = json!(true);
+            }
+        }
+    }
+}
+
+fn schema_name(reference: &str) -> Option<&str> {
+    reference.strip_prefix("#/components/schemas/")
 }
 
 /// Drops the error statuses an operation cannot answer: 422 needs a parameter or a body, 413

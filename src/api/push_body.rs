@@ -12,13 +12,10 @@ use serde_json::{Map, Value};
 #[serde(deny_unknown_fields)]
 pub struct PushBody {
     pub device_id: String,
-    #[serde(default = "default_true")]
-    pub atomic: bool,
+    /// Absent or `null`: atomic.
+    #[serde(default)]
+    pub atomic: Option<bool>,
     pub operations: Vec<PushOperation>,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// One operation as sent. `table` names its table on the generic endpoint; a per-table
@@ -29,10 +26,23 @@ pub struct PushOperation {
     op_id: Option<String>,
     table: Option<String>,
     action: Action,
+    /// Declared by reference to the table's row schema (per table), so not nullable: `null` is
+    /// refused.
     #[serde(default)]
     data: Map<String, Value>,
     base_version: Option<i64>,
+    /// Declared by reference too: `null` is refused.
+    #[serde(default, deserialize_with = "present")]
     resolve: Option<Resolve>,
+}
+
+/// A field left out, or holding a value (`null` refused).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 impl PushBody {
@@ -65,7 +75,7 @@ impl PushBody {
                 Ok(op.into_operation(table))
             })
             .collect::<Result<_, ApiError>>()?;
-        Ok((self.device_id, self.atomic, operations))
+        Ok((self.device_id, self.atomic.unwrap_or(true), operations))
     }
 }
 

@@ -74,7 +74,11 @@ pub async fn open(
         schema: state.current_schema(),
         caller: caller.clone(),
         tables,
-        cursor: parse_cursor(last_event_id.or(cursor))?,
+        // Both are checked, though `Last-Event-ID` wins: neither may be malformed.
+        cursor: match (parse_cursor(cursor)?, last_event_id) {
+            (_, Some(id)) => parse_cursor(Some(id))?,
+            (cursor, None) => cursor,
+        },
         recheck: state.config.sync.stream_heartbeat,
         revocable: devices::revocable(&state.db, state.feed.revocations(), caller),
         leeway: state.config.auth.leeway,

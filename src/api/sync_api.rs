@@ -38,7 +38,7 @@ pub struct SyncApi;
 struct PullRequest {
     /// Tables to pull; all readable tables when absent.
     tables: Option<Vec<String>>,
-    /// Rows per page: default 1000, at most 5000.
+    /// Rows per page: default 1000; a larger value than 5000 is capped at 5000.
     #[oai(validator(minimum(value = "1")))]
     limit: Option<u64>,
     /// Continue after this cursor (from the previous page).
@@ -113,7 +113,7 @@ impl SyncApi {
         auth: BearerAuth,
         /// Continue after this cursor; absent or empty starts from the beginning.
         cursor: Query<Option<String>>,
-        /// Changes per page: default 100, at most 1000.
+        /// Changes per page: default 100; a larger value than 1000 is capped at 1000.
         #[oai(validator(minimum(value = "1")))]
         limit: Query<Option<u64>>,
         /// Comma-separated tables; all readable tables when absent.
@@ -150,6 +150,7 @@ impl SyncApi {
         &self,
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
+        request: &poem::Request,
         /// Start after this change (`seq`); absent or empty starts from the beginning.
         cursor: Query<Option<String>>,
         /// Comma-separated tables; all readable tables when absent.
@@ -158,6 +159,16 @@ impl SyncApi {
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
     ) -> Result<ChangeEvents, ApiError> {
+        // A `Last-Event-ID` that is not text is refused, not taken for an absent one.
+        if let Some(value) = request.headers().get("last-event-id")
+            && value.to_str().is_err()
+        {
+            return Err(crate::sync::SyncError::invalid(
+                "cursor",
+                "`Last-Event-ID` is not a cursor returned by this gateway",
+            )
+            .into());
+        }
         stream_api::open(
             &state,
             &auth.0,

@@ -285,7 +285,7 @@ fn changes_operation(table: &TableDef) -> MetaOperation {
             query_param(
                 "limit",
                 MetaSchema::new_with_format("integer", "uint64"),
-                "Changes per page: default 100, at most 1000.",
+                "Changes per page: default 100; a larger value than 1000 is capped at 1000.",
             ),
             query_param(
                 "wait",

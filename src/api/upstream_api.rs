@@ -193,7 +193,7 @@ impl UpstreamApi {
             pattern = "^(PENDING|SYNCED|ERROR|CONFLICT|pending|synced|error|conflict)$"
         ))]
         status: Query<Option<String>>,
-        /// Entries per page: default 100, at most 1000.
+        /// Entries per page: default 100; a larger value than 1000 is capped at 1000.
         #[oai(validator(minimum(value = "1")))]
         limit: Query<Option<u64>>,
     ) -> Result<Json<LogPage>, ApiError> {

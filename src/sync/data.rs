@@ -17,6 +17,13 @@ pub fn check_sent(
     let mut checked = Map::with_capacity(data.len());
     for (name, value) in data {
         if name == VERSION_FIELD {
+            // The base version, read by the push (`base_version` wins); only an integer.
+            if !(value.is_i64() || value.is_null()) {
+                return Err(SyncError::invalid(
+                    VERSION_FIELD,
+                    "`_version` is the row version the change is based on: an integer",
+                ));
+            }
             continue;
         }
         let Some(column) = table.spec.columns.get(&name) else {
