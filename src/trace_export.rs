@@ -72,6 +72,11 @@ impl TraceExport {
     }
 }
 
+/// Whether spans are exported (an endpoint is configured and the exporter started).
+pub fn enabled() -> bool {
+    PROPAGATOR.get().is_some()
+}
+
 /// Makes `span` continue the trace of the request's `traceparent` (and `tracestate`), when
 /// traces are exported and the header is there.
 pub fn continue_trace(span: &tracing::Span, headers: &poem::http::HeaderMap) {

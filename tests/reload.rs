@@ -79,6 +79,17 @@ async fn a_saved_schema_file_is_served_without_a_restart() {
             "{backend:?}: the previous schema still serves: {body}"
         );
         assert!(documented(&server, &format!("{API}/tables/extra/push")).await);
+        // The refusal names the file, line and column of the mistake.
+        let (_, health) = server.get_as(&admin(), "/health").await;
+        let error = health["schema"]["last_failed_reload"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let located = error
+            .split("extra.toml:")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+        assert!(located, "{backend:?}: no line in {health}");
 
         // A change that would lose data is refused as well.
         sandbox.write_schema(

@@ -31,15 +31,25 @@ pub async fn around<E: Endpoint>(
     let method_label = method_label(request.method());
     let path = request.uri().path().to_string();
     let route = route_of(state, &path);
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        subject = tracing::field::Empty,
-        device = tracing::field::Empty,
-        // The span's name and kind in the trace export (fixed once the span is entered).
-        otel.name = %format_args!("{method_label} {route}"),
-        otel.kind = "server",
-    );
+    // The span's name and kind in the trace export, only where traces are exported (the log
+    // lines carry the span's fields, and the route is on them already).
+    let span = if crate::trace_export::enabled() {
+        tracing::info_span!(
+            "request",
+            request_id = %id,
+            subject = tracing::field::Empty,
+            device = tracing::field::Empty,
+            otel.name = %format_args!("{method_label} {route}"),
+            otel.kind = "server",
+        )
+    } else {
+        tracing::info_span!(
+            "request",
+            request_id = %id,
+            subject = tracing::field::Empty,
+            device = tracing::field::Empty,
+        )
+    };
     crate::trace_export::continue_trace(&span, request.headers());
     request
         .extensions_mut()
