@@ -35,6 +35,8 @@
 //!   layers and every check of a config value that needs nothing above it).
 //! - [`ops`]: metric names and the guards that count open streams; [`suggest`]: "did you mean";
 //!   [`key_positions`]: the line and column of a key in a TOML or JSON file, for error messages.
+//! - [`trace_export`]: OpenTelemetry traces over OTLP (beside `store`: it reads only `config`),
+//!   installed by `logging`, continued from a request's `traceparent` by the server.
 //!
 //! # Where a change goes
 //!

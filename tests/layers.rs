@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("plugins", 8),
     ("auth", 8),
     ("store", 9),
+    ("trace_export", 9),
     ("schema", 10),
     ("config", 10),
     // Names (metric names, small helpers) any layer may use; they import nothing of the crate.

@@ -208,6 +208,13 @@ fn declare_bodies(schemas: &mut Value) {
         if name == "AckRequest" && properties.get("device_id").is_some() {
             identifier_schema(&mut properties["device_id"]);
         }
+        // The upload's own checks answer 400 with their reason (files/uploads.rs).
+        if name == "NewUpload" && properties.get("sha256").is_some() {
+            properties["size"]["minimum"] = json!(1);
+            properties["chunk_size"]["minimum"] = json!(1);
+            properties["chunk_size"]["maximum"] = json!(crate::files::uploads::MAX_CHUNK_SIZE);
+            properties["sha256"]["pattern"] = json!("^[0-9a-fA-F]{64}$");
+        }
     }
 }
 

@@ -70,13 +70,10 @@ struct NewUpload {
     row: String,
     field: String,
     /// Size of the whole file in bytes.
-    #[oai(validator(minimum(value = "1")))]
     size: i64,
     /// Size of every chunk but the last, in bytes (at most 16 MiB).
-    #[oai(validator(minimum(value = "1"), maximum(value = "16777216")))]
     chunk_size: i64,
     /// SHA-256 of the whole file, hex.
-    #[oai(validator(pattern = r"^[0-9a-fA-F]{64}$"))]
     sha256: String,
 }
 

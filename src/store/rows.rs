@@ -40,6 +40,9 @@ impl StoredRow {
 pub struct Scan<'a> {
     pub scope: &'a RowScope,
     pub after_seq: i64,
+    /// The last feed position to read: a reader's queries all stop at the head it read first,
+    /// so that what one query saw and another did not (a commit in between) is never skipped.
+    pub upto_seq: i64,
     pub include_deleted: bool,
     pub limit: u64,
 }
@@ -167,6 +170,8 @@ pub async fn find(
 pub(super) fn push_scan(sql: &mut SqlBuilder, table: &TableDef, scan: &Scan<'_>) {
     sql.push(&format!("FROM {} WHERE \"_sg_seq\" > ", quote(&table.name)));
     sql.bind(sea_orm::Value::BigInt(Some(scan.after_seq)), None);
+    sql.push(" AND \"_sg_seq\" <= ")
+        .bind(sea_orm::Value::BigInt(Some(scan.upto_seq)), None);
     sql.push(" AND ");
     push_scope_filter(sql, scan.scope);
     if !scan.include_deleted {

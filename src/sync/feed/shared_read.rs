@@ -128,7 +128,8 @@ async fn read_page(
     let failed = |error: sea_orm::DbErr| ReadFailure::Db(error.to_string());
     metrics::counter!(crate::ops::metrics::FEED_READS).increment(1);
     // Read the head first: every position up to it has committed, so it is a safe cursor when
-    // nothing more is visible.
+    // nothing more is visible, and every query below stops at it (one consistent cut of the
+    // feed, though the queries see different moments).
     let head = feed::head(db).await.map_err(failed)?;
     if request.cursor > head {
         return Err(ReadFailure::BeyondHead {
@@ -149,6 +150,7 @@ async fn read_page(
         let scan = Scan {
             scope,
             after_seq: request.cursor,
+            upto_seq: head,
             include_deleted: view.include_deleted,
             limit: view.limit + 1,
         };
@@ -169,10 +171,12 @@ async fn read_page(
         }));
         tables.push((name, scope, table));
     }
-    // A reader starting from nothing holds no row that could have left its view.
+    // A reader starting from nothing holds no row that could have left its view. Moves stop at
+    // the head too: a move committed after the rows were read must not carry the cursor past a
+    // row committed before it that the rows query did not see.
     let span = moves::Span {
         after: request.cursor,
-        upto,
+        upto: Some(upto.map_or(head, |upto| upto.min(head))),
         limit: view.limit + 1,
     };
     for (name, scope, table) in tables.into_iter().filter(|_| request.cursor > 0) {
