@@ -57,7 +57,11 @@ pub enum DeviceToken {
 
 /// The caller a device token acts as, if the token still works.
 pub async fn authenticate(db: &DatabaseConnection, token: &str) -> Result<DeviceToken, SyncError> {
-    let hash = hash_token(token);
+    by_hash(db, hash_token(token)).await
+}
+
+/// What the device token with this hash authenticates as, now.
+async fn by_hash(db: &DatabaseConnection, hash: String) -> Result<DeviceToken, SyncError> {
     let Some(device) = devices::by_token_hash(db, &hash).await? else {
         return Ok(DeviceToken::Unknown);
     };
@@ -81,14 +85,10 @@ pub fn revocable(db: &DatabaseConnection, revocations: &Revocations, caller: &Ca
             Arc::new(move || {
                 let (db, hash) = (db.clone(), hash.clone());
                 Box::pin(async move {
-                    match devices::by_token_hash(&db, &hash).await {
-                        Ok(Some(device)) => {
-                            device.token_expires_at.is_none_or(|at| at > now_millis())
-                        }
-                        Ok(None) => false,
-                        // A database hiccup does not end a reader; a revoked token does.
-                        Err(_) => true,
-                    }
+                    // A database hiccup does not end a reader; a revoked token does.
+                    by_hash(&db, hash)
+                        .await
+                        .map_or(true, |token| matches!(token, DeviceToken::Valid(_)))
                 })
             })
         }

@@ -34,18 +34,21 @@ pub fn detect(
                     )
                 })
         }
-        ConflictDetection::UpdatedAt => {
-            let column = &table.spec.updated_at_column;
-            let client = timestamp(sent.get(column))?;
-            let stored = timestamp(server.values.get(column))?;
-            (client < stored).then(|| {
-                format!(
-                    "the server's `{column}` ({}) is newer than the client's",
-                    server.values[column]
-                )
-            })
-        }
+        ConflictDetection::UpdatedAt => older_time(table, sent, server),
     }
+}
+
+/// Why the write is older than the stored row by the table's `updated_at` column, if it is.
+fn older_time(table: &TableDef, sent: &Map<String, Value>, server: &StoredRow) -> Option<String> {
+    let column = &table.spec.updated_at_column;
+    let client = timestamp(sent.get(column))?;
+    let stored = timestamp(server.values.get(column))?;
+    (client < stored).then(|| {
+        format!(
+            "the server's `{column}` ({}) is newer than the client's",
+            server.values[column]
+        )
+    })
 }
 
 /// Under `last_write_wins`, a write that carries an `updated_at` older than the stored row's
@@ -60,15 +63,7 @@ pub fn older_than_stored(
     if table.spec.conflict != ConflictStrategy::LastWriteWins {
         return None;
     }
-    let column = &table.spec.updated_at_column;
-    let client = timestamp(sent.get(column))?;
-    let stored = timestamp(server.values.get(column))?;
-    (client < stored).then(|| {
-        format!(
-            "the server's `{column}` ({}) is newer than the write's",
-            server.values[column]
-        )
-    })
+    older_time(table, sent, server)
 }
 
 /// Under `last_write_wins`, whether a delete of a row already deleted happened after the
