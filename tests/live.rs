@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::process::{Gateway, free_port};
+use common::process::postgres_replicas;
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -286,19 +286,9 @@ async fn a_bootstrap_under_concurrent_writes_ends_with_exactly_the_scope() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn replicas_on_one_postgresql_wake_each_other_at_once() {
-    if !backends().contains(&Backend::Postgres) {
-        eprintln!("PostgreSQL not configured: skipped");
+    let Some((_sandbox, mut replica_a, mut replica_b)) = postgres_replicas().await else {
         return;
-    }
-    let sandbox = Sandbox::new(Backend::Postgres).await;
-    sandbox.write_schema("sync.toml", SYNC_SCHEMA);
-    // Ten seconds between polls: only a notification can wake replica B in time.
-    let config =
-        sandbox.write_config("[sync]\npoll_interval = \"10s\"\n[plugins]\nwatch = false\n");
-    let mut replica_a = Gateway::new(config.clone(), free_port());
-    let mut replica_b = Gateway::new(config, free_port());
-    replica_a.start().await;
-    replica_b.start().await;
+    };
     let client = reqwest::Client::new();
     let (_, page) = replica_b
         .get_as(&clerk(1), &format!("{API}/sync/changes"))

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::process::{Gateway, free_port};
+use common::process::postgres_replicas;
 use common::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -170,19 +170,10 @@ async fn every_revocation_ends_streams_and_long_polls_within_a_second() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revocation_on_one_replica_ends_readers_on_another() {
-    if !backends().contains(&Backend::Postgres) {
-        eprintln!("PostgreSQL not configured: skipped");
-        return;
-    }
-    let sandbox = Sandbox::new(Backend::Postgres).await;
-    sandbox.write_schema("sync.toml", SYNC_SCHEMA);
     // The default heartbeat (15 s) and a poll interval no revocation can ride on.
-    let config =
-        sandbox.write_config("[sync]\npoll_interval = \"10s\"\n[plugins]\nwatch = false\n");
-    let mut replica_a = Gateway::new(config.clone(), free_port());
-    let mut replica_b = Gateway::new(config, free_port());
-    replica_a.start().await;
-    replica_b.start().await;
+    let Some((_sandbox, mut replica_a, mut replica_b)) = postgres_replicas().await else {
+        return;
+    };
     for action in ["regenerate", "delete", "revoke_tokens"] {
         let id = format!("cross-{action}");
         let token = register(&replica_a, &clerk(1), &id).await;

@@ -77,3 +77,23 @@ impl Drop for Gateway {
         self.kill();
     }
 }
+
+/// Two replicas of the sync test schema on one PostgreSQL, started, with ten seconds between
+/// polls of the feed: only a notification can reach replica B in time. `None` (the test
+/// skips) when no PostgreSQL is configured.
+pub async fn postgres_replicas() -> Option<(super::Sandbox, Gateway, Gateway)> {
+    use super::{Backend, SYNC_SCHEMA, Sandbox, backends};
+    if !backends().contains(&Backend::Postgres) {
+        eprintln!("PostgreSQL not configured: skipped");
+        return None;
+    }
+    let sandbox = Sandbox::new(Backend::Postgres).await;
+    sandbox.write_schema("sync.toml", SYNC_SCHEMA);
+    let config =
+        sandbox.write_config("[sync]\npoll_interval = \"10s\"\n[plugins]\nwatch = false\n");
+    let mut replica_a = Gateway::new(config.clone(), free_port());
+    let mut replica_b = Gateway::new(config, free_port());
+    replica_a.start().await;
+    replica_b.start().await;
+    Some((sandbox, replica_a, replica_b))
+}
