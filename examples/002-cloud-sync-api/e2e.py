@@ -321,6 +321,12 @@ def run(gw, backend, c):
         "stock takes the last push, as the seed's UPDATE does (client_wins)",
         stale,
     )
+    c.that(
+        stale["applied"][0].get("conflict", {}).get("resolution") == "client_applied"
+        and stale["applied"][0]["conflict"]["server_row"]["quantity"] != 7,
+        "the applied write says it replaced a newer row, and which",
+        stale,
+    )
 
     c.section("the optional SHOP role: each shop's rows stay in the shop")
     mine = c.status(

@@ -221,6 +221,11 @@ def run(gw, c):
         "merge keeps the other device's columns and settings keys",
         merged,
     )
+    c.that(
+        merged["applied"][0].get("conflict", {}).get("resolution") == "merged",
+        "the answer says the write was merged over a newer row",
+        merged,
+    )
     summary = c.status(status(gw, alice), 200, "status")["data_summary"]["tables"]
     c.that(summary["preferences"]["rows"] == 1 and "last_change" in summary["preferences"],
            "preferences updated, with its time", summary)

@@ -250,6 +250,8 @@ def run(gw, c):
          "data": {"id": pos["id"], "position": 0.7, "updated_at": "2026-02-01T11:00:00Z"}}]),
         200, "the laptop's newer 70%")
     c.that(newer["applied"][0]["row"]["position"] == 0.7, "the newer position wins", newer)
+    c.that(newer["applied"][0].get("conflict", {}).get("resolution") == "client_applied",
+           "and the answer says it overrode a position written since", newer)
 
     c.section("chunked upload: create, status, chunks in any order, complete")
     content = b"%PDF-1.7\n" + os.urandom(250_000)
