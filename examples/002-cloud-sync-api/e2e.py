@@ -425,6 +425,19 @@ def run(gw, backend, c):
            summary)
     c.error(pull(gw, gw.token("x", "GUEST")), 403, "forbidden", "an undeclared role may do nothing")
 
+    c.section("the pull limit is capped at 5000 rows, not ignored")
+    # More customers than one page can hold, so that a cap, a default and no limit at all each
+    # return another number of rows (the echoed `limit` alone could not tell them apart).
+    for start in (0, 2600):
+        c.status(push(gw, device, [
+            {"table": "customers", "action": "upsert",
+             "data": {"id": f"bulk-{i:05}", "name": f"Customer {i}"}}
+            for i in range(start, start + 2600)]), 200, f"2,600 customers from {start}")
+    huge = c.status(pull(gw, device, tables=["customers"], limit=100000), 200, "a huge limit")
+    c.that(len(huge["data"]["customers"]) == 5000 and huge["has_more"] is True
+           and huge["limit"] == 5000, "5,000 rows of 5,201 and the rest on the next page",
+           {key: huge[key] for key in ("limit", "has_more")})
+
     if backend == "postgres":
         database_down(gw, device, c)
 
