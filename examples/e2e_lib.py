@@ -39,16 +39,21 @@ def backends():
     return ["sqlite", "postgres"] if POSTGRES_ADMIN_URL else ["sqlite"]
 
 
+def psql():
+    """The `psql` of the test command's PostgreSQL."""
+    found = shutil.which("psql") or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))), None
+    )
+    if found is None:
+        raise SystemExit("psql not found (Debian package postgresql-client)")
+    return str(found)
+
+
 def postgres_database():
     """A new empty database on the test command's PostgreSQL server; returns its URL."""
     name = "e2e_" + uuid.uuid4().hex
-    psql = shutil.which("psql") or next(
-        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))), None
-    )
-    if psql is None:
-        raise SystemExit("psql not found (Debian package postgresql-client)")
     subprocess.run(
-        [str(psql), POSTGRES_ADMIN_URL, "-q", "-c", f"CREATE DATABASE {name}"],
+        [psql(), POSTGRES_ADMIN_URL, "-q", "-c", f"CREATE DATABASE {name}"],
         check=True,
     )
     return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
@@ -129,6 +134,18 @@ class Gateway:
     def close(self):
         self.stop()
         shutil.rmtree(self.work, ignore_errors=True)
+
+    def sql(self, statement):
+        """Runs one SQL statement on the gateway's database, as another program would: for a
+        check that needs a state no request can make (a device last seen hours ago)."""
+        url = self.env["SYNCGATE_DATABASE__URL"]
+        if url.startswith("sqlite://"):
+            import sqlite3
+
+            with sqlite3.connect(url.removeprefix("sqlite://")) as db:
+                db.execute(statement)
+            return
+        subprocess.run([psql(), url, "-q", "-c", statement], check=True)
 
     def log(self):
         try:
