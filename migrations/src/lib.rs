@@ -15,6 +15,7 @@ mod m0007_op_records;
 mod m0008_job_leases;
 mod m0009_row_moves;
 mod m0010_device_token_expiry;
+mod m0011_external_changes;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_job_leases::Migration),
             Box::new(m0009_row_moves::Migration),
             Box::new(m0010_device_token_expiry::Migration),
+            Box::new(m0011_external_changes::Migration),
         ]
     }
 

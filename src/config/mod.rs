@@ -316,6 +316,15 @@ pub struct SyncConfig {
     /// caller's device token still holds.
     #[serde(with = "humantime_serde")]
     pub stream_heartbeat: Duration,
+    /// Bring rows other connections write directly in the database (other services, `psql`,
+    /// `sqlite3`, migrations) into the changes feed: triggers on every declared table log them
+    /// and the gateway imports them. `false` removes the triggers.
+    pub external_writes: bool,
+    /// How often the gateway looks for logged external writes on SQLite (another process
+    /// cannot announce them); PostgreSQL announces them at once and falls back to
+    /// `poll_interval`.
+    #[serde(with = "humantime_serde")]
+    pub external_poll: Duration,
 }
 
 impl Default for SyncConfig {
@@ -325,6 +334,8 @@ impl Default for SyncConfig {
             max_wait: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             stream_heartbeat: Duration::from_secs(15),
+            external_writes: true,
+            external_poll: Duration::from_millis(20),
         }
     }
 }

@@ -85,6 +85,9 @@ pub fn problems(config: &Config) -> Vec<String> {
     if config.sync.stream_heartbeat.is_zero() {
         problems.push("key `sync.stream_heartbeat` = `0s`: must be longer than zero".into());
     }
+    if config.sync.external_poll.is_zero() {
+        problems.push("key `sync.external_poll` = `0s`: must be longer than zero".into());
+    }
     if config.sync.poll_interval.is_zero() {
         problems.push("key `sync.poll_interval` = `0s`: must be longer than zero".into());
     }

@@ -14,6 +14,7 @@ pub const HTTP_REQUESTS: &str = "syncgate_http_requests_total";
 pub const HTTP_DURATION: &str = "syncgate_http_request_duration_seconds";
 pub const PUSH_OPERATIONS: &str = "syncgate_push_operations_total";
 pub const ROWS_SERVED: &str = "syncgate_rows_served_total";
+pub const EXTERNAL_CHANGES: &str = "syncgate_external_changes_total";
 pub const FEED_READS: &str = "syncgate_feed_reads_total";
 pub const LONG_POLLS_OPEN: &str = "syncgate_long_polls_open";
 pub const LIVE_STREAMS_OPEN: &str = "syncgate_live_streams_open";
@@ -102,6 +103,11 @@ pub fn rows_served(endpoint: &'static str, rows: usize) {
     metrics::counter!(ROWS_SERVED, "endpoint" => endpoint).increment(rows as u64);
 }
 
+/// Counts rows of a declared table that another connection changed, as they enter the feed.
+pub fn external_changes(table: &str, rows: usize) {
+    metrics::counter!(EXTERNAL_CHANGES, "table" => table.to_string()).increment(rows as u64);
+}
+
 /// Records how long a write transaction waited for its connection (and, on SQLite, for this
 /// process's turn to write).
 pub fn record_pool_wait(waited: Duration) {
@@ -121,6 +127,11 @@ fn describe() {
     describe_counter!(
         PUSH_OPERATIONS,
         "Pushed operations by table and outcome (applied, conflict, error, replayed)."
+    );
+    describe_counter!(
+        EXTERNAL_CHANGES,
+        "Rows changed outside the gateway (other connections' INSERT, UPDATE, DELETE) that \
+         entered the changes feed, by table."
     );
     describe_counter!(
         ROWS_SERVED,

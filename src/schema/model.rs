@@ -147,6 +147,11 @@ pub struct Table {
     /// Hook plugins run on this table's writes, in order: `NAME` is `plugins/NAME.rhai`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<String>,
+    /// Also run the `after_commit` hooks and webhooks for rows other connections wrote directly
+    /// in the database (their `validate` and `transform` never run: those writes have
+    /// committed). Off by default.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub external_hooks: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The table's columns by name (lowercase letters, digits and `_`).

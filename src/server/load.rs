@@ -21,8 +21,12 @@ pub fn load_files(config: &Config) -> Result<(Schema, Plugins), Diagnostics> {
 }
 
 /// Creates and extends the schema's tables, logging what changed.
-pub async fn apply(db: &DatabaseConnection, schema: &Schema) -> Result<Plan, store::StoreError> {
-    let plan = store::reconcile(db, schema).await?;
+pub async fn apply(
+    db: &DatabaseConnection,
+    schema: &Schema,
+    config: &Config,
+) -> Result<Plan, store::StoreError> {
+    let plan = store::reconcile(db, schema, config.sync.external_writes).await?;
     for change in &plan.changes {
         tracing::info!(%change, "schema applied");
     }

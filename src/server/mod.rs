@@ -52,7 +52,7 @@ pub async fn prepare(config: &Config) -> Result<(Schema, Plugins, DatabaseConnec
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");
     }
-    load::apply(&db, &schema).await?;
+    load::apply(&db, &schema, config).await?;
     // Tokens issued before they had a lifetime get one, counted from now.
     let expires_at = chrono::Utc::now().timestamp_millis()
         + config
@@ -129,6 +129,11 @@ pub async fn launch(
         );
         tracing::info!(hub = %settings.url, device = %settings.device_id, "running as an edge");
     }
+    let importer = state
+        .config
+        .sync
+        .external_writes
+        .then(|| spawn_importer(&state, upstream.is_some()));
     let mut scheduler = jobs::start(scheduled, state.jobs.clone(), db.clone()).await?;
     let reloader = reload::spawn(state.clone());
     let metrics = metrics_endpoint::start(&state).await?;
@@ -139,6 +144,9 @@ pub async fn launch(
     metrics.stop();
     feed_tasks.stop();
     reloader.abort();
+    if let Some(importer) = importer {
+        importer.abort();
+    }
     if let Some(probe) = probe {
         probe.abort();
     }
@@ -149,6 +157,24 @@ pub async fn launch(
     let _ = db.close().await;
     tracing::info!("syncgate stopped");
     result.map_err(StartError::Io)
+}
+
+/// Starts importing rows other connections write (`sync.external_writes`): on an edge they also
+/// enter the outbox for the hub.
+fn spawn_importer(state: &Arc<AppState>, edge: bool) -> tokio::task::JoinHandle<()> {
+    let sync = &state.config.sync;
+    let interval = match state.db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => sync.poll_interval,
+        _ => sync.external_poll,
+    };
+    let served = state.clone();
+    crate::sync::external::Importer::new(
+        state.db.clone(),
+        state.feed.clone(),
+        edge,
+        Arc::new(move || (served.schema(), served.plugins())),
+    )
+    .spawn(interval)
 }
 
 fn routes(state: Arc<AppState>) -> impl poem::Endpoint {

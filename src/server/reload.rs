@@ -25,7 +25,7 @@ pub async fn reload(state: &AppState) -> Result<usize, FailedReload> {
             .map(|diagnostic| diagnostic.file.display().to_string());
         failed(file, diagnostics.to_string())
     })?;
-    apply(&state.db, &schema)
+    apply(&state.db, &schema, &state.config)
         .await
         .map_err(|error| failed(None, error.to_string()))?;
     let schema = Arc::new(schema);

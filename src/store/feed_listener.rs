@@ -1,10 +1,11 @@
 //! What other processes announce: the feed positions their write transactions commit
 //! (PostgreSQL `NOTIFY` on [`feed::CHANNEL`], sent by [`feed::reserve`]), so that a replica wakes
 //! its readers for another replica's writes at once, and the device tokens they revoke
-//! ([`devices::REVOKED_CHANNEL`]). SQLite has no such channel: its writers are this process, and
+//! ([`devices::REVOKED_CHANNEL`]), and the writes of other connections the triggers logged
+//! ([`external::CHANNEL`]). SQLite has no such channel: its writers are this process, and
 //! a poller covers anything else.
 
-use super::{devices, feed};
+use super::{devices, external, feed};
 use futures_util::future::BoxFuture;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{DatabaseConnection, DbErr};
@@ -15,6 +16,8 @@ pub enum Announcement {
     Position(i64),
     /// These devices' tokens were revoked.
     Revoked(Vec<String>),
+    /// Another connection wrote rows of a synced table (`store::external`'s triggers).
+    ExternalLogged,
 }
 
 /// A source of announcements.
@@ -40,7 +43,7 @@ pub async fn listen(db: &DatabaseConnection) -> Result<Box<dyn Announcements>, D
     let failed = |error: sea_orm::sqlx::Error| DbErr::Custom(error.to_string());
     let mut listener = PgListener::connect_with(pool).await.map_err(failed)?;
     listener
-        .listen_all([feed::CHANNEL, devices::REVOKED_CHANNEL])
+        .listen_all([feed::CHANNEL, devices::REVOKED_CHANNEL, external::CHANNEL])
         .await
         .map_err(failed)?;
     Ok(Box::new(PgAnnouncements(listener)))
@@ -60,6 +63,9 @@ impl Announcements for PgAnnouncements {
                     .map_err(|error| DbErr::Custom(error.to_string()))?
                     .ok_or_else(|| DbErr::Custom("the listening connection was lost".into()))?;
                 let payload = notification.payload();
+                if notification.channel() == external::CHANNEL {
+                    return Ok(Announcement::ExternalLogged);
+                }
                 if notification.channel() == devices::REVOKED_CHANNEL {
                     let ids = payload.split(',').map(String::from).collect();
                     return Ok(Announcement::Revoked(ids));

@@ -5,6 +5,7 @@ pub mod conflicts;
 mod connect;
 mod ddl;
 pub mod devices;
+pub mod external;
 mod error;
 pub mod feed;
 pub mod feed_listener;

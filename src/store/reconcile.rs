@@ -4,6 +4,7 @@
 
 use super::StoreError;
 use super::ddl::{self, SYSTEM_COLUMNS};
+use super::external;
 use super::introspect::{self, PhysicalTable, RecordedColumn, RecordedTable};
 use crate::schema::{Schema, TableDef};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
@@ -165,7 +166,15 @@ async fn compare(
 /// Plans and applies the schema in one transaction (on PostgreSQL under an advisory lock, so
 /// replicas starting together do not race), and records its layout in `syncgate_tables`.
 /// Refuses, changing nothing, when the plan has refusals. Returns what was done.
-pub async fn reconcile(db: &DatabaseConnection, schema: &Schema) -> Result<Plan, StoreError> {
+///
+/// With `external_writes`, every declared table gets the triggers that log writes other
+/// connections make (`store::external`), and rows without a feed position (a table adopted with
+/// its rows) get one; without, the triggers are removed.
+pub async fn reconcile(
+    db: &DatabaseConnection,
+    schema: &Schema,
+    external_writes: bool,
+) -> Result<Plan, StoreError> {
     let backend = db.get_database_backend();
     let (txn, _turn) = super::feed::begin_write(db).await?;
     if backend == DbBackend::Postgres {
@@ -193,6 +202,10 @@ pub async fn reconcile(db: &DatabaseConnection, schema: &Schema) -> Result<Plan,
                 txn.execute_unprepared(&ddl::add_column(backend, table, column, declared))
                     .await?;
                 if let Some(default) = &declared.default {
+                    // Filling the new column is no external write.
+                    for sql in external::remove(backend, table) {
+                        txn.execute_unprepared(&sql).await?;
+                    }
                     txn.execute_raw(ddl::fill_column(backend, table, column, declared, default))
                         .await?;
                 }
@@ -216,6 +229,32 @@ pub async fn reconcile(db: &DatabaseConnection, schema: &Schema) -> Result<Plan,
                 .await?;
         }
         record(&txn, backend, table).await?;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    for table in schema.tables.values() {
+        let placed = external::position_unplaced(&txn, table, now).await?;
+        if placed > 0 {
+            tracing::info!(
+                table = %table.name,
+                rows = placed,
+                "rows without a feed position were given one"
+            );
+        }
+        let statements = if external_writes {
+            external::install(backend, table)
+        } else {
+            external::remove(backend, &table.name)
+        };
+        for sql in statements {
+            txn.execute_unprepared(&sql).await?;
+        }
+    }
+    for table in &plan.undeclared {
+        if introspect::physical_table(&txn, table).await?.is_some() {
+            for sql in external::remove(backend, table) {
+                txn.execute_unprepared(&sql).await?;
+            }
+        }
     }
     txn.commit().await?;
     Ok(plan)

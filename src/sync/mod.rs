@@ -8,6 +8,7 @@ pub mod conflicts;
 pub mod data;
 pub mod devices;
 mod error;
+pub mod external;
 pub mod feed;
 pub mod lookup;
 pub mod push;

@@ -26,7 +26,9 @@ pub use view::{Shape, View, ViewQuery};
 use crate::store::feed;
 use sea_orm::{DatabaseConnection, DbErr};
 use shared_read::SharedReads;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use watch::FeedWatch;
 
 /// The feed of one gateway process: what wakes its readers, and the reads they share.
@@ -35,6 +37,8 @@ pub struct Feed {
     watch: FeedWatch,
     reads: SharedReads,
     revocations: Revocations,
+    /// Notified when the database announces rows other connections wrote.
+    external_logged: Arc<Notify>,
 }
 
 /// The feed's background tasks, stopped at shutdown.
@@ -61,14 +65,16 @@ impl Feed {
     ) -> Result<(Self, FeedTasks), DbErr> {
         let watch = FeedWatch::new(feed::head(db).await?);
         let revocations = Revocations::default();
+        let external_logged = Arc::new(Notify::new());
         let tasks = FeedTasks {
             poller: watch.spawn_poller(db.clone(), poll_interval),
-            listener: watch.spawn_listener(db, &revocations),
+            listener: watch.spawn_listener(db, &revocations, &external_logged),
         };
         let feed = Self {
             watch,
             reads: SharedReads::default(),
             revocations,
+            external_logged,
         };
         Ok((feed, tasks))
     }
@@ -81,6 +87,11 @@ impl Feed {
     /// Where device-token revocations are announced to this process's readers.
     pub fn revocations(&self) -> &Revocations {
         &self.revocations
+    }
+
+    /// Notified when the database announces rows written by other connections (PostgreSQL).
+    pub fn external_logged(&self) -> Arc<Notify> {
+        self.external_logged.clone()
     }
 
     /// Wakes every reader, the position unchanged: the schema was reloaded, and a live stream

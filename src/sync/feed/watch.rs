@@ -2,7 +2,8 @@
 //! The write pipeline announces the position it committed; on PostgreSQL, other replicas'
 //! positions arrive through [`store::feed_listener`]; and a poller reads the head every
 //! `sync.poll_interval` for anything else (a lost listening connection). The same listener
-//! passes on the device tokens other replicas revoke.
+//! passes on the device tokens other replicas revoke, and wakes the import of writes other
+//! connections made.
 
 use super::revocations::{Revocations, Revoked};
 use crate::store::feed;
@@ -10,7 +11,7 @@ use crate::store::feed_listener::{self, Announcement};
 use sea_orm::DatabaseConnection;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 #[derive(Clone)]
 pub struct FeedWatch(Arc<watch::Sender<i64>>);
@@ -53,6 +54,7 @@ impl FeedWatch {
         &self,
         db: &DatabaseConnection,
         revocations: &Revocations,
+        external: &Arc<Notify>,
     ) -> Option<tokio::task::JoinHandle<()>> {
         if !feed_listener::announces(db) {
             return None;
@@ -60,9 +62,10 @@ impl FeedWatch {
         let db = db.clone();
         let weak = Arc::downgrade(&self.0);
         let revocations = revocations.clone();
+        let external = external.clone();
         Some(tokio::spawn(async move {
             loop {
-                match listen(&db, &weak, &revocations).await {
+                match listen(&db, &weak, &revocations, &external).await {
                     Ok(()) => return,
                     Err(error) => tracing::warn!(
                         %error,
@@ -71,6 +74,7 @@ impl FeedWatch {
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 revocations.announce(Revoked::Unknown);
+                external.notify_one();
             }
         }))
     }
@@ -108,6 +112,7 @@ async fn listen(
     db: &DatabaseConnection,
     watch: &Weak<watch::Sender<i64>>,
     revocations: &Revocations,
+    external: &Notify,
 ) -> Result<(), sea_orm::DbErr> {
     let mut announcements = feed_listener::listen(db).await?;
     loop {
@@ -118,6 +123,7 @@ async fn listen(
         match announcement {
             Announcement::Position(position) => FeedWatch(sender).advance(position),
             Announcement::Revoked(ids) => revocations.announce(Revoked::Devices(ids.into())),
+            Announcement::ExternalLogged => external.notify_one(),
         }
     }
 }

@@ -46,6 +46,7 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 mod apply;
+mod import;
 mod updated_at;
 pub use apply::not_found;
 use std::collections::HashMap;

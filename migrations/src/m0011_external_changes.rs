@@ -1,0 +1,57 @@
+//! Writes made outside the gateway (`syncgate_external_changes`).
+//!
+//! Triggers on every synced table append one entry per row that another connection inserted,
+//! updated or deleted: the table, the row's key (as text) and, for an update or a delete, the
+//! row as it was before (JSON, `NULL` for an insert). The gateway takes entries out in one
+//! transaction with the feed positions, versions, moves and outbox entries it gives those rows,
+//! so an entry is either still here or its change is in the feed; none is lost while the gateway
+//! is down.
+
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum SyncgateExternalChanges {
+    Table,
+    Id,
+    TableName,
+    RowKey,
+    OldRow,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use SyncgateExternalChanges as E;
+        manager
+            .create_table(
+                Table::create()
+                    .table(E::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(E::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(E::TableName).text().not_null())
+                    .col(ColumnDef::new(E::RowKey).text().not_null())
+                    .col(ColumnDef::new(E::OldRow).text().null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(SyncgateExternalChanges::Table)
+                    .to_owned(),
+            )
+            .await
+    }
+}
