@@ -86,6 +86,38 @@ pub fn reported_type(backend: DbBackend, kind: ColumnType) -> &'static str {
     }
 }
 
+/// Whether a column the database reports as `reported` can hold a declared `kind` as it is: the
+/// type the gateway creates, or a common representation another application's table has (a
+/// SQLite `INTEGER` 0/1 for a boolean, a `VARCHAR(n)` for text). Reads and writes of such a
+/// column go through the same binding as the gateway's own type.
+pub fn accepts(backend: DbBackend, kind: ColumnType, reported: &str) -> bool {
+    if reported == reported_type(backend, kind) {
+        return true;
+    }
+    let text_like = |reported: &str| {
+        ["varchar", "character varying", "nvarchar", "char", "character", "clob", "text"]
+            .iter()
+            .any(|prefix| reported.starts_with(prefix))
+    };
+    let integer_like = |reported: &str| {
+        ["int", "integer", "bigint", "smallint", "tinyint", "mediumint", "int8"].contains(&reported)
+    };
+    match backend {
+        DbBackend::Postgres => match sql_type(backend, kind) {
+            // `character(n)` pads with spaces, so only `varchar` stands in for text.
+            "TEXT" => reported == "character varying",
+            _ => false,
+        },
+        _ => match sql_type(backend, kind) {
+            "TEXT" => text_like(reported),
+            "INTEGER" => integer_like(reported),
+            "BOOLEAN" => integer_like(reported) || reported == "bool",
+            "REAL" => ["double", "double precision", "float"].contains(&reported),
+            _ => false,
+        },
+    }
+}
+
 pub fn quote(name: &str) -> String {
     format!("\"{name}\"")
 }

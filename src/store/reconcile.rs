@@ -119,7 +119,29 @@ async fn compare(
             Some(reported) => {
                 let expected = ddl::reported_type(backend, column.kind);
                 let previous = before.map(|b| b.kind.as_str());
-                if reported != expected || previous.is_some_and(|p| p != declared) {
+                if previous.is_none() && !ddl::accepts(backend, column.kind, reported) {
+                    // A table another application created: say what would fit.
+                    plan.refusals.push(format!(
+                        "table `{name}`, column `{column_name}`: the database has it as \
+                         `{reported}`, which cannot hold the declared type `{declared}` as it \
+                         is (syncgate stores `{declared}` as `{expected}`). Declare the type \
+                         that matches the values, or {fix}",
+                        fix = match backend {
+                            DbBackend::Postgres => format!(
+                                "convert the column yourself (ALTER TABLE \"{name}\" ALTER \
+                                 COLUMN \"{column_name}\" TYPE {})",
+                                ddl::sql_type(backend, column.kind)
+                            ),
+                            _ => "add a column of that type and copy the values (SQLite cannot \
+                                  change a column's type)"
+                                .to_string(),
+                        },
+                    ));
+                    continue;
+                }
+                if !ddl::accepts(backend, column.kind, reported)
+                    || previous.is_some_and(|p| p != declared)
+                {
                     let was = previous.unwrap_or(reported);
                     plan.refusals.push(format!(
                         "table `{name}`, column `{column_name}`: the type changed from {was} to \
@@ -143,7 +165,12 @@ async fn compare(
         }
     }
     for column_name in physical.columns.keys() {
-        if ddl::is_system_column(column_name) || spec.columns.contains_key(column_name) {
+        // A column the gateway never had is another application's: it is left alone.
+        let was_declared = recorded.is_some_and(|r| r.columns.contains_key(column_name));
+        if ddl::is_system_column(column_name)
+            || spec.columns.contains_key(column_name)
+            || !was_declared
+        {
             continue;
         }
         plan.refusals.push(format!(

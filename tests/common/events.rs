@@ -67,6 +67,24 @@ impl EventReader {
         }
     }
 
+    /// Every change until none arrives for `quiet` (heartbeats skipped).
+    pub async fn until_quiet(&mut self, quiet: Duration) -> Vec<Value> {
+        let mut found = Vec::new();
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(data) = block.lines().find_map(|line| line.strip_prefix("data: ")) {
+                    found.push(serde_json::from_str(data).unwrap());
+                }
+                continue;
+            }
+            match tokio::time::timeout(quiet, self.body.next()).await {
+                Ok(Some(Ok(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(_) | Err(_) => return found,
+            }
+        }
+    }
+
     /// The next `count` changes, skipping heartbeats.
     pub async fn changes(&mut self, count: usize) -> Vec<(String, Value)> {
         let mut found = Vec::new();
