@@ -594,3 +594,41 @@ async fn two_hub_replicas_on_one_postgresql_take_two_edges_and_survive_a_kill() 
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_a_local_program_writes_into_the_edge_database_reach_the_hub() {
+    for backend in backends() {
+        let mut pair = pair(backend, "").await;
+        pair.hub.start().await;
+        pair.edge.start().await;
+        // The till writes its local database itself, as seed 000's point-of-sale app does.
+        let file = pair
+            ._edge_sandbox
+            .database_url
+            .trim_start_matches("sqlite://")
+            .to_string();
+        let output = std::process::Command::new("sqlite3")
+            .args(["-bail", "-cmd", ".timeout 30000", &file])
+            .arg(
+                "INSERT INTO items (id, branch_id, name) VALUES ('till-1', 1, 'sold'), \
+                 ('till-2', 1, 'sold'); UPDATE items SET name = 'returned' WHERE id = 'till-2';",
+            )
+            .output()
+            .expect("sqlite3");
+        assert!(output.status.success(), "{output:?}");
+        eventually("the hub has the till's rows", 30, || async {
+            let rows = hub_rows(&pair.hub).await;
+            let name = |id: &str| {
+                rows.iter()
+                    .find(|change| change["key"] == json!(id))
+                    .map(|change| change["row"]["name"].clone())
+            };
+            name("till-1") == Some(json!("sold")) && name("till-2") == Some(json!("returned"))
+        })
+        .await;
+        // Declared defaults were filled in for the columns the till left out.
+        let rows = hub_rows(&pair.hub).await;
+        let till = rows.iter().find(|c| c["key"] == json!("till-1")).unwrap();
+        assert_eq!(till["row"]["qty"], json!(0), "{backend:?}: {till}");
+    }
+}

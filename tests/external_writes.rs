@@ -553,3 +553,76 @@ async fn a_table_created_by_another_application_is_adopted_with_its_rows() {
         gateway.kill();
     }
 }
+
+const HOOKED_SCHEMA: &str = r#"
+[roles.ADMIN]
+scope = "all"
+
+[tables.audited]
+permissions = { ADMIN = "crud" }
+hooks = ["http://127.0.0.1:9/after"]
+external_hooks = true
+[tables.audited.columns]
+id = { type = "text" }
+name = { type = "text", nullable = true }
+
+[tables.quiet]
+permissions = { ADMIN = "crud" }
+hooks = ["http://127.0.0.1:9/after"]
+[tables.quiet.columns]
+id = { type = "text" }
+name = { type = "text", nullable = true }
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_can_ask_for_its_webhooks_on_external_writes_and_they_are_counted() {
+    use sea_orm::ConnectionTrait;
+    for (round, backend) in backends().into_iter().enumerate() {
+        let sandbox = Sandbox::new(backend).await;
+        sandbox.write_schema("hooked.toml", HOOKED_SCHEMA);
+        let server = TestServer::start(sandbox.config()).await;
+        external(
+            &sandbox,
+            "INSERT INTO audited (id, name) VALUES ('a1', 'x'); \
+             UPDATE audited SET name = 'y' WHERE id = 'a1'; \
+             INSERT INTO quiet (id, name) VALUES ('q1', 'x'), ('q2', 'x');",
+        );
+        imported(&sandbox).await;
+        let db = sandbox.connect().await;
+        let bodies: Vec<String> = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT body FROM syncgate_webhook_deliveries",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get("", "body").unwrap())
+            .collect();
+        assert!(!bodies.is_empty(), "{backend:?}: no delivery queued");
+        assert!(
+            bodies.iter().all(|body| body.contains("\"audited\"")),
+            "{backend:?}: only the table that asked: {bodies:?}"
+        );
+        let metrics = server
+            .get("/metrics")
+            .await
+            .text()
+            .await
+            .unwrap();
+        let counted = |table: &str| {
+            metrics
+                .lines()
+                .find(|line| {
+                    line.starts_with("syncgate_external_changes_total")
+                        && line.contains(&format!("table=\"{table}\""))
+                })
+                .and_then(|line| line.rsplit(' ').next())
+                .and_then(|value| value.parse::<f64>().ok())
+        };
+        assert!(counted("audited").is_some_and(|n| n >= 1.0), "{metrics}");
+        // One process serves both backends in turn: its counters add up.
+        assert_eq!(counted("quiet"), Some(2.0 * (round + 1) as f64), "{backend:?}");
+        server.stop().await;
+    }
+}

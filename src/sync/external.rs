@@ -128,9 +128,12 @@ impl Importer {
                     external::logged_row(self.db.get_database_backend(), table, &old)
                 });
                 let now_row = writer.current(table, key).await?;
-                let Some(after) = settle(before.as_ref(), now_row, now) else {
+                let Some(mut after) = settle(before.as_ref(), now_row, now) else {
                     continue;
                 };
+                if before.as_ref().is_none_or(|before| before.deleted) {
+                    fill_defaults(table, &mut after);
+                }
                 writer.import(table, key, before, after, table.spec.external_hooks);
                 count += 1;
             }
@@ -155,6 +158,19 @@ fn first_per_row(
             .or_insert(entry.old_row);
     }
     rows
+}
+
+/// A row another program inserted gets the declared defaults of the columns it left null, as
+/// a row inserted through the gateway does.
+fn fill_defaults(table: &crate::schema::TableDef, row: &mut StoredRow) {
+    for (name, column) in &table.spec.columns {
+        if let Some(default) = &column.default
+            && row.values.get(name).is_none_or(serde_json::Value::is_null)
+        {
+            let value = crate::schema::values::normalize(column, default.clone());
+            row.values.insert(name.clone(), value);
+        }
+    }
 }
 
 /// The row to write for a change: the row as it is now, or the tombstone of a deleted one; its
