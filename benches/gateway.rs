@@ -9,6 +9,7 @@
 //!     cargo bench --bench gateway -- --live-only        # only the live figures
 //!     cargo bench --bench gateway -- --reads-only       # only the read figures (changes, bootstrap)
 //!     cargo bench --bench gateway -- --moves-only       # only the figures of rows moving between views
+//!     cargo bench --bench gateway -- --external-only    # only the figures of writes made outside it
 //!     cargo bench --bench gateway -- --streams N        # open streams (20,000; each takes a
 //!                                                       # file descriptor in both processes)
 //!
@@ -16,7 +17,8 @@
 //! grown to 200,000 rows), the changes feed to one client,
 //! a 1,000,000-row bootstrap to a new device, N long-polling devices and N open live streams
 //! woken by one write, (PostgreSQL) long-polls on a second replica woken by a write on the
-//! first, and rows moving between views (`gateway/move_figures.rs`).
+//! first, rows moving between views (`gateway/move_figures.rs`), and writes made directly in the
+//! database by another connection (`gateway/external_figures.rs`).
 //! See BENCHMARKS.md for the latest results and what dominates the cost.
 
 use serde_json::{Value, json};
@@ -30,6 +32,8 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "gateway/external_figures.rs"]
+mod external_figures;
 #[path = "gateway/move_figures.rs"]
 mod move_figures;
 
@@ -94,6 +98,8 @@ struct Args {
     reads_only: bool,
     /// Only the figures of rows moving between views.
     moves_only: bool,
+    /// Only the figures of writes made outside the gateway.
+    external_only: bool,
     /// Rows of the moved-rows feed figure, and visits under the reassigned job.
     moved_rows: usize,
     children: usize,
@@ -112,6 +118,7 @@ fn args() -> Args {
         live_only: false,
         reads_only: false,
         moves_only: false,
+        external_only: false,
         moved_rows: 100_000,
         children: 10_000,
     };
@@ -123,6 +130,7 @@ fn args() -> Args {
             "--live-only" => args.live_only = true,
             "--reads-only" => args.reads_only = true,
             "--moves-only" => args.moves_only = true,
+            "--external-only" => args.external_only = true,
             "--streams" => {
                 args.streams = vec![
                     iter.next()
@@ -206,6 +214,11 @@ impl Drop for Server {
 }
 
 async fn start_server(dir: &std::path::Path, database_url: &str) -> Server {
+    start_server_with(dir, database_url, "").await
+}
+
+/// [`start_server`] with more keys of the config's `[sync]` section.
+async fn start_server_with(dir: &std::path::Path, database_url: &str, sync_keys: &str) -> Server {
     std::fs::create_dir_all(dir.join("schemas")).unwrap();
     std::fs::create_dir_all(dir.join("plugins")).unwrap();
     std::fs::write(dir.join("schemas/bench.toml"), SCHEMA).unwrap();
@@ -216,7 +229,7 @@ async fn start_server(dir: &std::path::Path, database_url: &str) -> Server {
         .port();
     let config = format!(
         "[server]\nmax_body_bytes = 104857600\n[database]\nurl = \"{database_url}\"\nmax_connections = 16\n\
-         [auth]\njwt_secret = \"{SECRET}\"\n[log]\nlevel = \"warn\"\n[sync]\nmax_batch = 5000\n\
+         [auth]\njwt_secret = \"{SECRET}\"\n[log]\nlevel = \"warn\"\n[sync]\nmax_batch = 5000\n{sync_keys}\
          [jobs.maintenance]\nschedule = \"\"\n[plugins]\nwatch = false\n"
     );
     std::fs::write(dir.join("config.toml"), config).unwrap();
@@ -1007,6 +1020,10 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         move_figures::run(&server, args.moved_rows, args.children).await;
         return;
     }
+    if args.external_only {
+        external_figures::run(&server, &token, &database_url, baseline_pg.as_deref(), args).await;
+        return;
+    }
     // The read figures read what the 500-row push wrote (and its baseline's database).
     let push_sizes: &[usize] = if args.reads_only { &[500] } else { &[100, 500] };
     for &per_request in push_sizes {
@@ -1097,6 +1114,7 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
 
     if !args.reads_only {
         live_figures(&server, &token, &database_url, dir.path(), next, args).await;
+        external_figures::run(&server, &token, &database_url, baseline_pg.as_deref(), args).await;
     }
 }
 

@@ -3,8 +3,9 @@
 //!
 //! A gateway write always gives a row a new feed position (`_sg_seq`), and the gateway only ever
 //! deletes tombstones; so a row inserted with `_sg_seq = 0`, updated without a new `_sg_seq`, or
-//! deleted while live was written by someone else. Those are the triggers' conditions: the
-//! gateway's own statements skip them in the trigger's `WHEN` clause, without calling anything.
+//! deleted while live was written by someone else. Those are the triggers' conditions: on
+//! SQLite the gateway's own statements skip them in the trigger's `WHEN` clause; on PostgreSQL
+//! the log is written once per statement from its transition tables, which select those rows.
 //!
 //! For each such row the triggers log the table, the key and, for an update or a delete, the row
 //! as it was (its scope before the change, and what its tombstone keeps). An update also bumps
@@ -100,23 +101,29 @@ fn postgres_triggers(table: &TableDef) -> Vec<String> {
     let pk = quote(&table.spec.primary_key);
     let log = quote(&format!("syncgate_external_{name}"));
     let reinsert = quote(&format!("syncgate_reinsert_{name}"));
-    let entry = |key: &str, old: &str| {
-        format!(
-            "INSERT INTO syncgate_external_changes (table_name, row_key, old_row) \
-             VALUES ('{name}', {key}::text, {old});"
-        )
-    };
+    let into = "INSERT INTO syncgate_external_changes (table_name, row_key, old_row)";
+    // Logged per statement from its transition tables: a trigger call per row, each inserting
+    // one entry, took half the throughput of a bulk INSERT; one per statement takes a tenth.
     vec![
         POSTGRES_UNPLACE_FUNCTION.to_string(),
         format!(
             "CREATE OR REPLACE FUNCTION {log}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
-             IF TG_OP = 'INSERT' THEN {insert} \
-             ELSE {old} \
-               IF TG_OP = 'UPDATE' AND NEW.{pk} IS DISTINCT FROM OLD.{pk} THEN {insert} END IF; \
+             IF TG_OP = 'INSERT' THEN \
+               {into} SELECT '{name}', n.{pk}::text, NULL FROM syncgate_new n \
+               WHERE n.\"_sg_seq\" = 0; \
+             ELSIF TG_OP = 'UPDATE' THEN \
+               {into} SELECT '{name}', o.{pk}::text, to_jsonb(o)::text FROM syncgate_old o \
+               WHERE o.\"_sg_seq\" <> 0 AND NOT EXISTS (SELECT 1 FROM syncgate_new n \
+                 WHERE n.{pk} = o.{pk} AND n.\"_sg_seq\" <> 0) \
+               UNION ALL SELECT '{name}', n.{pk}::text, NULL FROM syncgate_new n \
+               WHERE n.\"_sg_seq\" = 0 AND NOT EXISTS (SELECT 1 FROM syncgate_old o \
+                 WHERE o.{pk} = n.{pk}); \
+             ELSE \
+               {into} SELECT '{name}', o.{pk}::text, to_jsonb(o)::text FROM syncgate_old o \
+               WHERE NOT o.\"_sg_deleted\"; \
              END IF; \
-             PERFORM pg_notify('{CHANNEL}', ''); RETURN NULL; END $f$",
-            insert = entry(&format!("NEW.{pk}"), "NULL"),
-            old = entry(&format!("OLD.{pk}"), "to_jsonb(OLD)::text"),
+             IF FOUND THEN PERFORM pg_notify('{CHANNEL}', ''); END IF; \
+             RETURN NULL; END $f$"
         ),
         format!(
             "CREATE OR REPLACE FUNCTION {reinsert}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
@@ -134,16 +141,16 @@ fn postgres_triggers(table: &TableDef) -> Vec<String> {
         ),
         format!(
             "CREATE OR REPLACE TRIGGER syncgate_external_insert AFTER INSERT ON {quoted} \
-             FOR EACH ROW WHEN (NEW.\"_sg_seq\" = 0) EXECUTE FUNCTION {log}()"
+             REFERENCING NEW TABLE AS syncgate_new FOR EACH STATEMENT EXECUTE FUNCTION {log}()"
         ),
         format!(
             "CREATE OR REPLACE TRIGGER syncgate_external_update AFTER UPDATE ON {quoted} \
-             FOR EACH ROW WHEN (NEW.\"_sg_seq\" = 0 AND OLD.\"_sg_seq\" <> 0) \
-             EXECUTE FUNCTION {log}()"
+             REFERENCING OLD TABLE AS syncgate_old NEW TABLE AS syncgate_new \
+             FOR EACH STATEMENT EXECUTE FUNCTION {log}()"
         ),
         format!(
             "CREATE OR REPLACE TRIGGER syncgate_external_delete AFTER DELETE ON {quoted} \
-             FOR EACH ROW WHEN (NOT OLD.\"_sg_deleted\") EXECUTE FUNCTION {log}()"
+             REFERENCING OLD TABLE AS syncgate_old FOR EACH STATEMENT EXECUTE FUNCTION {log}()"
         ),
     ]
 }
