@@ -25,7 +25,14 @@ fn external(sandbox: &Sandbox, sql: &str) {
             .arg(sql)
             .output(),
         Backend::Postgres => Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &sandbox.database_url])
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &sandbox.database_url,
+            ])
             .args(["-c", sql])
             .output(),
     }
@@ -63,7 +70,14 @@ fn copy_items(sandbox: &Sandbox, rows: &[(String, i64, String)]) {
             let path = sandbox.path().join("copy.sql");
             std::fs::write(&path, script).unwrap();
             let output = Command::new("psql")
-                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &sandbox.database_url])
+                .args([
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-d",
+                    &sandbox.database_url,
+                ])
                 .arg("-f")
                 .arg(&path)
                 .output()
@@ -120,7 +134,10 @@ async fn imported(sandbox: &Sandbox) {
         if waiting == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "{waiting} changes never imported");
+        assert!(
+            Instant::now() < deadline,
+            "{waiting} changes never imported"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = db.close().await;
@@ -263,7 +280,10 @@ async fn external_writes_reach_long_polls_streams_and_bootstraps_once() {
                         &sandbox,
                         &format!("UPDATE items SET branch_id = 2 WHERE id = '{}'", x(2)),
                     );
-                    external(&sandbox, &format!("DELETE FROM items WHERE id = '{}'", x(3)));
+                    external(
+                        &sandbox,
+                        &format!("DELETE FROM items WHERE id = '{}'", x(3)),
+                    );
                 }
                 // Into branch 1 (an ordinary change for its readers).
                 external(&sandbox, "UPDATE items SET branch_id = 1 WHERE id = 'in0'");
@@ -292,7 +312,11 @@ async fn external_writes_reach_long_polls_streams_and_bootstraps_once() {
                 changes.len()
             );
             assert_eq!(wrong, 0, "{backend:?} {name}");
-            assert_eq!(repeats(changes), (0, 0), "{backend:?} {name}: repeated or disordered");
+            assert_eq!(
+                repeats(changes),
+                (0, 0),
+                "{backend:?} {name}: repeated or disordered"
+            );
         }
         // A removal for the row moved out, with none of its new values.
         let moved_out = polled
@@ -315,19 +339,25 @@ async fn a_device_writing_an_old_version_after_an_external_update_conflicts() {
     for backend in backends() {
         let (sandbox, server) = sync_server(backend).await;
         let (status, body) = server
-            .push(&clerk(1), "till", true, json!([insert("items", item("k", 1))]))
+            .push(
+                &clerk(1),
+                "till",
+                true,
+                json!([insert("items", item("k", 1))]),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["applied"][0]["version"], json!(1));
         // Checked at once: the version moves with the external commit, not with the import.
-        external(&sandbox, "UPDATE items SET name = 'by the back office' WHERE id = 'k'");
+        external(
+            &sandbox,
+            "UPDATE items SET name = 'by the back office' WHERE id = 'k'",
+        );
         let update = json!({
             "table": "items", "action": "update",
             "data": {"id": "k", "name": "by the till", "_version": 1},
         });
-        let (status, body) = server
-            .push(&clerk(1), "till", true, json!([update]))
-            .await;
+        let (status, body) = server.push(&clerk(1), "till", true, json!([update])).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             body["conflicts"].as_array().unwrap().len(),
@@ -399,7 +429,11 @@ async fn changes_made_while_the_gateway_is_killed_reach_the_feed_once() {
             .map(|change| change["key"].as_str().unwrap().to_string())
             .collect();
         let unique: HashSet<&String> = keys.iter().collect();
-        assert_eq!(unique.len(), keys.len(), "{backend:?}: a row twice in one bootstrap");
+        assert_eq!(
+            unique.len(),
+            keys.len(),
+            "{backend:?}: a row twice in one bootstrap"
+        );
         assert_eq!(keys.len(), written, "{backend:?}");
         let expected = truth(&sandbox, "items", None).await;
         assert_eq!(differences(&replay(&changes), &expected), 0, "{backend:?}");
@@ -468,7 +502,10 @@ async fn a_table_created_by_another_application_is_adopted_with_its_rows() {
         let started = Instant::now();
         let mut gateway = Gateway::new(config, free_port());
         gateway.start().await;
-        eprintln!("{backend:?}: adopted {ROWS} rows in {:?}", started.elapsed());
+        eprintln!(
+            "{backend:?}: adopted {ROWS} rows in {:?}",
+            started.elapsed()
+        );
 
         // Another service keeps writing while a device bootstraps branch 1.
         let writer = Sandbox {
@@ -491,7 +528,11 @@ async fn a_table_created_by_another_application_is_adopted_with_its_rows() {
                              UPDATE legacy SET name = 'changed {round}' WHERE id = {u}; \
                              UPDATE legacy SET branch_id = 0 WHERE id = {m}; \
                              DELETE FROM legacy WHERE id = {d};",
-                            t = if backend == Backend::Sqlite { "1" } else { "true" },
+                            t = if backend == Backend::Sqlite {
+                                "1"
+                            } else {
+                                "true"
+                            },
                             u = 2 * round + 1,
                             m = 2 * round + 1001,
                             d = 2 * round + 2001,
@@ -604,12 +645,7 @@ async fn a_table_can_ask_for_its_webhooks_on_external_writes_and_they_are_counte
             bodies.iter().all(|body| body.contains("\"audited\"")),
             "{backend:?}: only the table that asked: {bodies:?}"
         );
-        let metrics = server
-            .get("/metrics")
-            .await
-            .text()
-            .await
-            .unwrap();
+        let metrics = server.get("/metrics").await.text().await.unwrap();
         let counted = |table: &str| {
             metrics
                 .lines()
@@ -622,7 +658,11 @@ async fn a_table_can_ask_for_its_webhooks_on_external_writes_and_they_are_counte
         };
         assert!(counted("audited").is_some_and(|n| n >= 1.0), "{metrics}");
         // One process serves both backends in turn: its counters add up.
-        assert_eq!(counted("quiet"), Some(2.0 * (round + 1) as f64), "{backend:?}");
+        assert_eq!(
+            counted("quiet"),
+            Some(2.0 * (round + 1) as f64),
+            "{backend:?}"
+        );
         server.stop().await;
     }
 }

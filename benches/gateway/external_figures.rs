@@ -24,7 +24,13 @@ pub async fn run(
     let db = sea_orm::Database::connect(database_url)
         .await
         .expect("connect to the gateway's database");
-    long_poll_latency(server, token, &db, if args.push_rows < 20_000 { 50 } else { 300 }).await;
+    long_poll_latency(
+        server,
+        token,
+        &db,
+        if args.push_rows < 20_000 { 50 } else { 300 },
+    )
+    .await;
     throughput(&db, args.push_rows).await;
 }
 
@@ -37,7 +43,10 @@ async fn push_with_and_without(token: &str, admin: Option<&str>, rows: usize) {
     ] {
         let url = match admin {
             Some(admin) => postgres_database(admin, name).await,
-            None => format!("sqlite://{}", dir.path().join(format!("{name}.db")).display()),
+            None => format!(
+                "sqlite://{}",
+                dir.path().join(format!("{name}.db")).display()
+            ),
         };
         servers.push(start_server_with(&dir.path().join(name), &url, keys).await);
     }
@@ -49,8 +58,16 @@ async fn push_with_and_without(token: &str, admin: Option<&str>, rows: usize) {
             (with, &mut on, "push, external writes on"),
             (without, &mut off, "push, external writes off"),
         ] {
-            let (rows_s, _, _) =
-                push(server, token, next, rows, 100, 4, &format!("{label} ({round})")).await;
+            let (rows_s, _, _) = push(
+                server,
+                token,
+                next,
+                rows,
+                100,
+                4,
+                &format!("{label} ({round})"),
+            )
+            .await;
             next += rows;
             figures.push(rows_s);
         }
@@ -69,7 +86,9 @@ async fn head_cursor(client: &reqwest::Client, base: &str, token: &str) -> Strin
     let mut cursor = String::new();
     loop {
         let page: serde_json::Value = client
-            .get(format!("{base}/api/v1/sync/changes?cursor={cursor}&limit=1000"))
+            .get(format!(
+                "{base}/api/v1/sync/changes?cursor={cursor}&limit=1000"
+            ))
             .bearer_auth(token)
             .send()
             .await
@@ -122,7 +141,9 @@ async fn long_poll_latency(server: &Server, token: &str, db: &DatabaseConnection
             "the long-poll ended without the external row"
         );
         cursor = page["cursor"].as_str().unwrap().to_string();
-        latencies.0.push(answered.saturating_duration_since(committed));
+        latencies
+            .0
+            .push(answered.saturating_duration_since(committed));
     }
     eprintln!(
         "\r\x1b[2K  {:<34} {} ({trials} writes, target p99 ≤ 100 ms)",
@@ -185,7 +206,9 @@ async fn throughput(db: &DatabaseConnection, rows: usize) {
         for table in ["events_unsynced", "events"] {
             let started = Instant::now();
             for first in (0..per_round).step_by(100) {
-                db.execute_raw(statement(table, round, first)).await.unwrap();
+                db.execute_raw(statement(table, round, first))
+                    .await
+                    .unwrap();
             }
             let rows_s = per_round as f64 / started.elapsed().as_secs_f64();
             if table == "events" {

@@ -8,7 +8,8 @@ each row once); pending counts per role (ADMIN all, others their own); the conne
 with the hub up and killed (writes keep working and stay PENDING, POST /sync/snapshot is 503,
 the drain catches up once the hub is back); an entry the hub keeps refusing ends in ERROR after
 5 tries, is not retried on its own, and is retried by hand; full and incremental snapshots;
-snapshot status; 400 without a branch; branch scoping on the edge and on the hub.
+snapshot status; 400 without a branch; branch scoping on the edge and on the hub; a sale the
+till writes into the edge's SQLite directly (no push) reaching the hub.
 
     SYNCGATE_BIN=target/debug/syncgate python3 examples/000-ferred-inventory/e2e.py
 """
@@ -554,6 +555,24 @@ def scenario(backend, c):
         c.that(job.get("runs", 0) >= 1 and job.get("ok") is True, "the snapshot job ran", job)
         status = c.status(edge.call("GET", f"{API}/sync/snapshot/status", bodega2), 200, "status")
         c.that(status["last_snapshot"] > last, "last_snapshot moved on", (last, status))
+
+        c.section("the till writes its local SQLite directly (no push): the sale reaches the hub")
+        # Seed 000's point-of-sale app writes the branch's database itself; the edge picks the
+        # row up (README: "Writes made outside the gateway"), records it in its outbox and the
+        # drain carries it upstream, where the hub's hooks run as for any pushed sale.
+        s1t = new_id()
+        edge.sql(
+            "INSERT INTO sales (id, branch_id, product_id, quantity, unit_price, sold_at, cashier) "
+            f"VALUES ('{s1t}', 1, '{p1a}', 1, '2.50', '2026-03-01T12:00:00Z', 'till-1')"
+        )
+        def till_sale_at_hub():
+            row = rows(hub, admin, "sales").get(s1t)
+            return row is not None, row
+
+        sale = wait_for("the till's sale reaches the hub", till_sale_at_hub, 20)
+        c.that(sale["line_total"] == "2.50" and sale["cashier"] == "till-1",
+               "the hub has the sale, its line_total set by the hub's hook", sale)
+        entry_reaches("the edge's sync log lists it, SYNCED", edge, admin, s1t, "SYNCED", 10)
 
         c.section("no leak")
         c.that(not leaks, "no branch-1 data in any answer to branch 2", leaks)

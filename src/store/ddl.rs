@@ -95,12 +95,29 @@ pub fn accepts(backend: DbBackend, kind: ColumnType, reported: &str) -> bool {
         return true;
     }
     let text_like = |reported: &str| {
-        ["varchar", "character varying", "nvarchar", "char", "character", "clob", "text"]
-            .iter()
-            .any(|prefix| reported.starts_with(prefix))
+        [
+            "varchar",
+            "character varying",
+            "nvarchar",
+            "char",
+            "character",
+            "clob",
+            "text",
+        ]
+        .iter()
+        .any(|prefix| reported.starts_with(prefix))
     };
     let integer_like = |reported: &str| {
-        ["int", "integer", "bigint", "smallint", "tinyint", "mediumint", "int8"].contains(&reported)
+        [
+            "int",
+            "integer",
+            "bigint",
+            "smallint",
+            "tinyint",
+            "mediumint",
+            "int8",
+        ]
+        .contains(&reported)
     };
     match backend {
         DbBackend::Postgres => match sql_type(backend, kind) {

@@ -21,9 +21,23 @@ pub struct Plan {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TableChange {
-    Create { table: String },
-    AddColumn { table: String, column: String },
-    AddSystemColumn { table: String, column: &'static str },
+    Create {
+        table: String,
+    },
+    AddColumn {
+        table: String,
+        column: String,
+    },
+    AddSystemColumn {
+        table: String,
+        column: &'static str,
+    },
+    /// A table another application created, declared in the schema: the gateway adds its system
+    /// columns and gives each existing row a feed position; its other columns stay as they are.
+    Adopt {
+        table: String,
+        rows: i64,
+    },
 }
 
 impl std::fmt::Display for TableChange {
@@ -36,6 +50,11 @@ impl std::fmt::Display for TableChange {
             TableChange::AddSystemColumn { table, column } => {
                 write!(f, "add system column `{column}` to table `{table}`")
             }
+            TableChange::Adopt { table, rows } => write!(
+                f,
+                "adopt table `{table}`, created outside syncgate: give its {rows} rows feed \
+                 positions and log other programs' writes to it (triggers)"
+            ),
         }
     }
 }
@@ -92,6 +111,13 @@ async fn compare(
         ));
     }
     let mut row_count = None;
+    if recorded.is_none() {
+        let rows = *row_count.insert(introspect::count_nulls(db, name, None).await?);
+        plan.changes.push(TableChange::Adopt {
+            table: name.clone(),
+            rows,
+        });
+    }
     for (column_name, column) in &spec.columns {
         let declared = column.kind.name();
         let before = recorded.and_then(|r| r.columns.get(column_name));
@@ -237,6 +263,8 @@ pub async fn reconcile(
                         .await?;
                 }
             }
+            // Done for every table below, once the columns are there.
+            TableChange::Adopt { .. } => {}
             TableChange::AddSystemColumn { table, column } => {
                 let system = SYSTEM_COLUMNS
                     .iter()

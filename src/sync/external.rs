@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Entries imported in one transaction.
-const BATCH: u64 = 2000;
+const BATCH: u64 = 300;
 
 /// Advisory lock key held by the replica importing ("sgimport" in ASCII).
 const IMPORT_LOCK_KEY: i64 = 0x7367_696d_706f_7274;
@@ -124,9 +124,8 @@ impl Importer {
             writer.preload(table, &keys).await?;
             let mut count = 0;
             for (key, old_row) in keys.iter().zip(rows.into_values()) {
-                let before = old_row.map(|old| {
-                    external::logged_row(self.db.get_database_backend(), table, &old)
-                });
+                let before = old_row
+                    .map(|old| external::logged_row(self.db.get_database_backend(), table, &old));
                 let now_row = writer.current(table, key).await?;
                 let Some(mut after) = settle(before.as_ref(), now_row, now) else {
                     continue;
