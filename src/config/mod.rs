@@ -320,9 +320,9 @@ pub struct SyncConfig {
     /// `sqlite3`, migrations) into the changes feed: triggers on every declared table log them
     /// and the gateway imports them. `false` removes the triggers.
     pub external_writes: bool,
-    /// How often the gateway looks for logged external writes on SQLite (another process
-    /// cannot announce them); PostgreSQL announces them at once and falls back to
-    /// `poll_interval`.
+    /// On SQLite, where another process cannot announce its writes, how often waiting readers
+    /// look for them (and the gateway for their outbox entries and hooks); PostgreSQL announces
+    /// them at once and falls back to `poll_interval`.
     #[serde(with = "humantime_serde")]
     pub external_poll: Duration,
 }

@@ -24,6 +24,49 @@ impl Schema {
         chain
     }
 
+    /// The columns of `table` that decide which rows some role reaches: its branch, owner and
+    /// assignees columns and the columns of claim rules, for every role that uses the table or a
+    /// table scoped through it; for a table scoped through a parent, the column naming the parent.
+    /// A write that changes one of them may move the row, and the rows scoped through it, out of a
+    /// reader's view.
+    pub fn scope_columns(&self, table: &TableDef) -> Vec<String> {
+        if table.spec.shared {
+            return Vec::new();
+        }
+        let mut columns: Vec<String> = Vec::new();
+        let mut add = |column: Option<&String>| {
+            if let Some(column) = column
+                && table.spec.columns.contains_key(column)
+                && !columns.contains(column)
+            {
+                columns.push(column.clone());
+            }
+        };
+        for (name, role) in &self.roles {
+            let uses = self.tables.values().any(|user| {
+                user.permissions_for(name).any()
+                    && (user.name == table.name
+                        || self.parents(user).iter().any(|p| p.name == table.name))
+            });
+            if !uses {
+                continue;
+            }
+            match &role.spec.scope {
+                Scope::Named(NamedScope::All) => {}
+                _ if table.spec.scope_from.is_some() => {
+                    add(table.spec.scope_from.as_ref().map(|from| &from.column))
+                }
+                Scope::Named(NamedScope::Branch) => add(table.spec.branch_column.as_ref()),
+                Scope::Named(NamedScope::Owner) => {
+                    add(table.spec.owner_column.as_ref());
+                    add(table.spec.assignees_column.as_ref());
+                }
+                Scope::Claim(rule) => add(Some(&rule.column)),
+            }
+        }
+        columns
+    }
+
     /// The table whose own columns decide which rows of `table` a role reaches: its last parent,
     /// or itself.
     pub fn scope_root<'a>(&'a self, table: &'a TableDef) -> &'a TableDef {

@@ -87,7 +87,7 @@ pub async fn launch(
     let shutdown_timeout = config.server.shutdown_timeout;
     let authenticator =
         crate::auth::Authenticator::from_config(&config.auth).map_err(StartError::Config)?;
-    let (feed, feed_tasks) = Feed::start(&db, config.sync.poll_interval)
+    let (feed, feed_tasks) = Feed::start(&db, feed_poll_interval(&config, &db))
         .await
         .map_err(StoreError::from)?;
     let activity = crate::sync::activity::Activity::default();
@@ -159,8 +159,21 @@ pub async fn launch(
     result.map_err(StartError::Io)
 }
 
-/// Starts importing rows other connections write (`sync.external_writes`): on an edge they also
-/// enter the outbox for the hub.
+/// How often waiting readers look at the feed's head for writes this process did not make: on
+/// SQLite, where other processes cannot announce theirs, `sync.external_poll` while external
+/// writes are followed.
+fn feed_poll_interval(config: &Config, db: &DatabaseConnection) -> std::time::Duration {
+    let sync = &config.sync;
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite if sync.external_writes => {
+            sync.poll_interval.min(sync.external_poll)
+        }
+        _ => sync.poll_interval,
+    }
+}
+
+/// Starts following the log of rows other connections write (`sync.external_writes`): on an
+/// edge they enter the outbox for the hub; `external_hooks` tables run their hooks.
 fn spawn_importer(state: &Arc<AppState>, edge: bool) -> tokio::task::JoinHandle<()> {
     let sync = &state.config.sync;
     let interval = match state.db.get_database_backend() {
@@ -168,7 +181,7 @@ fn spawn_importer(state: &Arc<AppState>, edge: bool) -> tokio::task::JoinHandle<
         _ => sync.external_poll,
     };
     let served = state.clone();
-    crate::sync::external::Importer::new(
+    crate::sync::external::Follower::new(
         state.db.clone(),
         state.feed.clone(),
         edge,

@@ -1,29 +1,35 @@
-//! Writes made outside the gateway: the triggers that log them in `syncgate_external_changes`,
-//! and taking the logged entries out.
+//! Writes made outside the gateway: the triggers that place the rows other connections write in
+//! the changes feed, and the log of those rows (`syncgate_external_changes`) for what the
+//! gateway does after a write (outbox entries, `after_commit` hooks and webhooks, metrics).
 //!
 //! A gateway write always gives a row a new feed position (`_sg_seq`), and the gateway only ever
 //! deletes tombstones; so a row inserted with `_sg_seq = 0`, updated without a new `_sg_seq`, or
-//! deleted while live was written by someone else. Those are the triggers' conditions: on
-//! SQLite the gateway's own statements skip them in the trigger's `WHEN` clause; on PostgreSQL
-//! the log is written once per statement from its transition tables, which select those rows.
+//! deleted while live was written by someone else. Those are the triggers' conditions, in their
+//! `WHEN` clauses, so the gateway's own statements call nothing.
 //!
-//! For each such row the triggers log the table, the key and, for an update or a delete, the row
-//! as it was (its scope before the change, and what its tombstone keeps). An update also bumps
-//! `_sg_version` in the same statement, so a device writing with the version it last saw
-//! conflicts even before the gateway has imported the change, and sets `_sg_seq` to 0 like an
-//! inserted row's: until the import gives the row its new position, readers of the feed skip it
-//! instead of reading its new values at its old position and again at the new one. An insert
-//! over a tombstone's key first removes the tombstone, so a plain `INSERT` of a key deleted
-//! earlier works. A row not yet imported is logged once: its later updates change nothing the
-//! import does not read from the row itself.
+//! The triggers do in the writer's transaction what a gateway write does: they take the row's
+//! feed position from the counter row (`syncgate_sequence`), whose lock every writer takes, so
+//! positions follow commit order whoever writes; bump its version (a device writing the version
+//! it saw before conflicts); fill declared defaults into columns an insert left null; record a
+//! move when a scope column changed (and when a new parent row adopts rows waiting for it); and
+//! turn a delete into a tombstone at a new position. On SQLite an `AFTER` trigger writes the
+//! system columns (a `BEFORE` trigger cannot change the row); on PostgreSQL a `BEFORE` trigger
+//! sets them in the row being written, taking positions from the counter in blocks per
+//! transaction (a row's lock held to the commit orders writers as one row per position would).
+//! An insert over a tombstone's key first removes the tombstone, so a plain `INSERT` of a key
+//! deleted earlier works.
+//!
+//! Each changed row is also logged, with the row as it was (updates and deletes): on SQLite by
+//! the row triggers, on PostgreSQL once per statement from its transition tables, skipped for the
+//! gateway's own statements (`SET LOCAL syncgate.writer = 'gateway'`, see `feed::begin_write`).
 
-use super::ddl::quote;
+use super::ddl::{quote, sql_type};
 use super::rows::StoredRow;
-use crate::schema::TableDef;
-use crate::schema::model::ColumnType;
+use crate::schema::model::{Column, ColumnType};
+use crate::schema::{Schema, TableDef};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
-/// The PostgreSQL channel the triggers notify when they log a change.
+/// The PostgreSQL channel the log trigger notifies when it logs a change.
 pub const CHANNEL: &str = "syncgate_external";
 
 /// One logged change: the row `key` of `table` (key as text), as it was before (`None` for an
@@ -37,10 +43,15 @@ pub struct Logged {
 }
 
 /// The statements that (re)install the triggers of `table`; idempotent.
-pub fn install(backend: DbBackend, table: &TableDef) -> Vec<String> {
+pub fn install(backend: DbBackend, schema: &Schema, table: &TableDef) -> Vec<String> {
+    let sql = TriggerSql {
+        backend,
+        schema,
+        table,
+    };
     match backend {
-        DbBackend::Postgres => postgres_triggers(table),
-        _ => sqlite_triggers(table),
+        DbBackend::Postgres => sql.postgres(),
+        _ => sql.sqlite(),
     }
 }
 
@@ -52,14 +63,12 @@ pub fn remove(backend: DbBackend, table: &str) -> Vec<String> {
                 .iter()
                 .map(|trigger| format!("DROP TRIGGER IF EXISTS {trigger} ON {}", quote(table)))
                 .collect();
-            statements.push(format!(
-                "DROP FUNCTION IF EXISTS {}()",
-                quote(&format!("syncgate_external_{table}"))
-            ));
-            statements.push(format!(
-                "DROP FUNCTION IF EXISTS {}()",
-                quote(&format!("syncgate_reinsert_{table}"))
-            ));
+            for function in ["external", "place", "tombstone"] {
+                statements.push(format!(
+                    "DROP FUNCTION IF EXISTS {}()",
+                    quote(&format!("syncgate_{function}_{table}"))
+                ));
+            }
             statements
         }
         _ => SQLITE_TRIGGERS
@@ -74,12 +83,14 @@ pub fn remove(backend: DbBackend, table: &str) -> Vec<String> {
     }
 }
 
-const POSTGRES_TRIGGERS: [&str; 5] = [
+const POSTGRES_TRIGGERS: [&str; 7] = [
+    "syncgate_external_place_insert",
+    "syncgate_external_place_update",
+    "syncgate_external_tombstone",
+    "syncgate_external_rekey",
     "syncgate_external_insert",
     "syncgate_external_update",
     "syncgate_external_delete",
-    "syncgate_external_unplace",
-    "syncgate_external_reinsert",
 ];
 
 const SQLITE_TRIGGERS: [&str; 4] = [
@@ -89,122 +100,417 @@ const SQLITE_TRIGGERS: [&str; 4] = [
     "external_reinsert",
 ];
 
-/// The function shared by every table's trigger that bumps an updated row's version and takes
-/// its feed position until the import gives it a new one.
-const POSTGRES_UNPLACE_FUNCTION: &str = "CREATE OR REPLACE FUNCTION syncgate_external_unplace() \
-     RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
-     NEW.\"_sg_version\" := OLD.\"_sg_version\" + 1; NEW.\"_sg_seq\" := 0; RETURN NEW; END $f$";
+/// Hands out feed positions to an external transaction in blocks (8, then doubling to 1024),
+/// kept in transaction-local settings: one update of the counter row per block instead of per
+/// row. Unused positions of a block are gaps in the feed, which readers skip.
+const POSTGRES_NEXT_POSITION: &str = "CREATE OR REPLACE FUNCTION syncgate_next_position() \
+     RETURNS bigint LANGUAGE plpgsql AS $f$ \
+     DECLARE next bigint; last bigint; block bigint; BEGIN \
+       next := NULLIF(current_setting('syncgate.next_position', true), '')::bigint; \
+       last := NULLIF(current_setting('syncgate.last_position', true), '')::bigint; \
+       IF next IS NULL OR last IS NULL OR next > last THEN \
+         block := LEAST(COALESCE(NULLIF(current_setting('syncgate.block', true), '')::bigint \
+                  * 2, 8), 1024); \
+         UPDATE syncgate_sequence SET value = value + block WHERE name = 'feed' \
+           RETURNING value INTO last; \
+         next := last - block + 1; \
+         PERFORM set_config('syncgate.block', block::text, true); \
+         PERFORM set_config('syncgate.last_position', last::text, true); \
+         PERFORM pg_notify('syncgate_feed', last::text); \
+       END IF; \
+       PERFORM set_config('syncgate.next_position', (next + 1)::text, true); \
+       RETURN next; END $f$";
 
-fn postgres_triggers(table: &TableDef) -> Vec<String> {
-    let name = &table.name;
-    let quoted = quote(name);
-    let pk = quote(&table.spec.primary_key);
-    let log = quote(&format!("syncgate_external_{name}"));
-    let reinsert = quote(&format!("syncgate_reinsert_{name}"));
-    let into = "INSERT INTO syncgate_external_changes (table_name, row_key, old_row)";
-    // Logged per statement from its transition tables: a trigger call per row, each inserting
-    // one entry, took half the throughput of a bulk INSERT; one per statement takes a tenth.
-    vec![
-        POSTGRES_UNPLACE_FUNCTION.to_string(),
-        format!(
-            "CREATE OR REPLACE FUNCTION {log}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
-             IF TG_OP = 'INSERT' THEN \
-               {into} SELECT '{name}', n.{pk}::text, NULL FROM syncgate_new n \
-               WHERE n.\"_sg_seq\" = 0; \
-             ELSIF TG_OP = 'UPDATE' THEN \
-               {into} SELECT '{name}', o.{pk}::text, to_jsonb(o)::text FROM syncgate_old o \
-               WHERE o.\"_sg_seq\" <> 0 AND NOT EXISTS (SELECT 1 FROM syncgate_new n \
-                 WHERE n.{pk} = o.{pk} AND n.\"_sg_seq\" <> 0) \
-               UNION ALL SELECT '{name}', n.{pk}::text, NULL FROM syncgate_new n \
-               WHERE n.\"_sg_seq\" = 0 AND NOT EXISTS (SELECT 1 FROM syncgate_old o \
-                 WHERE o.{pk} = n.{pk}); \
-             ELSE \
-               {into} SELECT '{name}', o.{pk}::text, to_jsonb(o)::text FROM syncgate_old o \
-               WHERE NOT o.\"_sg_deleted\"; \
-             END IF; \
-             IF FOUND THEN PERFORM pg_notify('{CHANNEL}', ''); END IF; \
-             RETURN NULL; END $f$"
-        ),
-        format!(
-            "CREATE OR REPLACE FUNCTION {reinsert}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
-             BEGIN DELETE FROM {quoted} WHERE {pk} = NEW.{pk} AND \"_sg_deleted\"; RETURN NEW; \
-             END $f$"
-        ),
-        format!(
-            "CREATE OR REPLACE TRIGGER syncgate_external_reinsert BEFORE INSERT ON {quoted} \
-             FOR EACH ROW WHEN (NEW.\"_sg_seq\" = 0) EXECUTE FUNCTION {reinsert}()"
-        ),
-        format!(
-            "CREATE OR REPLACE TRIGGER syncgate_external_unplace BEFORE UPDATE ON {quoted} \
-             FOR EACH ROW WHEN (NEW.\"_sg_seq\" = OLD.\"_sg_seq\" AND OLD.\"_sg_seq\" <> 0) \
-             EXECUTE FUNCTION syncgate_external_unplace()"
-        ),
-        format!(
-            "CREATE OR REPLACE TRIGGER syncgate_external_insert AFTER INSERT ON {quoted} \
-             REFERENCING NEW TABLE AS syncgate_new FOR EACH STATEMENT EXECUTE FUNCTION {log}()"
-        ),
-        format!(
-            "CREATE OR REPLACE TRIGGER syncgate_external_update AFTER UPDATE ON {quoted} \
-             REFERENCING OLD TABLE AS syncgate_old NEW TABLE AS syncgate_new \
-             FOR EACH STATEMENT EXECUTE FUNCTION {log}()"
-        ),
-        format!(
-            "CREATE OR REPLACE TRIGGER syncgate_external_delete AFTER DELETE ON {quoted} \
-             REFERENCING OLD TABLE AS syncgate_old FOR EACH STATEMENT EXECUTE FUNCTION {log}()"
-        ),
-    ]
+/// SQL of one table's triggers.
+struct TriggerSql<'a> {
+    backend: DbBackend,
+    schema: &'a Schema,
+    table: &'a TableDef,
 }
 
-fn sqlite_triggers(table: &TableDef) -> Vec<String> {
-    let name = &table.name;
-    let quoted = quote(name);
-    let pk = quote(&table.spec.primary_key);
-    let trigger = |kind: &str| quote(&format!("syncgate_{kind}_{name}"));
-    // The row before the change, its declared columns and the system columns the import needs.
-    let old_row = {
-        let mut members: Vec<String> = table
-            .spec
-            .columns
-            .keys()
-            .map(|column| format!("'{column}', OLD.{}", quote(column)))
+impl TriggerSql<'_> {
+    fn postgres(&self) -> Vec<String> {
+        let name = &self.table.name;
+        let quoted = quote(name);
+        let pk = quote(&self.table.spec.primary_key);
+        let place = quote(&format!("syncgate_place_{name}"));
+        let tombstone = quote(&format!("syncgate_tombstone_{name}"));
+        let log = quote(&format!("syncgate_external_{name}"));
+        let now = self.now();
+        let defaults: String = self
+            .defaults()
+            .map(|(column, literal)| format!("NEW.{column} := COALESCE(NEW.{column}, {literal}); "))
             .collect();
-        members.push("'_sg_version', OLD.\"_sg_version\"".into());
-        members.push("'_sg_deleted', OLD.\"_sg_deleted\"".into());
-        format!("json_object({})", members.join(", "))
-    };
-    let entry = |key: &str, old: &str| {
-        format!(
-            "INSERT INTO syncgate_external_changes (table_name, row_key, old_row) \
-             VALUES ('{name}', CAST({key} AS TEXT), {old});"
-        )
-    };
-    let mut statements = remove(DbBackend::Sqlite, name);
-    statements.extend([
-        format!(
-            "CREATE TRIGGER {} BEFORE INSERT ON {quoted} WHEN NEW.\"_sg_seq\" = 0 BEGIN \
-             DELETE FROM {quoted} WHERE {pk} = NEW.{pk} AND \"_sg_deleted\"; END",
-            trigger("external_reinsert")
-        ),
-        format!(
-            "CREATE TRIGGER {} AFTER INSERT ON {quoted} WHEN NEW.\"_sg_seq\" = 0 BEGIN {} END",
-            trigger("external_insert"),
-            entry(&format!("NEW.{pk}"), "NULL")
-        ),
-        format!(
-            "CREATE TRIGGER {} AFTER UPDATE ON {quoted} \
-             WHEN NEW.\"_sg_seq\" = OLD.\"_sg_seq\" AND OLD.\"_sg_seq\" <> 0 BEGIN UPDATE {quoted} SET \"_sg_seq\" = 0, \"_sg_version\" = \"_sg_version\" + 1 \
-             WHERE {pk} = NEW.{pk}; {} INSERT INTO syncgate_external_changes (table_name, row_key, old_row) \
-             SELECT '{name}', CAST(NEW.{pk} AS TEXT), NULL WHERE NEW.{pk} IS NOT OLD.{pk}; END",
-            trigger("external_update"),
-            entry(&format!("OLD.{pk}"), &old_row)
-        ),
-        format!(
-            "CREATE TRIGGER {} AFTER DELETE ON {quoted} WHEN NOT OLD.\"_sg_deleted\" BEGIN {} END",
-            trigger("external_delete"),
-            entry(&format!("OLD.{pk}"), &old_row)
-        ),
-    ]);
-    statements
+        let adoption = self
+            .adoption("NEW")
+            .map(|(exists, new_scope)| {
+                format!(
+                    "IF {exists} THEN INSERT INTO syncgate_moves (seq, table_name, row_key, \
+                     version, old_scope, new_scope) VALUES (NEW.\"_sg_seq\", '{name}', \
+                     NEW.{pk}::text, 1, '{{}}', {new_scope}); END IF; "
+                )
+            })
+            .unwrap_or_default();
+        let moved = self
+            .moved("OLD", "NEW")
+            .map(|moved| {
+                format!(
+                    "IF ({moved}) AND NOT (OLD.\"_sg_deleted\" AND NEW.\"_sg_deleted\") THEN \
+                     INSERT INTO syncgate_moves (seq, table_name, row_key, version, old_scope, \
+                     new_scope) VALUES (NEW.\"_sg_seq\", '{name}', NEW.{pk}::text, \
+                     NEW.\"_sg_version\", {}, {}); END IF; ",
+                    self.scope_json("OLD"),
+                    self.scope_json("NEW"),
+                )
+            })
+            .unwrap_or_default();
+        let into = "INSERT INTO syncgate_external_changes (table_name, row_key, old_row)";
+        vec![
+            POSTGRES_NEXT_POSITION.to_string(),
+            format!(
+                "CREATE OR REPLACE FUNCTION {place}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
+                 BEGIN \
+                 IF TG_OP = 'INSERT' THEN \
+                   IF EXISTS (SELECT 1 FROM {quoted} WHERE {pk} = NEW.{pk} AND \"_sg_deleted\") \
+                   THEN DELETE FROM {quoted} WHERE {pk} = NEW.{pk}; END IF; \
+                   NEW.\"_sg_seq\" := syncgate_next_position(); NEW.\"_sg_version\" := 1; \
+                   NEW.\"_sg_deleted\" := false; NEW.\"_sg_changed_at\" := {now}; \
+                   {defaults}{adoption}\
+                 ELSE \
+                   NEW.\"_sg_seq\" := syncgate_next_position(); \
+                   NEW.\"_sg_version\" := OLD.\"_sg_version\" + 1; \
+                   NEW.\"_sg_changed_at\" := {now}; \
+                   {moved}\
+                 END IF; \
+                 RETURN NEW; END $f$"
+            ),
+            format!(
+                "CREATE OR REPLACE FUNCTION {tombstone}() RETURNS trigger LANGUAGE plpgsql AS \
+                 $f$ BEGIN {} RETURN NULL; END $f$",
+                self.insert_tombstone("syncgate_next_position()"),
+            ),
+            format!(
+                "CREATE OR REPLACE FUNCTION {log}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
+                 IF current_setting('syncgate.writer', true) = 'gateway' THEN RETURN NULL; \
+                 END IF; \
+                 IF TG_OP = 'INSERT' THEN \
+                   {into} SELECT '{name}', n.{pk}::text, NULL FROM syncgate_new n \
+                   WHERE NOT n.\"_sg_deleted\"; \
+                 ELSIF TG_OP = 'UPDATE' THEN \
+                   {into} SELECT '{name}', o.{pk}::text, to_jsonb(o)::text FROM syncgate_old o \
+                   UNION ALL SELECT '{name}', n.{pk}::text, NULL FROM syncgate_new n \
+                   WHERE NOT EXISTS (SELECT 1 FROM syncgate_old o WHERE o.{pk} = n.{pk}); \
+                 ELSE \
+                   {into} SELECT '{name}', o.{pk}::text, to_jsonb(o)::text FROM syncgate_old o \
+                   WHERE NOT o.\"_sg_deleted\"; \
+                 END IF; \
+                 IF FOUND THEN PERFORM pg_notify('{CHANNEL}', ''); END IF; \
+                 RETURN NULL; END $f$"
+            ),
+            format!(
+                "CREATE OR REPLACE TRIGGER syncgate_external_place_insert BEFORE INSERT ON \
+                 {quoted} FOR EACH ROW WHEN (NEW.\"_sg_seq\" = 0) EXECUTE FUNCTION {place}()"
+            ),
+            format!(
+                "CREATE OR REPLACE TRIGGER syncgate_external_place_update BEFORE UPDATE ON \
+                 {quoted} FOR EACH ROW WHEN (NEW.\"_sg_seq\" = OLD.\"_sg_seq\") \
+                 EXECUTE FUNCTION {place}()"
+            ),
+            format!(
+                "CREATE OR REPLACE TRIGGER syncgate_external_tombstone AFTER DELETE ON {quoted} \
+                 FOR EACH ROW WHEN (NOT OLD.\"_sg_deleted\") EXECUTE FUNCTION {tombstone}()"
+            ),
+            format!(
+                "CREATE OR REPLACE TRIGGER syncgate_external_rekey AFTER UPDATE ON {quoted} \
+                 FOR EACH ROW WHEN (NEW.{pk} IS DISTINCT FROM OLD.{pk}) \
+                 EXECUTE FUNCTION {tombstone}()"
+            ),
+            format!(
+                "CREATE OR REPLACE TRIGGER syncgate_external_insert AFTER INSERT ON {quoted} \
+                 REFERENCING NEW TABLE AS syncgate_new FOR EACH STATEMENT EXECUTE FUNCTION {log}()"
+            ),
+            format!(
+                "CREATE OR REPLACE TRIGGER syncgate_external_update AFTER UPDATE ON {quoted} \
+                 REFERENCING OLD TABLE AS syncgate_old NEW TABLE AS syncgate_new \
+                 FOR EACH STATEMENT EXECUTE FUNCTION {log}()"
+            ),
+            format!(
+                "CREATE OR REPLACE TRIGGER syncgate_external_delete AFTER DELETE ON {quoted} \
+                 REFERENCING OLD TABLE AS syncgate_old FOR EACH STATEMENT EXECUTE FUNCTION {log}()"
+            ),
+        ]
+    }
+
+    fn sqlite(&self) -> Vec<String> {
+        let name = &self.table.name;
+        let quoted = quote(name);
+        let pk = quote(&self.table.spec.primary_key);
+        let trigger = |kind: &str| quote(&format!("syncgate_{kind}_{name}"));
+        let now = self.now();
+        let bump = "UPDATE syncgate_sequence SET value = value + 1 WHERE name = 'feed';";
+        let seq = "(SELECT value FROM syncgate_sequence WHERE name = 'feed')";
+        let defaults: String = self
+            .defaults()
+            .map(|(column, literal)| format!(", {column} = COALESCE({column}, {literal})"))
+            .collect();
+        let adoption = self
+            .adoption("NEW")
+            .map(|(exists, new_scope)| {
+                format!(
+                    "INSERT INTO syncgate_moves (seq, table_name, row_key, version, old_scope, \
+                     new_scope) SELECT {seq}, '{name}', CAST(NEW.{pk} AS TEXT), 1, '{{}}', \
+                     {new_scope} WHERE {exists};"
+                )
+            })
+            .unwrap_or_default();
+        let moved = self
+            .moved("OLD", "NEW")
+            .map(|moved| {
+                format!(
+                    "INSERT INTO syncgate_moves (seq, table_name, row_key, version, old_scope, \
+                     new_scope) SELECT {seq}, '{name}', CAST(NEW.{pk} AS TEXT), \
+                     OLD.\"_sg_version\" + 1, {}, {} WHERE ({moved}) \
+                     AND NOT (OLD.\"_sg_deleted\" AND NEW.\"_sg_deleted\");",
+                    self.scope_json("OLD"),
+                    self.scope_json("NEW"),
+                )
+            })
+            .unwrap_or_default();
+        // The row before the change, its declared columns and the system columns the log
+        // keeps.
+        let old_row = {
+            let mut members: Vec<String> = self
+                .table
+                .spec
+                .columns
+                .keys()
+                .map(|column| format!("'{column}', OLD.{}", quote(column)))
+                .collect();
+            members.push("'_sg_version', OLD.\"_sg_version\"".into());
+            members.push("'_sg_deleted', OLD.\"_sg_deleted\"".into());
+            format!("json_object({})", members.join(", "))
+        };
+        let log = |key: &str, old: &str| {
+            format!(
+                "INSERT INTO syncgate_external_changes (table_name, row_key, old_row) \
+                 VALUES ('{name}', CAST({key} AS TEXT), {old});"
+            )
+        };
+        let rekeyed = format!("NEW.{pk} IS NOT OLD.{pk}");
+        let mut statements = remove(DbBackend::Sqlite, name);
+        statements.extend([
+            format!(
+                "CREATE TRIGGER {} BEFORE INSERT ON {quoted} WHEN NEW.\"_sg_seq\" = 0 BEGIN \
+                 DELETE FROM {quoted} WHERE {pk} = NEW.{pk} AND \"_sg_deleted\"; END",
+                trigger("external_reinsert")
+            ),
+            format!(
+                "CREATE TRIGGER {} AFTER INSERT ON {quoted} WHEN NEW.\"_sg_seq\" = 0 BEGIN \
+                 {bump} UPDATE {quoted} SET \"_sg_seq\" = {seq}, \"_sg_version\" = 1, \
+                 \"_sg_changed_at\" = {now}{defaults} WHERE {pk} = NEW.{pk}; {adoption} {} END",
+                trigger("external_insert"),
+                log(&format!("NEW.{pk}"), "NULL"),
+            ),
+            format!(
+                "CREATE TRIGGER {} AFTER UPDATE ON {quoted} WHEN NEW.\"_sg_seq\" = OLD.\"_sg_seq\" \
+                 BEGIN {bump} UPDATE {quoted} SET \"_sg_seq\" = {seq}, \
+                 \"_sg_version\" = OLD.\"_sg_version\" + 1, \"_sg_changed_at\" = {now} \
+                 WHERE {pk} = NEW.{pk}; {moved} \
+                 UPDATE syncgate_sequence SET value = value + 1 WHERE name = 'feed' \
+                 AND {rekeyed}; {} {} \
+                 INSERT INTO syncgate_external_changes (table_name, row_key, old_row) \
+                 SELECT '{name}', CAST(NEW.{pk} AS TEXT), NULL WHERE {rekeyed}; END",
+                trigger("external_update"),
+                self.insert_tombstone_where(seq, &rekeyed),
+                log(&format!("OLD.{pk}"), &old_row),
+            ),
+            format!(
+                "CREATE TRIGGER {} AFTER DELETE ON {quoted} WHEN NOT OLD.\"_sg_deleted\" BEGIN \
+                 {bump} {} {} END",
+                trigger("external_delete"),
+                self.insert_tombstone(seq),
+                log(&format!("OLD.{pk}"), &old_row),
+            ),
+        ]);
+        statements
+    }
+
+    /// Now, in Unix milliseconds.
+    fn now(&self) -> &'static str {
+        match self.backend {
+            DbBackend::Postgres => "(extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+            _ => "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+        }
+    }
+
+    /// `INSERT` of the tombstone of the row `OLD` at `position`, its version one past OLD's.
+    fn insert_tombstone(&self, position: &str) -> String {
+        self.insert_tombstone_where(position, "1 = 1")
+    }
+
+    fn insert_tombstone_where(&self, position: &str, condition: &str) -> String {
+        let columns = &self.table.spec.columns;
+        let names: Vec<String> = columns.keys().map(|name| quote(name)).collect();
+        let values: Vec<String> = columns
+            .keys()
+            .map(|name| format!("OLD.{}", quote(name)))
+            .collect();
+        let yes = match self.backend {
+            DbBackend::Postgres => "true",
+            _ => "1",
+        };
+        let insert = format!(
+            "INSERT INTO {} ({}, \"_sg_version\", \"_sg_seq\", \"_sg_deleted\", \
+             \"_sg_changed_at\") SELECT {}, OLD.\"_sg_version\" + 1, {position}, {yes}, {}",
+            quote(&self.table.name),
+            names.join(", "),
+            values.join(", "),
+            self.now(),
+        );
+        format!("{insert} WHERE {condition};")
+    }
+
+    /// Each declared column with a default, quoted, and the default as an SQL literal.
+    fn defaults(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.table.spec.columns.iter().filter_map(|(name, column)| {
+            let default = column.default.as_ref()?;
+            Some((quote(name), self.literal(column, default)))
+        })
+    }
+
+    /// A value of `column` as an SQL literal, typed as the column is.
+    fn literal(&self, column: &Column, value: &serde_json::Value) -> String {
+        use serde_json::Value as Json;
+        let value = crate::schema::values::normalize(column, value.clone());
+        let text = |text: &str| format!("'{}'", text.replace('\'', "''"));
+        let bare = match &value {
+            Json::Null => "NULL".to_string(),
+            Json::Bool(flag) => match (self.backend, flag) {
+                (DbBackend::Postgres, true) => "true".into(),
+                (DbBackend::Postgres, false) => "false".into(),
+                (_, true) => "1".into(),
+                (_, false) => "0".into(),
+            },
+            Json::Number(number)
+                if matches!(column.kind, ColumnType::Integer | ColumnType::Real) =>
+            {
+                number.to_string()
+            }
+            Json::String(string) if column.kind != ColumnType::Json => text(string),
+            // A JSON column's value as JSON text.
+            other => text(&other.to_string()),
+        };
+        match self.backend {
+            DbBackend::Postgres if bare != "NULL" => {
+                format!("CAST({bare} AS {})", sql_type(self.backend, column.kind))
+            }
+            _ => bare,
+        }
+    }
+
+    /// The condition that a write from `old` to `new` changed one of the table's scope columns;
+    /// `None` when the table has none.
+    fn moved(&self, old: &str, new: &str) -> Option<String> {
+        let columns = self.schema.scope_columns(self.table);
+        let differs = match self.backend {
+            DbBackend::Postgres => "IS DISTINCT FROM",
+            _ => "IS NOT",
+        };
+        (!columns.is_empty()).then(|| {
+            columns
+                .iter()
+                .map(|column| {
+                    let column = quote(column);
+                    format!("{old}.{column} {differs} {new}.{column}")
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        })
+    }
+
+    /// For a table others are scoped through: whether a row of theirs names the new row `row`
+    /// (it then adopts them, a move from nowhere), and the row's scope values.
+    fn adoption(&self, row: &str) -> Option<(String, String)> {
+        let pk = quote(&self.table.spec.primary_key);
+        let children: Vec<String> = self
+            .schema
+            .tables
+            .values()
+            .filter_map(|child| {
+                let from = child.spec.scope_from.as_ref()?;
+                (from.table == self.table.name).then(|| {
+                    format!(
+                        "EXISTS (SELECT 1 FROM {} WHERE {} = {row}.{pk})",
+                        quote(&child.name),
+                        quote(&from.column)
+                    )
+                })
+            })
+            .collect();
+        (!children.is_empty()).then(|| (children.join(" OR "), self.scope_json(row)))
+    }
+
+    /// The values deciding which readers reach `row`, as the JSON object a move records: its
+    /// scope columns, or for a row scoped through a parent, those of its chain's root, reached
+    /// through the parents as they are.
+    fn scope_json(&self, row: &str) -> String {
+        // The key of the chain's root: the row's parent column, then each parent's.
+        let parents = self.schema.parents(self.table);
+        let mut key = self
+            .table
+            .spec
+            .scope_from
+            .as_ref()
+            .map(|from| format!("{row}.{}", quote(&from.column)));
+        for pair in parents.windows(2) {
+            let parent = pair[0];
+            if let (Some(inner), Some(from)) = (&key, &parent.spec.scope_from) {
+                key = Some(format!(
+                    "(SELECT {} FROM {} WHERE {} = {inner})",
+                    quote(&from.column),
+                    quote(&parent.name),
+                    quote(&parent.spec.primary_key)
+                ));
+            }
+        }
+        let root = self.schema.scope_root(self.table);
+        let members: Vec<String> = self
+            .schema
+            .scope_columns(root)
+            .iter()
+            .map(|column| {
+                let kind = root.spec.columns[column].kind;
+                let value = match &key {
+                    None => format!("{row}.{}", quote(column)),
+                    Some(key) => format!(
+                        "(SELECT {} FROM {} WHERE {} = {key})",
+                        quote(column),
+                        quote(&root.name),
+                        quote(&root.spec.primary_key)
+                    ),
+                };
+                format!("'{column}', {}", self.json_value(&value, kind))
+            })
+            .collect();
+        match self.backend {
+            DbBackend::Postgres => format!("jsonb_build_object({})::text", members.join(", ")),
+            _ => format!("json_object({})", members.join(", ")),
+        }
+    }
+
+    /// A column's value as the gateway's JSON has it (SQLite keeps booleans as 0/1 and JSON as
+    /// text).
+    fn json_value(&self, value: &str, kind: ColumnType) -> String {
+        match (self.backend, kind) {
+            (DbBackend::Postgres, _) => value.to_string(),
+            (_, ColumnType::Boolean) => format!(
+                "json(CASE WHEN {value} IS NULL THEN NULL WHEN {value} THEN 'true' \
+                 ELSE 'false' END)"
+            ),
+            (_, ColumnType::Json) => format!("json({value})"),
+            _ => value.to_string(),
+        }
+    }
 }
 
 /// Whether any change is waiting to be imported.
@@ -249,14 +555,6 @@ pub async fn take(db: &impl ConnectionTrait, limit: u64) -> Result<Vec<Logged>, 
     }
     taken.sort_by_key(|logged| logged.id);
     Ok(taken)
-}
-
-/// A logged key as the gateway's key value: a number for an integer key, text otherwise.
-pub fn parse_key(kind: ColumnType, text: &str) -> serde_json::Value {
-    match (kind, text.parse::<i64>()) {
-        (ColumnType::Integer, Ok(number)) => serde_json::Value::from(number),
-        _ => serde_json::Value::String(text.to_string()),
-    }
 }
 
 /// Gives every row without a feed position (`_sg_seq = 0`: rows of a table that existed before

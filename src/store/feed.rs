@@ -44,8 +44,13 @@ pub async fn begin_write(
         // five runs: planned while a table was still small, a writer's key lookups kept a
         // sequential scan as the table grew (a push into a 200,000-row table: 185 ms instead of
         // 11). Readers keep generic plans, which suit their range scans and save planning.
-        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
-            .await?;
+        //
+        // `syncgate.writer` marks the transaction as the gateway's: the triggers that log writes
+        // made by other connections skip its statements (`store::external`).
+        txn.execute_unprepared(
+            "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL syncgate.writer = 'gateway'",
+        )
+        .await?;
     }
     Ok((txn, turn))
 }

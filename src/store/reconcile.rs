@@ -296,7 +296,7 @@ pub async fn reconcile(
             );
         }
         let statements = if external_writes {
-            external::install(backend, table)
+            external::install(backend, schema, table)
         } else {
             external::remove(backend, &table.name)
         };

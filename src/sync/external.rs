@@ -1,52 +1,64 @@
-//! Importing writes made outside the gateway: the rows other connections inserted, updated or
-//! deleted directly in the database (logged by the triggers of `store::external`) enter the
-//! changes feed through the write pipeline, like the gateway's own writes.
+//! What follows a write made outside the gateway. The triggers of `store::external` already put
+//! the rows other connections write in the changes feed, in the writer's own transaction; they
+//! also log each row (`syncgate_external_changes`), and here the gateway does with the log what
+//! it does after a write of its own: on an edge an outbox entry for the hub, for a table with
+//! `external_hooks` its `after_commit` hooks and webhooks, and the count of external changes.
 //!
-//! One import is one write transaction: it takes logged entries out, reads (and locks) the rows
-//! as they are now, and writes each back with a new feed position and version (a deleted row
-//! as a tombstone), with the moves its scope change owes readers and, on an edge, an outbox
-//! entry. Entries leave the log only when that transaction commits, so a change is either still
-//! logged or in the feed, whatever stops the gateway. On PostgreSQL an advisory lock lets one
-//! replica import at a time.
+//! One batch is one transaction: the entries leave the log with the outbox entries and webhook
+//! deliveries written, so each is done once whatever stops the gateway, and entries logged while
+//! it was down are done when it starts. On PostgreSQL an advisory lock lets one replica follow
+//! the log at a time.
 
 use super::SyncError;
 use super::feed::Feed;
-use super::write::{Actor, WriteOptions, Writer};
-use crate::auth::Caller;
-use crate::plugins::Plugins;
-use crate::schema::Schema;
+use crate::plugins::webhook::Webhook;
+use crate::plugins::{HookContext, HookOp, Plugins};
+use crate::schema::{Schema, TableDef};
 use crate::store::external::{self, Logged};
-use crate::store::rows::StoredRow;
+use crate::store::outbox::{self, NewEntry, OutboxAction};
+use crate::store::rows::{self, StoredRow};
+use crate::store::{feed, webhooks};
 use indexmap::IndexMap;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Entries imported in one transaction.
-const BATCH: u64 = 300;
+/// Log entries taken in one transaction.
+const BATCH: u64 = 2000;
 
-/// Advisory lock key held by the replica importing ("sgimport" in ASCII).
-const IMPORT_LOCK_KEY: i64 = 0x7367_696d_706f_7274;
+/// Advisory lock key held by the replica following the log ("sgextern" in ASCII).
+const FOLLOW_LOCK_KEY: i64 = 0x7367_6578_7465_726e;
 
 /// The subject and device external writes are recorded under (outbox entries, hook context).
 pub const EXTERNAL: &str = "external";
 
-/// What an import needs each time it runs: the schema and hooks served now.
+/// What following the log needs each time it runs: the schema and hooks served now.
 pub type Served = Arc<dyn Fn() -> (Arc<Schema>, Arc<Plugins>) + Send + Sync>;
 
-/// Imports external writes into the feed.
+/// Follows the log of external writes.
 #[derive(Clone)]
-pub struct Importer {
+pub struct Follower {
     db: DatabaseConnection,
     feed: Feed,
-    /// Record imported rows in the outbox for the hub (an edge).
+    /// Record external writes in the outbox for the hub (an edge).
     outbox: bool,
     served: Served,
-    /// One import at a time in this process.
+    /// One batch at a time in this process.
     running: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl Importer {
+/// One external change to follow up.
+struct Change<'a> {
+    table: &'a TableDef,
+    key: Value,
+    /// The row as it was before (`None`: inserted).
+    before: Option<StoredRow>,
+    /// The row as it is now (a tombstone when deleted).
+    now: StoredRow,
+}
+
+impl Follower {
     pub fn new(db: DatabaseConnection, feed: Feed, outbox: bool, served: Served) -> Self {
         Self {
             db,
@@ -57,25 +69,25 @@ impl Importer {
         }
     }
 
-    /// Imports every logged change; returns how many rows entered the feed.
-    pub async fn import_pending(&self) -> Result<usize, SyncError> {
+    /// Follows every logged change; returns how many.
+    pub async fn follow_pending(&self) -> Result<usize, SyncError> {
         let _one = self.running.lock().await;
-        let mut imported = 0;
+        let mut followed = 0;
         while external::any_pending(&self.db).await? {
-            imported += self.import_batch().await?;
+            followed += self.follow_batch().await?;
         }
-        Ok(imported)
+        Ok(followed)
     }
 
-    /// Imports at start (changes made while the gateway was down), then whenever the database
-    /// announces a logged change (PostgreSQL) and every `interval` (SQLite, whose other
+    /// Follows the log at start (changes made while the gateway was down), then whenever the
+    /// database announces a logged change (PostgreSQL) and every `interval` (SQLite, whose other
     /// processes cannot announce anything; on PostgreSQL the fallback for a lost listener).
     pub fn spawn(self, interval: Duration) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let logged = self.feed.external_logged();
             loop {
-                if let Err(error) = self.import_pending().await {
-                    tracing::warn!(%error, "importing external writes failed; retrying");
+                if let Err(error) = self.follow_pending().await {
+                    tracing::warn!(%error, "following external writes failed; retrying");
                 }
                 tokio::select! {
                     _ = logged.notified() => {}
@@ -85,71 +97,79 @@ impl Importer {
         })
     }
 
-    async fn import_batch(&self) -> Result<usize, SyncError> {
+    async fn follow_batch(&self) -> Result<usize, SyncError> {
         let (schema, plugins) = (self.served)();
-        let caller = Caller::system(EXTERNAL);
-        let options = WriteOptions {
-            feed: self.feed.clone(),
-            outbox: self.outbox,
-            hooks: true,
-            lookup: None,
-        };
-        let actor = Actor {
-            caller: &caller,
-            device_id: EXTERNAL,
-        };
-        let mut writer = Writer::begin(&self.db, &plugins, actor, options).await?;
-        if self.db.get_database_backend() == DbBackend::Postgres {
-            writer
-                .connection()
-                .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({IMPORT_LOCK_KEY})"))
+        let (txn, turn) = feed::begin_write(&self.db).await?;
+        let backend = self.db.get_database_backend();
+        if backend == DbBackend::Postgres {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({FOLLOW_LOCK_KEY})"))
                 .await?;
         }
-        let logged = external::take(writer.connection(), BATCH).await?;
+        let logged = external::take(&txn, BATCH).await?;
         if logged.is_empty() {
             return Ok(0);
         }
-        let now = chrono::Utc::now().timestamp_millis();
-        let mut imported = 0;
-        for (table_name, rows) in first_per_row(logged) {
+        let mut changes = Vec::with_capacity(logged.len());
+        for (table_name, entries) in first_per_row(logged) {
+            // A table no longer declared: nothing of it is followed.
             let Some(table) = schema.table(&table_name) else {
-                // A table no longer declared: nothing of it reaches the feed.
                 continue;
             };
-            let kind = table.spec.columns[&table.spec.primary_key].kind;
-            let keys: Vec<_> = rows
+            let keys: Vec<Value> = entries
                 .keys()
-                .map(|key| external::parse_key(kind, key))
+                .filter_map(|key| table.parse_key(key).ok())
                 .collect();
-            writer.preload(table, &keys).await?;
-            let mut count = 0;
-            for (key, old_row) in keys.iter().zip(rows.into_values()) {
-                let before = old_row
-                    .map(|old| external::logged_row(self.db.get_database_backend(), table, &old));
-                let now_row = writer.current(table, key).await?;
-                let Some(mut after) = settle(before.as_ref(), now_row, now) else {
+            let mut found = rows::find_many(&txn, table, &keys, false).await?;
+            for (key, old_row) in keys.into_iter().zip(entries.into_values()) {
+                let Some(now) = found.remove(&key.to_string()) else {
                     continue;
                 };
-                if before.as_ref().is_none_or(|before| before.deleted) {
-                    fill_defaults(table, &mut after);
+                let before = old_row.map(|old| external::logged_row(backend, table, &old));
+                if before.is_none() && now.deleted {
+                    // Inserted and deleted since the last batch: nothing to tell anyone.
+                    continue;
                 }
-                writer.import(table, key, before, after, table.spec.external_hooks);
-                count += 1;
+                changes.push(Change {
+                    table,
+                    key,
+                    before,
+                    now,
+                });
             }
-            crate::ops::metrics::external_changes(&table.name, count);
-            imported += count;
         }
-        writer.commit(&schema).await?;
-        Ok(imported)
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut after_commit = Vec::new();
+        let mut entries = Vec::new();
+        for change in &changes {
+            if self.outbox {
+                entries.push(outbox_entry(change));
+            }
+            if change.table.spec.external_hooks {
+                let (op, ctx) = hook_call(change);
+                for webhook in plugins.webhooks(change.table) {
+                    let body = Webhook::after_commit_body(&op, &ctx);
+                    webhooks::enqueue(&txn, &webhook.url, &body, now).await?;
+                }
+                after_commit.push((change.table, op, ctx));
+            }
+        }
+        outbox::insert_many(&txn, &entries, now).await?;
+        txn.commit().await?;
+        drop(turn);
+        for change in &changes {
+            crate::ops::metrics::external_changes(&change.table.name, 1);
+        }
+        for (table, op, ctx) in &after_commit {
+            plugins.after_commit(table, op, ctx);
+        }
+        Ok(changes.len())
     }
 }
 
 /// Logged entries by table and key, each row once with the state it had before its first
-/// logged change (the state the feed last had), in the order they were logged.
-fn first_per_row(
-    logged: Vec<Logged>,
-) -> IndexMap<String, IndexMap<String, Option<serde_json::Value>>> {
-    let mut rows: IndexMap<String, IndexMap<String, Option<serde_json::Value>>> = IndexMap::new();
+/// logged change, in the order they were logged.
+fn first_per_row(logged: Vec<Logged>) -> IndexMap<String, IndexMap<String, Option<Value>>> {
+    let mut rows: IndexMap<String, IndexMap<String, Option<Value>>> = IndexMap::new();
     for entry in logged {
         rows.entry(entry.table)
             .or_default()
@@ -159,36 +179,59 @@ fn first_per_row(
     rows
 }
 
-/// A row another program inserted gets the declared defaults of the columns it left null, as
-/// a row inserted through the gateway does.
-fn fill_defaults(table: &crate::schema::TableDef, row: &mut StoredRow) {
-    for (name, column) in &table.spec.columns {
-        if let Some(default) = &column.default
-            && row.values.get(name).is_none_or(serde_json::Value::is_null)
-        {
-            let value = crate::schema::values::normalize(column, default.clone());
-            row.values.insert(name.clone(), value);
-        }
+/// The hook action of a change: a delete, an update of a live row, or an insert.
+fn action(change: &Change<'_>) -> &'static str {
+    match &change.before {
+        _ if change.now.deleted => "delete",
+        Some(before) if !before.deleted => "update",
+        _ => "insert",
     }
 }
 
-/// The row to write for a change: the row as it is now, or the tombstone of a deleted one; its
-/// version past both the version before (the triggers bumped it once per update; an insert has
-/// 0) and the stored one. `None` when there is nothing to tell a reader: a row inserted and
-/// deleted before the import, or a tombstone deleted.
-fn settle(before: Option<&StoredRow>, now: Option<StoredRow>, millis: i64) -> Option<StoredRow> {
-    let past = before.map_or(0, |before| before.version + 1);
-    let mut after = match (now, before) {
-        (Some(row), _) => row,
-        (None, Some(before)) if !before.deleted => StoredRow {
-            deleted: true,
-            ..before.clone()
+/// The outbox entry carrying a change to the hub: the row now, or its removal.
+fn outbox_entry(change: &Change<'_>) -> NewEntry {
+    NewEntry {
+        table: change.table.name.clone(),
+        key: change.key.clone(),
+        action: if change.now.deleted {
+            OutboxAction::Delete
+        } else {
+            OutboxAction::Upsert
         },
-        (None, _) => return None,
+        data: Value::Object(change.now.values.clone()),
+        subject: EXTERNAL.into(),
+        branch: None,
+        device_id: EXTERNAL.into(),
+    }
+}
+
+/// What a change's `after_commit` hooks and webhooks are called with.
+fn hook_call(change: &Change<'_>) -> (HookOp, HookContext) {
+    let action = action(change);
+    let op = HookOp {
+        action: action.into(),
+        table: change.table.name.clone(),
+        key: change.key.clone(),
+        data: change.now.values.clone(),
+        row: change.now.values.clone(),
+        current: change
+            .before
+            .as_ref()
+            .filter(|before| !before.deleted)
+            .map(|before| before.values.clone()),
+        op_id: None,
     };
-    after.version = after.version.max(past).max(1);
-    after.changed_at = millis;
-    Some(after)
+    let ctx = HookContext {
+        user: EXTERNAL.into(),
+        role: String::new(),
+        branch: None,
+        device: EXTERNAL.into(),
+        table: change.table.name.clone(),
+        action: action.into(),
+        now: crate::schema::values::format_timestamp(chrono::Utc::now()),
+        lookup: None,
+    };
+    (op, ctx)
 }
 
 #[cfg(test)]
@@ -196,50 +239,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn row(version: i64, deleted: bool) -> StoredRow {
-        StoredRow {
-            values: json!({"id": 1}).as_object().unwrap().clone(),
-            version,
-            seq: 0,
-            deleted,
-            changed_at: 0,
-        }
-    }
-
-    #[test]
-    fn an_insert_starts_at_version_one() {
-        assert_eq!(settle(None, Some(row(0, false)), 5).unwrap().version, 1);
-    }
-
-    #[test]
-    fn an_update_keeps_the_bumped_version_and_a_delete_bumps_the_tombstone() {
-        assert_eq!(
-            settle(Some(&row(3, false)), Some(row(4, false)), 5)
-                .unwrap()
-                .version,
-            4
-        );
-        let tombstone = settle(Some(&row(3, false)), None, 5).unwrap();
-        assert!(tombstone.deleted);
-        assert_eq!(tombstone.version, 4);
-        // Deleted and inserted again before the import: past the deleted row's version.
-        assert_eq!(
-            settle(Some(&row(3, false)), Some(row(0, false)), 5)
-                .unwrap()
-                .version,
-            4
-        );
-    }
-
-    #[test]
-    fn a_row_inserted_and_deleted_before_the_import_is_nothing() {
-        assert_eq!(settle(None, None, 5), None);
-        assert_eq!(settle(Some(&row(2, true)), None, 5), None);
-    }
-
     #[test]
     fn each_row_keeps_its_first_logged_state() {
-        let entry = |id, key: &str, old: Option<serde_json::Value>| Logged {
+        let entry = |id, key: &str, old: Option<Value>| Logged {
             id,
             table: "t".into(),
             key: key.into(),

@@ -350,28 +350,6 @@ impl Writer<'_> {
 
     /// Buffers the row for the commit, with its outbox entry and webhook deliveries.
     fn buffer(&mut self, table: &TableDef, key: &Value, row: &StoredRow, hook_op: Option<HookOp>) {
-        let key_text = key.to_string();
-        let new = match self
-            .pending
-            .get(&table.name)
-            .and_then(|rows| rows.get(&key_text))
-        {
-            Some(earlier) => earlier.new,
-            None => matches!(self.rows.get(&(table.name.clone(), key_text)), Some(None)),
-        };
-        self.buffer_as(table, key, row, hook_op, new);
-    }
-
-    /// [`Writer::buffer`], saying whether the key had no row when this writer read it (its
-    /// row is then inserted, and a row another writer inserted meanwhile fails the commit).
-    pub(super) fn buffer_as(
-        &mut self,
-        table: &TableDef,
-        key: &Value,
-        row: &StoredRow,
-        hook_op: Option<HookOp>,
-        new: bool,
-    ) {
         if self.options.outbox {
             self.outbox.push(NewEntry {
                 table: table.name.clone(),
@@ -401,6 +379,17 @@ impl Writer<'_> {
         }
         // The row is found here from now on (see `current`), not in `rows`.
         let key_text = key.to_string();
+        let new = match self
+            .pending
+            .get(&table.name)
+            .and_then(|rows| rows.get(&key_text))
+        {
+            Some(earlier) => earlier.new,
+            None => matches!(
+                self.rows.get(&(table.name.clone(), key_text.clone())),
+                Some(None)
+            ),
+        };
         self.pending.entry(table.name.clone()).or_default().insert(
             key_text,
             Pending {

@@ -27,7 +27,6 @@
 
 use super::SyncError;
 use super::access::Access;
-use super::access::scope_columns;
 use super::feed::Feed;
 use super::types::{Action, ConflictInfo};
 use crate::auth::Caller;
@@ -46,7 +45,6 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 mod apply;
-mod import;
 mod updated_at;
 pub use apply::not_found;
 use std::collections::HashMap;
@@ -363,7 +361,7 @@ impl Writer<'_> {
         let mut new_parents: Vec<(&TableDef, Vec<StoredRow>)> = Vec::new();
         for (name, rows) in &self.pending {
             let table = &schema.tables[name.as_str()];
-            let columns = scope_columns(schema, table);
+            let columns = schema.scope_columns(table);
             if columns.is_empty() {
                 continue;
             }
@@ -451,7 +449,8 @@ impl Writer<'_> {
             link = parent.spec.scope_from.as_ref();
         }
         let root = schema.scope_root(table);
-        Ok(scope_columns(schema, root)
+        Ok(schema
+            .scope_columns(root)
             .into_iter()
             .map(|column| {
                 let value = row.get(&column).cloned().unwrap_or(Value::Null);
