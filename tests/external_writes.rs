@@ -666,3 +666,121 @@ async fn a_table_can_ask_for_its_webhooks_on_external_writes_and_they_are_counte
         server.stop().await;
     }
 }
+
+/// Every change after `cursor` (pages until `has_more` is false), and the cursor after them.
+async fn changes_since(server: &Client, token: &str, cursor: &str) -> (Vec<Value>, String) {
+    let mut cursor = cursor.to_string();
+    let mut changes = Vec::new();
+    loop {
+        let (status, page) = server
+            .get_as(
+                token,
+                &format!("{API}/sync/changes?cursor={cursor}&limit=1000"),
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        changes.extend(page["changes"].as_array().unwrap().iter().cloned());
+        cursor = page["cursor"].as_str().unwrap().to_string();
+        if !page["has_more"].as_bool().unwrap() {
+            return (changes, cursor);
+        }
+    }
+}
+
+/// A device's copy of every table: (table, key) → row without `_version`.
+fn apply(copy: &mut BTreeMap<(String, String), Value>, changes: &[Value]) {
+    for change in changes {
+        let slot = (
+            change["table"].as_str().unwrap().to_string(),
+            change["key"].to_string(),
+        );
+        if change["deleted"] == json!(true) {
+            copy.remove(&slot);
+        } else {
+            let mut row = change["row"].clone();
+            row.as_object_mut().unwrap().remove("_version");
+            copy.insert(slot, row);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn external_writes_move_rows_scoped_through_parents_like_pushes_do() {
+    for backend in backends() {
+        let sandbox = Sandbox::new(backend).await;
+        sandbox.write_schema("views.toml", include_str!("fixtures/views.toml"));
+        let server = TestServer::start(sandbox.config()).await;
+        let crew = |names: &str| match backend {
+            Backend::Sqlite => format!("'{names}'"),
+            Backend::Postgres => format!("'{names}'::jsonb"),
+        };
+        external(
+            &sandbox,
+            "INSERT INTO jobs (id, owner) VALUES ('j1', 'ann'); \
+             INSERT INTO visits (id, job_id) VALUES ('v1', 'j1'); \
+             INSERT INTO photos (id, visit_id) VALUES ('p1', 'v1');",
+        );
+        let users = ["ann", "bob"];
+        let mut copies = Vec::new();
+        for user in users {
+            let reader = token(user, "OWNER", None);
+            let (changes, cursor) = changes_since(&server, &reader, "").await;
+            let mut copy = BTreeMap::new();
+            apply(&mut copy, &changes);
+            copies.push((reader, copy, cursor));
+        }
+        assert_eq!(
+            copies[0].1.len(),
+            3,
+            "ann starts with her job, visit and photo"
+        );
+        let steps = [
+            // The job changes hands: its visit and photo go with it.
+            "UPDATE jobs SET owner = 'bob' WHERE id = 'j1'".to_string(),
+            // A visit waiting for its job, then the job: the job adopts it.
+            "INSERT INTO visits (id, job_id) VALUES ('v2', 'j2')".to_string(),
+            "INSERT INTO jobs (id, owner) VALUES ('j2', 'ann')".to_string(),
+            // A visit moved to another job, its photo along.
+            "UPDATE visits SET job_id = 'j2' WHERE id = 'v1'".to_string(),
+            // Bob joins the crew of ann's job.
+            format!(
+                "UPDATE jobs SET crew = {} WHERE id = 'j2'",
+                crew("[\"bob\"]")
+            ),
+            format!("UPDATE jobs SET crew = {} WHERE id = 'j2'", crew("[]")),
+            "DELETE FROM photos WHERE id = 'p1'".to_string(),
+            "UPDATE jobs SET secret = 'x' WHERE id = 'j1'".to_string(),
+        ];
+        let mut differences = 0;
+        for (step, sql) in steps.iter().enumerate() {
+            external(&sandbox, sql);
+            for (reader, copy, cursor) in &mut copies {
+                let (changes, next) = changes_since(&server, reader, cursor).await;
+                apply(copy, &changes);
+                *cursor = next;
+                let mut fresh = BTreeMap::new();
+                apply(&mut fresh, &changes_since(&server, reader, "").await.0);
+                if *copy != fresh {
+                    eprintln!("{backend:?} step {step} ({sql}): {copy:?} != {fresh:?}");
+                    differences += 1;
+                }
+            }
+        }
+        assert_eq!(
+            differences, 0,
+            "{backend:?}: copies that differ from a fresh bootstrap"
+        );
+        let keys = |copy: &BTreeMap<(String, String), Value>| -> Vec<String> {
+            copy.keys()
+                .map(|(table, key)| format!("{table}:{key}"))
+                .collect()
+        };
+        assert_eq!(
+            keys(&copies[0].1),
+            ["jobs:\"j2\"", "visits:\"v1\"", "visits:\"v2\""],
+            "{backend:?}: ann"
+        );
+        assert_eq!(keys(&copies[1].1), ["jobs:\"j1\""], "{backend:?}: bob");
+        server.stop().await;
+    }
+}

@@ -105,21 +105,21 @@ const SQLITE_TRIGGERS: [&str; 4] = [
 /// row. Unused positions of a block are gaps in the feed, which readers skip.
 const POSTGRES_NEXT_POSITION: &str = "CREATE OR REPLACE FUNCTION syncgate_next_position() \
      RETURNS bigint LANGUAGE plpgsql AS $f$ \
-     DECLARE next bigint; last bigint; block bigint; BEGIN \
-       next := NULLIF(current_setting('syncgate.next_position', true), '')::bigint; \
-       last := NULLIF(current_setting('syncgate.last_position', true), '')::bigint; \
-       IF next IS NULL OR last IS NULL OR next > last THEN \
-         block := LEAST(COALESCE(NULLIF(current_setting('syncgate.block', true), '')::bigint \
-                  * 2, 8), 1024); \
-         UPDATE syncgate_sequence SET value = value + block WHERE name = 'feed' \
-           RETURNING value INTO last; \
-         next := last - block + 1; \
-         PERFORM set_config('syncgate.block', block::text, true); \
-         PERFORM set_config('syncgate.last_position', last::text, true); \
-         PERFORM pg_notify('syncgate_feed', last::text); \
+     DECLARE upcoming bigint; reserved bigint; block_size bigint; BEGIN \
+       upcoming := NULLIF(current_setting('syncgate.next_position', true), '')::bigint; \
+       reserved := NULLIF(current_setting('syncgate.last_position', true), '')::bigint; \
+       IF upcoming IS NULL OR reserved IS NULL OR upcoming > reserved THEN \
+         block_size := LEAST(COALESCE(NULLIF(current_setting('syncgate.block', true), '') \
+                       ::bigint * 2, 8), 1024); \
+         UPDATE syncgate_sequence SET value = value + block_size WHERE name = 'feed' \
+           RETURNING value INTO reserved; \
+         upcoming := reserved - block_size + 1; \
+         PERFORM set_config('syncgate.block', block_size::text, true); \
+         PERFORM set_config('syncgate.last_position', reserved::text, true); \
+         PERFORM pg_notify('syncgate_feed', reserved::text); \
        END IF; \
-       PERFORM set_config('syncgate.next_position', (next + 1)::text, true); \
-       RETURN next; END $f$";
+       PERFORM set_config('syncgate.next_position', (upcoming + 1)::text, true); \
+       RETURN upcoming; END $f$";
 
 /// SQL of one table's triggers.
 struct TriggerSql<'a> {

@@ -271,4 +271,3 @@ fn claim_as_column_value(column: &Column, claim: &Value) -> Option<Value> {
     values::check_value(&lenient, &candidate).ok()?;
     Some(values::normalize(column, candidate))
 }
-
