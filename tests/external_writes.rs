@@ -784,3 +784,46 @@ async fn external_writes_move_rows_scoped_through_parents_like_pushes_do() {
         server.stop().await;
     }
 }
+
+/// Runs `sql` as another program would; whether it succeeded.
+fn external_succeeds(sandbox: &Sandbox, sql: &str) -> bool {
+    std::panic::catch_unwind(|| external(sandbox, sql)).is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_deleted_through_the_gateway_can_be_inserted_again_by_another_program() {
+    for backend in backends() {
+        let (sandbox, server) = sync_server(backend).await;
+        let (status, body) = server
+            .push(
+                &clerk(1),
+                "till",
+                true,
+                json!([insert("items", item("k", 1))]),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let delete = json!({"table": "items", "action": "delete", "data": {"id": "k"}});
+        let (status, body) = server.push(&clerk(1), "till", true, json!([delete])).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, cursor) = changes_since(&server, &clerk(1), "").await;
+        let insert_again = "INSERT INTO items (id, branch_id, name) VALUES ('k', 1, 'again')";
+        match backend {
+            // The tombstone makes way for the new row.
+            Backend::Postgres => external(&sandbox, insert_again),
+            // As README says: a plain INSERT is a duplicate of the tombstone; REPLACE works.
+            Backend::Sqlite => {
+                assert!(!external_succeeds(&sandbox, insert_again));
+                external(
+                    &sandbox,
+                    &insert_again.replace("INSERT", "INSERT OR REPLACE"),
+                );
+            }
+        }
+        let (after, _) = changes_since(&server, &clerk(1), &cursor).await;
+        assert_eq!(after.len(), 1, "{backend:?}: {after:?}");
+        assert_eq!(after[0]["deleted"], json!(false), "{after:?}");
+        assert_eq!(after[0]["row"]["name"], json!("again"), "{after:?}");
+        server.stop().await;
+    }
+}
