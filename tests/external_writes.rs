@@ -116,8 +116,8 @@ async fn truth(sandbox: &Sandbox, table: &str, branch: Option<i64>) -> BTreeMap<
         .collect()
 }
 
-/// Waits until the gateway has imported every logged change.
-async fn imported(sandbox: &Sandbox) {
+/// Waits until the gateway has followed every logged change (outbox entries, hooks).
+async fn followed(sandbox: &Sandbox) {
     use sea_orm::ConnectionTrait;
     let db = sandbox.connect().await;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -136,7 +136,7 @@ async fn imported(sandbox: &Sandbox) {
         }
         assert!(
             Instant::now() < deadline,
-            "{waiting} changes never imported"
+            "{waiting} changes never followed"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -216,7 +216,7 @@ async fn external_writes_reach_long_polls_streams_and_bootstraps_once() {
             &sandbox,
             "INSERT INTO items (id, branch_id, name) VALUES ('in0', 2, 'in0')",
         );
-        imported(&sandbox).await;
+        followed(&sandbox).await;
         let stop = Arc::new(AtomicBool::new(false));
         let poller = tokio::spawn(long_poll(
             Client::new(server.base_url.clone()),
@@ -293,7 +293,7 @@ async fn external_writes_reach_long_polls_streams_and_bootstraps_once() {
             pusher.await.unwrap();
         }
         writes.await.unwrap();
-        imported(&sandbox).await;
+        followed(&sandbox).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         stop.store(true, Ordering::SeqCst);
         let polled = poller.await.unwrap();
@@ -348,7 +348,7 @@ async fn a_device_writing_an_old_version_after_an_external_update_conflicts() {
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["applied"][0]["version"], json!(1));
-        // Checked at once: the version moves with the external commit, not with the import.
+        // Checked at once: the version moves with the external commit, not with anything after it.
         external(
             &sandbox,
             "UPDATE items SET name = 'by the back office' WHERE id = 'k'",
@@ -369,7 +369,7 @@ async fn a_device_writing_an_old_version_after_an_external_update_conflicts() {
             json!("by the back office"),
             "{body}"
         );
-        imported(&sandbox).await;
+        followed(&sandbox).await;
         let (_, row) = server
             .get_as(&clerk(1), &format!("{API}/tables/items/rows/k"))
             .await;
@@ -422,7 +422,7 @@ async fn changes_made_while_the_gateway_is_killed_reach_the_feed_once() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         done.store(true, Ordering::SeqCst);
         let written = writes.await.unwrap();
-        imported(&sandbox).await;
+        followed(&sandbox).await;
         let changes = all_changes(&gateway, &admin(), "").await;
         let keys: Vec<String> = changes
             .iter()
@@ -562,7 +562,7 @@ async fn a_table_created_by_another_application_is_adopted_with_its_rows() {
         }
         done.store(true, Ordering::SeqCst);
         let rounds = writes.await.unwrap();
-        imported(&sandbox).await;
+        followed(&sandbox).await;
         // Catching up after the writer stopped.
         loop {
             let (_, page) = gateway
@@ -628,7 +628,7 @@ async fn a_table_can_ask_for_its_webhooks_on_external_writes_and_they_are_counte
              UPDATE audited SET name = 'y' WHERE id = 'a1'; \
              INSERT INTO quiet (id, name) VALUES ('q1', 'x'), ('q2', 'x');",
         );
-        imported(&sandbox).await;
+        followed(&sandbox).await;
         let db = sandbox.connect().await;
         let bodies: Vec<String> = db
             .query_all_raw(sea_orm::Statement::from_string(

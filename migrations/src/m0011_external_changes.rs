@@ -2,10 +2,10 @@
 //!
 //! Triggers on every synced table append one entry per row that another connection inserted,
 //! updated or deleted: the table, the row's key (as text) and, for an update or a delete, the
-//! row as it was before (JSON, `NULL` for an insert). The gateway takes entries out in one
-//! transaction with the feed positions, versions, moves and outbox entries it gives those rows,
-//! so an entry is either still here or its change is in the feed; none is lost while the gateway
-//! is down.
+//! row as it was before (JSON, `NULL` for an insert). The rows are in the changes feed already
+//! (the triggers place them); the gateway takes entries out in the transaction that writes what
+//! follows a write (an edge's outbox entries, webhook deliveries), so each is done once, also
+//! for entries logged while the gateway was down.
 
 use sea_orm_migration::prelude::*;
 

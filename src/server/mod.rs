@@ -129,11 +129,11 @@ pub async fn launch(
         );
         tracing::info!(hub = %settings.url, device = %settings.device_id, "running as an edge");
     }
-    let importer = state
+    let follower = state
         .config
         .sync
         .external_writes
-        .then(|| spawn_importer(&state, upstream.is_some()));
+        .then(|| spawn_follower(&state, upstream.is_some()));
     let mut scheduler = jobs::start(scheduled, state.jobs.clone(), db.clone()).await?;
     let reloader = reload::spawn(state.clone());
     let metrics = metrics_endpoint::start(&state).await?;
@@ -144,8 +144,8 @@ pub async fn launch(
     metrics.stop();
     feed_tasks.stop();
     reloader.abort();
-    if let Some(importer) = importer {
-        importer.abort();
+    if let Some(follower) = follower {
+        follower.abort();
     }
     if let Some(probe) = probe {
         probe.abort();
@@ -174,7 +174,7 @@ fn feed_poll_interval(config: &Config, db: &DatabaseConnection) -> std::time::Du
 
 /// Starts following the log of rows other connections write (`sync.external_writes`): on an
 /// edge they enter the outbox for the hub; `external_hooks` tables run their hooks.
-fn spawn_importer(state: &Arc<AppState>, edge: bool) -> tokio::task::JoinHandle<()> {
+fn spawn_follower(state: &Arc<AppState>, edge: bool) -> tokio::task::JoinHandle<()> {
     let sync = &state.config.sync;
     let interval = match state.db.get_database_backend() {
         sea_orm::DbBackend::Postgres => sync.poll_interval,
