@@ -827,3 +827,43 @@ async fn a_key_deleted_through_the_gateway_can_be_inserted_again_by_another_prog
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgresql_role_with_rights_on_the_synced_table_only_is_a_writer() {
+    if !backends().contains(&Backend::Postgres) {
+        return;
+    }
+    let (sandbox, server) = sync_server(Backend::Postgres).await;
+    let role = format!("till_{}", uuid::Uuid::new_v4().simple());
+    external(
+        &sandbox,
+        &format!(
+            "CREATE ROLE {role} LOGIN; \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON items TO {role};"
+        ),
+    );
+    let till = Sandbox {
+        dir: tempfile::tempdir().unwrap(),
+        backend: Backend::Postgres,
+        database_url: sandbox
+            .database_url
+            .replacen("postgres@", &format!("{role}@"), 1),
+    };
+    external(
+        &till,
+        "INSERT INTO items (id, branch_id, name) VALUES ('r1', 1, 'r1'), ('r2', 1, 'r2'); \
+         UPDATE items SET name = 'renamed' WHERE id = 'r1'; DELETE FROM items WHERE id = 'r2';",
+    );
+    assert!(
+        !external_succeeds(&till, "UPDATE syncgate_sequence SET value = value + 1"),
+        "the role has no right on the gateway's tables"
+    );
+    followed(&sandbox).await;
+    let changes = all_changes(&server, &clerk(1), "").await;
+    assert_eq!(
+        replay(&changes),
+        BTreeMap::from([("r1".to_string(), json!("renamed"))]),
+        "{changes:?}"
+    );
+    server.stop().await;
+}

@@ -101,7 +101,7 @@ const SQLITE_TRIGGERS: [&str; 3] = ["external_insert", "external_update", "exter
 /// kept in transaction-local settings: one update of the counter row per block instead of per
 /// row. Unused positions of a block are gaps in the feed, which readers skip.
 const POSTGRES_NEXT_POSITION: &str = "CREATE OR REPLACE FUNCTION syncgate_next_position() \
-     RETURNS bigint LANGUAGE plpgsql AS $f$ \
+     RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $f$ \
      DECLARE upcoming bigint; reserved bigint; block_size bigint; BEGIN \
        upcoming := NULLIF(current_setting('syncgate.next_position', true), '')::bigint; \
        reserved := NULLIF(current_setting('syncgate.last_position', true), '')::bigint; \
@@ -117,6 +117,10 @@ const POSTGRES_NEXT_POSITION: &str = "CREATE OR REPLACE FUNCTION syncgate_next_p
        END IF; \
        PERFORM set_config('syncgate.next_position', (upcoming + 1)::text, true); \
        RETURN upcoming; END $f$";
+
+/// The trigger functions run as the gateway's database role (with its `search_path`), so a
+/// writer needs rights on the synced tables only, none on `syncgate_*`.
+const DEFINER: &str = "SECURITY DEFINER SET search_path FROM CURRENT";
 
 /// SQL of one table's triggers.
 struct TriggerSql<'a> {
@@ -165,7 +169,7 @@ impl TriggerSql<'_> {
         vec![
             POSTGRES_NEXT_POSITION.to_string(),
             format!(
-                "CREATE OR REPLACE FUNCTION {place}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
+                "CREATE OR REPLACE FUNCTION {place}() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $f$ \
                  BEGIN \
                  IF TG_OP = 'INSERT' THEN \
                    IF EXISTS (SELECT 1 FROM {quoted} WHERE {pk} = NEW.{pk} AND \"_sg_deleted\") \
@@ -182,12 +186,12 @@ impl TriggerSql<'_> {
                  RETURN NEW; END $f$"
             ),
             format!(
-                "CREATE OR REPLACE FUNCTION {tombstone}() RETURNS trigger LANGUAGE plpgsql AS \
+                "CREATE OR REPLACE FUNCTION {tombstone}() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS \
                  $f$ BEGIN {} RETURN NULL; END $f$",
                 self.insert_tombstone("syncgate_next_position()"),
             ),
             format!(
-                "CREATE OR REPLACE FUNCTION {log}() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN \
+                "CREATE OR REPLACE FUNCTION {log}() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $f$ BEGIN \
                  IF current_setting('syncgate.writer', true) = 'gateway' THEN RETURN NULL; \
                  END IF; \
                  IF TG_OP = 'INSERT' THEN \
