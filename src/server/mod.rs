@@ -175,11 +175,9 @@ fn feed_poll_interval(config: &Config, db: &DatabaseConnection) -> std::time::Du
 /// Starts following the log of rows other connections write (`sync.external_writes`): on an
 /// edge they enter the outbox for the hub; `external_hooks` tables run their hooks.
 fn spawn_follower(state: &Arc<AppState>, edge: bool) -> tokio::task::JoinHandle<()> {
-    let sync = &state.config.sync;
-    let interval = match state.db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => sync.poll_interval,
-        _ => sync.external_poll,
-    };
+    // Readers do not wait for it (the triggers placed the rows): the outbox entries and hooks
+    // may follow a little later, in fewer, larger batches.
+    let interval = state.config.sync.poll_interval;
     let served = state.clone();
     crate::sync::external::Follower::new(
         state.db.clone(),
