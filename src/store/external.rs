@@ -117,6 +117,22 @@ const POSTGRES_NEXT_POSITION: &str = "CREATE OR REPLACE FUNCTION syncgate_next_p
        PERFORM set_config('syncgate.next_position', (upcoming + 1)::text, true); \
        RETURN upcoming; END $f$";
 
+/// [`POSTGRES_NEXT_POSITION`]'s body inlined in the per-row trigger (a nested function call per
+/// row cost the external writer a tenth of its throughput): sets `NEW."_sg_seq"`.
+const POSTGRES_TAKE_POSITION: &str = "\
+     upcoming := NULLIF(current_setting('syncgate.next_position', true), '')::bigint; \
+     reserved := NULLIF(current_setting('syncgate.last_position', true), '')::bigint; \
+     IF upcoming IS NULL OR reserved IS NULL OR upcoming > reserved THEN \
+       block_size := LEAST(COALESCE(NULLIF(current_setting('syncgate.block', true), '') \
+                     ::bigint * 2, 8), 1024); \
+       reserved := syncgate_reserve_positions(block_size); \
+       upcoming := reserved - block_size + 1; \
+       PERFORM set_config('syncgate.block', block_size::text, true); \
+       PERFORM set_config('syncgate.last_position', reserved::text, true); \
+     END IF; \
+     PERFORM set_config('syncgate.next_position', (upcoming + 1)::text, true); \
+     NEW.\"_sg_seq\" := upcoming; ";
+
 /// Moves the feed counter by `block_size` (locking its row to the commit) and announces the
 /// position reached; returns it.
 const POSTGRES_RESERVE: &str = "CREATE OR REPLACE FUNCTION syncgate_reserve_positions(\
@@ -188,15 +204,15 @@ impl TriggerSql<'_> {
             POSTGRES_NEXT_POSITION.to_string(),
             format!(
                 "CREATE OR REPLACE FUNCTION {place}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
-                 BEGIN \
+                 DECLARE upcoming bigint; reserved bigint; block_size bigint; BEGIN \
+                 {POSTGRES_TAKE_POSITION}\
                  IF TG_OP = 'INSERT' THEN \
                    IF EXISTS (SELECT 1 FROM {quoted} WHERE {pk} = NEW.{pk} AND \"_sg_deleted\") \
                    THEN DELETE FROM {quoted} WHERE {pk} = NEW.{pk}; END IF; \
-                   NEW.\"_sg_seq\" := syncgate_next_position(); NEW.\"_sg_version\" := 1; \
+                   NEW.\"_sg_version\" := 1; \
                    NEW.\"_sg_deleted\" := false; NEW.\"_sg_changed_at\" := {now}; \
                    {defaults}{adoption}\
                  ELSE \
-                   NEW.\"_sg_seq\" := syncgate_next_position(); \
                    NEW.\"_sg_version\" := OLD.\"_sg_version\" + 1; \
                    NEW.\"_sg_changed_at\" := {now}; \
                    {moved}\

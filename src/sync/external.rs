@@ -125,11 +125,18 @@ impl Follower {
             return Ok(0);
         }
         let mut changes = Vec::with_capacity(logged.len());
+        let mut counted = 0;
         for (table_name, entries) in first_per_row(logged) {
             // A table no longer declared: nothing of it is followed.
             let Some(table) = schema.table(&table_name) else {
                 continue;
             };
+            if !self.outbox && !table.spec.external_hooks {
+                // Nothing follows but the count: the rows need not be read.
+                crate::ops::metrics::external_changes(&table.name, entries.len());
+                counted += entries.len();
+                continue;
+            }
             let keys: Vec<Value> = entries
                 .keys()
                 .filter_map(|key| table.parse_key(key).ok())
@@ -177,7 +184,7 @@ impl Follower {
         for (table, op, ctx) in &after_commit {
             plugins.after_commit(table, op, ctx);
         }
-        Ok(changes.len())
+        Ok(changes.len() + counted)
     }
 }
 
