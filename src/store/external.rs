@@ -208,7 +208,6 @@ impl TriggerSql<'_> {
                  DECLARE upcoming bigint; reserved bigint; block_size bigint; BEGIN \
                  {POSTGRES_TAKE_POSITION}\
                  IF TG_OP = 'INSERT' THEN \
-
                    NEW.\"_sg_version\" := 1; \
                    NEW.\"_sg_deleted\" := false; NEW.\"_sg_changed_at\" := {now}; \
                    {defaults}{adoption}\
