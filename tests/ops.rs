@@ -56,8 +56,12 @@ async fn scrape_until(server: &TestServer, what: &str, check: impl Fn(&str) -> b
 
 /// An edge whose hub does not answer (nothing listens on its port): every write waits in the
 /// outbox and every drain fails. The drain runs every second.
+///
+/// The port is 9 (discard), below the ephemeral range: a free port picked at random could be
+/// taken by a server another test starts meanwhile, which then answered the drain (401) and
+/// counted a request of its own (seen once, with two tests of this file running together).
 fn unreachable_edge(sandbox: &Sandbox) -> syncgate::config::Config {
-    let dead_port = free_port();
+    let dead_port = 9;
     let mut config = sandbox.config();
     config.upstream = Some(UpstreamConfig {
         url: format!("http://127.0.0.1:{dead_port}{API}")
