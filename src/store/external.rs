@@ -98,28 +98,12 @@ const POSTGRES_TRIGGERS: [&str; 7] = [
 
 const SQLITE_TRIGGERS: [&str; 3] = ["external_insert", "external_update", "external_delete"];
 
-/// Hands out feed positions to an external transaction in blocks (8, then doubling to 1024),
-/// kept in transaction-local settings: one update of the counter row per block instead of per
-/// row. Unused positions of a block are gaps in the feed, which readers skip. It runs with the
-/// writer's rights and needs none: the counter is moved by [`POSTGRES_RESERVE`].
-const POSTGRES_NEXT_POSITION: &str = "CREATE OR REPLACE FUNCTION syncgate_next_position() \
-     RETURNS bigint LANGUAGE plpgsql AS $f$ \
-     DECLARE upcoming bigint; reserved bigint; block_size bigint; BEGIN \
-       upcoming := NULLIF(current_setting('syncgate.next_position', true), '')::bigint; \
-       reserved := NULLIF(current_setting('syncgate.last_position', true), '')::bigint; \
-       IF upcoming IS NULL OR reserved IS NULL OR upcoming > reserved THEN \
-         block_size := LEAST(COALESCE(NULLIF(current_setting('syncgate.block', true), '') \
-                       ::bigint * 2, 8), 1024); \
-         reserved := syncgate_reserve_positions(block_size); \
-         upcoming := reserved - block_size + 1; \
-         PERFORM set_config('syncgate.block', block_size::text, true); \
-         PERFORM set_config('syncgate.last_position', reserved::text, true); \
-       END IF; \
-       PERFORM set_config('syncgate.next_position', (upcoming + 1)::text, true); \
-       RETURN upcoming; END $f$";
-
-/// [`POSTGRES_NEXT_POSITION`]'s body inlined in the per-row trigger (a nested function call per
-/// row cost the external writer a tenth of its throughput): sets `NEW."_sg_seq"`.
+/// Takes the next feed position into `upcoming` (in a function declaring `upcoming`, `reserved`
+/// and `block_size` as bigint). Positions are handed to an external transaction in blocks (8,
+/// then doubling to 1024) kept in transaction-local settings: one update of the counter row per
+/// block instead of per row; unused positions of a block are gaps in the feed, which readers
+/// skip. Inlined rather than a function of its own: a nested call per row cost the external
+/// writer a tenth of its throughput. The counter itself is moved by [`POSTGRES_RESERVE`].
 const POSTGRES_TAKE_POSITION: &str = "\
      upcoming := NULLIF(current_setting('syncgate.next_position', true), '')::bigint; \
      reserved := NULLIF(current_setting('syncgate.last_position', true), '')::bigint; \
@@ -131,8 +115,11 @@ const POSTGRES_TAKE_POSITION: &str = "\
        PERFORM set_config('syncgate.block', block_size::text, true); \
        PERFORM set_config('syncgate.last_position', reserved::text, true); \
      END IF; \
-     PERFORM set_config('syncgate.next_position', (upcoming + 1)::text, true); \
-     NEW.\"_sg_seq\" := upcoming; ";
+     PERFORM set_config('syncgate.next_position', (upcoming + 1)::text, true); ";
+
+/// The variables [`POSTGRES_TAKE_POSITION`] needs.
+const POSTGRES_POSITION_VARIABLES: &str =
+    "DECLARE upcoming bigint; reserved bigint; block_size bigint;";
 
 /// Moves the feed counter by `block_size` (locking its row to the commit) and announces the
 /// position reached; returns it.
@@ -202,11 +189,10 @@ impl TriggerSql<'_> {
         vec![
             POSTGRES_RESERVE.to_string(),
             POSTGRES_RECORD_MOVE.to_string(),
-            POSTGRES_NEXT_POSITION.to_string(),
             format!(
                 "CREATE OR REPLACE FUNCTION {place}() RETURNS trigger LANGUAGE plpgsql AS $f$ \
-                 DECLARE upcoming bigint; reserved bigint; block_size bigint; BEGIN \
-                 {POSTGRES_TAKE_POSITION}\
+                 {POSTGRES_POSITION_VARIABLES} BEGIN \
+                 {POSTGRES_TAKE_POSITION} NEW.\"_sg_seq\" := upcoming; \
                  IF TG_OP = 'INSERT' THEN \
                    NEW.\"_sg_version\" := 1; \
                    NEW.\"_sg_deleted\" := false; NEW.\"_sg_changed_at\" := {now}; \
@@ -220,8 +206,9 @@ impl TriggerSql<'_> {
             ),
             format!(
                 "CREATE OR REPLACE FUNCTION {tombstone}() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS \
-                 $f$ BEGIN {} RETURN NULL; END $f$",
-                self.insert_tombstone("syncgate_next_position()"),
+                 $f$ {POSTGRES_POSITION_VARIABLES} BEGIN {POSTGRES_TAKE_POSITION} {} RETURN NULL; \
+                 END $f$",
+                self.insert_tombstone("upcoming"),
             ),
             format!(
                 "CREATE OR REPLACE FUNCTION {log}() RETURNS trigger LANGUAGE plpgsql {DEFINER} AS $f$ BEGIN \
