@@ -529,7 +529,7 @@ impl TriggerSql<'_> {
     }
 }
 
-/// Whether any change is waiting to be imported.
+/// Whether any logged change is waiting to be followed.
 pub async fn any_pending(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
     Ok(db
@@ -583,22 +583,31 @@ pub async fn position_unplaced(
 ) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let quoted = quote(&table.name);
-    if backend == DbBackend::Postgres {
-        // Rows inserted meanwhile by others would take positions not handed out.
-        db.execute_unprepared(&format!("LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE"))
+    let unplaced = || async {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM {quoted} WHERE \"_sg_seq\" = 0"),
+            ))
             .await?;
-    }
-    let count: i64 = db
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT COUNT(*) AS n FROM {quoted} WHERE \"_sg_seq\" = 0"),
-        ))
-        .await?
-        .map(|row| row.try_get("", "n"))
-        .transpose()?
-        .unwrap_or(0);
+        row.map(|row| row.try_get::<i64>("", "n"))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    // Usually none: every start counts (by the feed index) without making other writers wait.
+    let mut count = unplaced().await?;
     if count == 0 {
         return Ok(0);
+    }
+    if backend == DbBackend::Postgres {
+        // Rows inserted meanwhile by others would take positions not handed out: lock, count
+        // again.
+        db.execute_unprepared(&format!("LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE"))
+            .await?;
+        count = unplaced().await?;
+        if count == 0 {
+            return Ok(0);
+        }
     }
     let last = super::feed::reserve(db, count).await?;
     let base = last - count;
