@@ -178,8 +178,9 @@ impl Follower {
         outbox::insert_many(&txn, &entries, now).await?;
         txn.commit().await?;
         drop(turn);
-        for change in &changes {
-            crate::ops::metrics::external_changes(&change.table.name, 1);
+        // `changes` is built table by table: one count per table, as for the tables above.
+        for same_table in changes.chunk_by(|a, b| a.table.name == b.table.name) {
+            crate::ops::metrics::external_changes(&same_table[0].table.name, same_table.len());
         }
         for (table, op, ctx) in &after_commit {
             plugins.after_commit(table, op, ctx);
