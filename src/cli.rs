@@ -86,6 +86,16 @@ pub enum Command {
         #[arg(long, default_value = "schemas/sync-schema.json")]
         output: PathBuf,
     },
+    /// Write the TypeScript types of the configured schema's tables for `@syncgate/client`.
+    ///
+    /// Per table: the row as the gateway sends it (`<Table>Row`), a new row and a change as a push
+    /// accepts them (`<Table>Insert`, `<Table>Patch`), then `Tables` and the `schema` constant
+    /// with each table's primary key.
+    ClientTypes {
+        /// Where to write it; `-` for standard output.
+        #[arg(long, default_value = "-")]
+        output: PathBuf,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -185,6 +195,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::JsonSchema { output } => {
             write_output(&output, &schema::json_schema::render())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::ClientTypes { output } => {
+            let config = check::load_config(&cli.config)?;
+            let (schema, _plugins) = server::load_files(&config)?;
+            write_output(&output, &schema::client_types::render(&schema))?;
             Ok(ExitCode::SUCCESS)
         }
     }

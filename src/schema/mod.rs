@@ -1,7 +1,9 @@
 //! The declarative sync schema: its file format ([`model`]), loading and merging the files
 //! ([`load`]), the checks behind `syncgate check` ([`validate`]), value checks ([`values`]) and
-//! the JSON Schema for editors ([`json_schema`]).
+//! the JSON Schema for editors ([`json_schema`]) and the TypeScript types of the tables for
+//! `@syncgate/client` ([`client_types`]).
 
+pub mod client_types;
 mod diagnostic;
 pub mod json_schema;
 pub(crate) mod load;

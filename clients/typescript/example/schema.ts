@@ -89,10 +89,10 @@ export interface SalesPatch {
 }
 
 /** Each table's row, insert and patch types, by table name. */
-export interface Tables {
+export type Tables = {
   products: { row: ProductsRow; insert: ProductsInsert; patch: ProductsPatch };
   sales: { row: SalesRow; insert: SalesInsert; patch: SalesPatch };
-}
+};
 
 /** Each table's primary key: the name of its one key column. */
 export const schema = {
