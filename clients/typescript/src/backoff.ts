@@ -19,11 +19,12 @@ export class Backoff {
 /** Resolves after `ms`, or at once when `wake` is signalled or `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal, wake?: { promise: Promise<void> }): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
     const stop = () => {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", stop);
       resolve();
     };
+    const timer = setTimeout(stop, ms);
     signal?.addEventListener("abort", stop, { once: true });
     wake?.promise.then(stop);
   });

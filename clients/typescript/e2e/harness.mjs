@@ -1,0 +1,221 @@
+// Real parts for the end-to-end tests: a syncgate gateway process (the debug binary) on SQLite
+// or on a fresh PostgreSQL database, stopped, killed with SIGKILL and started again on the same
+// port and data; and a proxy in front of it that serves the package's files (so a browser page
+// and the API share one origin) and can lose an answer on its way back.
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { createServer, request } from "node:http";
+import { createServer as netServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, extname, join, normalize, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const PACKAGE = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const REPO = resolve(PACKAGE, "../..");
+const BINARY = process.env.SYNCGATE_BIN ?? join(REPO, "target/debug/syncgate");
+
+export function backends() {
+  return process.env.SGTEST_POSTGRES_URL ? ["sqlite", "postgres"] : ["sqlite"];
+}
+
+export function freePort() {
+  return new Promise((done) => {
+    const server = netServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+function postgresDatabase() {
+  const admin = process.env.SGTEST_POSTGRES_URL;
+  const psql = ["/usr/bin/psql", ...readdirSync("/usr/lib/postgresql").sort().map((v) => `/usr/lib/postgresql/${v}/bin/psql`)]
+    .filter(existsSync).at(-1);
+  const name = `sg_client_${process.pid}_${Date.now()}`;
+  execFileSync(psql, [admin, "-q", "-c", `CREATE DATABASE ${name}`]);
+  return admin.replace(/\/[^/]*$/, `/${name}`);
+}
+
+export class Gateway {
+  constructor(backend) {
+    this.backend = backend;
+    this.dir = mkdtempSync(join(tmpdir(), "sg-client-e2e-"));
+    this.database = backend === "postgres" ? postgresDatabase() : `sqlite://${this.dir}/syncgate.db`;
+    this.process = null;
+    this.log = "";
+  }
+
+  get env() {
+    return {
+      ...process.env,
+      SYNCGATE_DATABASE__URL: this.database,
+      SYNCGATE_SERVER__LISTEN: `127.0.0.1:${this.port}`,
+      SYNCGATE_PATHS__SCHEMAS: join(REPO, "schemas"),
+      SYNCGATE_PATHS__PLUGINS: join(REPO, "plugins"),
+      SYNCGATE_FILES__DIR: join(this.dir, "files"),
+      SYNCGATE_SYNC__STREAM_HEARTBEAT: "2s",
+      RUST_LOG: "warn",
+    };
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start() {
+    this.port ??= await freePort();
+    this.process = spawn(BINARY, ["serve", "--config", join(REPO, "config.toml")], { env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    this.process.stdout.on("data", (d) => (this.log += d));
+    this.process.stderr.on("data", (d) => (this.log += d));
+    const end = Date.now() + 60_000;
+    for (;;) {
+      try {
+        if ((await fetch(`${this.url}/ready`)).ok) return;
+      } catch {}
+      if (this.process.exitCode !== null || Date.now() > end) throw new Error(`the gateway did not start:\n${this.log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(signal = "SIGTERM") {
+    const child = this.process;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill(signal);
+    await exited;
+    this.process = null;
+  }
+
+  token(sub, role, branch) {
+    const args = ["token", "--config", join(REPO, "config.toml"), "--sub", sub, "--role", role, "--ttl", "2h"];
+    if (branch !== undefined) args.push("--branch", String(branch));
+    return execFileSync(BINARY, args, { env: this.env }).toString().trim();
+  }
+
+  /** The gateway's own answer, read fresh: every row `token` may read, by table and key. */
+  async rows(token) {
+    const rows = {};
+    let cursor = null;
+    for (;;) {
+      const response = await fetch(`${this.url}/api/v1/sync/pull`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ limit: 5000, ...(cursor ? { cursor } : {}) }),
+      });
+      const page = await response.json();
+      if (!response.ok) throw new Error(JSON.stringify(page));
+      for (const [table, list] of Object.entries(page.data)) {
+        rows[table] ??= {};
+        for (const row of list) rows[table][row.id] = row;
+      }
+      if (!page.has_more) return rows;
+      cursor = page.cursor;
+    }
+  }
+
+  async call(method, path, token, body) {
+    const response = await fetch(`${this.url}/api/v1${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, body: await response.json() };
+  }
+
+  async close() {
+    await this.stop("SIGKILL");
+  }
+}
+
+/** The number of rows that differ between a device's copy and the gateway's fresh answer. */
+export function differences(device, server, tables) {
+  let count = 0;
+  const details = [];
+  for (const table of tables) {
+    const mine = device[table] ?? {};
+    const theirs = server[table] ?? {};
+    for (const key of new Set([...Object.keys(mine), ...Object.keys(theirs)])) {
+      if (JSON.stringify(mine[key] ?? null) !== JSON.stringify(theirs[key] ?? null)) {
+        count++;
+        if (details.length < 5) details.push({ table, key, device: mine[key] ?? null, server: theirs[key] ?? null });
+      }
+    }
+  }
+  return { count, details };
+}
+
+const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".ts": "text/plain", ".map": "application/json" };
+
+/**
+ * In front of the gateway: `/api/…` goes to it (streams piped as they come); anything else is a
+ * file of the package. Faults: `loseNextPushAnswer()` lets the gateway apply a push and cuts the
+ * connection before its answer reaches the client; `onPush(fn)` is called as each push arrives.
+ */
+export class Proxy {
+  constructor(gateway) {
+    this.gateway = gateway;
+    this.losePushAnswers = 0;
+    this.pushes = 0;
+    this.pushListeners = [];
+    this.server = createServer((req, res) => this.handle(req, res));
+  }
+
+  async listen() {
+    await new Promise((r) => this.server.listen(0, "127.0.0.1", r));
+    this.port = this.server.address().port;
+    this.url = `http://127.0.0.1:${this.port}`;
+  }
+
+  loseNextPushAnswer() {
+    this.losePushAnswers++;
+  }
+
+  onPush(listener) {
+    this.pushListeners.push(listener);
+  }
+
+  handle(req, res) {
+    if (!req.url.startsWith("/api/")) return this.file(req, res);
+    const isPush = req.method === "POST" && req.url.includes("/sync/push");
+    if (isPush) {
+      this.pushes++;
+      for (const listener of this.pushListeners) listener(this.pushes);
+    }
+    const lose = isPush && this.losePushAnswers > 0;
+    if (lose) this.losePushAnswers--;
+    const upstream = request(
+      { host: "127.0.0.1", port: this.gateway.port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        if (lose) {
+          // The gateway has applied the push; its answer never arrives.
+          answer.resume();
+          answer.on("end", () => req.socket.destroy());
+          return;
+        }
+        res.writeHead(answer.statusCode, answer.headers);
+        answer.pipe(res);
+        answer.on("error", () => res.destroy());
+        answer.on("aborted", () => res.destroy());
+        answer.on("close", () => res.destroy());
+      },
+    );
+    upstream.on("error", () => req.socket.destroy()); // the gateway is down: no answer at all
+    req.pipe(upstream);
+    res.on("close", () => upstream.destroy());
+  }
+
+  file(req, res) {
+    const path = normalize(join(PACKAGE, decodeURIComponent(new URL(req.url, "http://x").pathname)));
+    if (!path.startsWith(PACKAGE) || !existsSync(path)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream" });
+    res.end(readFileSync(path));
+  }
+
+  close() {
+    this.server.closeAllConnections();
+    return new Promise((r) => this.server.close(r));
+  }
+}
