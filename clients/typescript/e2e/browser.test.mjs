@@ -189,5 +189,33 @@ for (const backend of backends()) {
       assert.deepEqual(order, rows.map((r) => r.sku));
       await converged();
     });
+
+    test("the example app lists products, sells one while the gateway is down, and shows the queue", async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      const errors = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      const cashier = gateway.token("till-ex", "CAJERO", 1);
+      const seeded = await gateway.call("POST", "/sync/push", admin, {
+        device_id: "office", operations: [{ op_id: "example-seed", table: "products", action: "upsert", data: { ...product("EX"), branch_id: 1, id: "00000000-0000-4000-8000-0000000000ee" } }],
+      });
+      assert.equal(seeded.status, 200, JSON.stringify(seeded.body));
+      await page.goto(`${proxy.url}/example/index.html#token=${cashier}`);
+      await page.waitForSelector("#products tr");
+      const name = await page.textContent("#products tr td:nth-child(2)");
+      await gateway.stop();
+      await page.click("#products tr button");
+      await page.waitForFunction(() => document.querySelector("#status")?.textContent?.includes("pending: 1"));
+      assert.equal(await page.locator("#queue tr").count(), 1, "the sale waits in the queue");
+      assert.equal(await page.textContent("#sales tr td:nth-child(2)"), name, "sold at once, offline");
+      await gateway.start();
+      await page.waitForFunction(() => document.querySelector("#status")?.textContent?.includes("pending: 0"), null, { timeout: 30_000 });
+      await page.waitForFunction(() => !document.querySelector("#sales tr td:nth-child(4)")?.textContent?.includes("…"));
+      const sales = Object.values((await gateway.rows(cashier)).sales ?? {}).filter((s) => s.cashier === "till-ex");
+      assert.equal(sales.length, 1);
+      assert.equal(Number(await page.textContent("#sales tr td:nth-child(4)")), Number(sales[0].line_total), "the hook's total shown");
+      assert.deepEqual(errors, []);
+      await context.close();
+    });
   });
 }

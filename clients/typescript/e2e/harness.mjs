@@ -3,12 +3,12 @@
 // port and data; and a proxy in front of it that serves the package's files (so a browser page
 // and the API share one origin) and can lose an answer on its way back.
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { createServer, request } from "node:http";
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
 import { createServer as netServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, extname, join, normalize, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+export { DevServer as Proxy } from "../scripts/dev-server.mjs";
 
 export const PACKAGE = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const REPO = resolve(PACKAGE, "../..");
@@ -144,78 +144,3 @@ export function differences(device, server, tables) {
   return { count, details };
 }
 
-const TYPES = { ".js": "text/javascript", ".mjs": "text/javascript", ".html": "text/html", ".ts": "text/plain", ".map": "application/json" };
-
-/**
- * In front of the gateway: `/api/…` goes to it (streams piped as they come); anything else is a
- * file of the package. Faults: `loseNextPushAnswer()` lets the gateway apply a push and cuts the
- * connection before its answer reaches the client; `onPush(fn)` is called as each push arrives.
- */
-export class Proxy {
-  constructor(gateway) {
-    this.gateway = gateway;
-    this.losePushAnswers = 0;
-    this.pushes = 0;
-    this.pushListeners = [];
-    this.server = createServer((req, res) => this.handle(req, res));
-  }
-
-  async listen() {
-    await new Promise((r) => this.server.listen(0, "127.0.0.1", r));
-    this.port = this.server.address().port;
-    this.url = `http://127.0.0.1:${this.port}`;
-  }
-
-  loseNextPushAnswer() {
-    this.losePushAnswers++;
-  }
-
-  onPush(listener) {
-    this.pushListeners.push(listener);
-  }
-
-  handle(req, res) {
-    if (!req.url.startsWith("/api/")) return this.file(req, res);
-    const isPush = req.method === "POST" && req.url.includes("/sync/push");
-    if (isPush) {
-      this.pushes++;
-      for (const listener of this.pushListeners) listener(this.pushes);
-    }
-    const lose = isPush && this.losePushAnswers > 0;
-    if (lose) this.losePushAnswers--;
-    const upstream = request(
-      { host: "127.0.0.1", port: this.gateway.port, path: req.url, method: req.method, headers: req.headers },
-      (answer) => {
-        if (lose) {
-          // The gateway has applied the push; its answer never arrives.
-          answer.resume();
-          answer.on("end", () => req.socket.destroy());
-          return;
-        }
-        res.writeHead(answer.statusCode, answer.headers);
-        answer.pipe(res);
-        answer.on("error", () => res.destroy());
-        answer.on("aborted", () => res.destroy());
-        answer.on("close", () => res.destroy());
-      },
-    );
-    upstream.on("error", () => req.socket.destroy()); // the gateway is down: no answer at all
-    req.pipe(upstream);
-    res.on("close", () => upstream.destroy());
-  }
-
-  file(req, res) {
-    const path = normalize(join(PACKAGE, decodeURIComponent(new URL(req.url, "http://x").pathname)));
-    if (!path.startsWith(PACKAGE) || !existsSync(path)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { "content-type": TYPES[extname(path)] ?? "application/octet-stream" });
-    res.end(readFileSync(path));
-  }
-
-  close() {
-    this.server.closeAllConnections();
-    return new Promise((r) => this.server.close(r));
-  }
-}

@@ -241,9 +241,10 @@ export class SyncClient<T extends TablesShape> {
       persist: (batch) => this.persist(batch),
       publish: (touched) => this.publish(touched),
       heard: () => {
-        if (!this.status.get().online || Date.now() - (this.status.get().lastSyncAt ?? 0) > 100) {
-          this.status.update({ online: true, lastSyncAt: Date.now() });
-        }
+        const { online, lastSyncAt } = this.status.get();
+        // Back from offline: wake the loop that is still waiting out its retry delay.
+        if (online === false) this.online.wake();
+        if (!online || Date.now() - (lastSyncAt ?? 0) > 100) this.status.update({ online: true, lastSyncAt: Date.now() });
       },
       failed: (error) => {
         const offline = error instanceof NetworkError;
