@@ -102,7 +102,7 @@ for (const backend of backends()) {
         } else if (roll < 0.95) {
           log.push(stopped ? "gateway starts" : "gateway stops");
           if (stopped) await gateway.start();
-          else await gateway.stop();
+          else await gateway.stop("SIGKILL"); // SIGTERM would wait out server.shutdown_timeout for the open streams
           stopped = !stopped;
         } else {
           log.push(`${device.name} restarts`);
@@ -125,7 +125,7 @@ for (const backend of backends()) {
         for (const device of devices) {
           const diff = differences(copy(device.client), await gateway.rows(device.token), Object.keys(schema));
           figure += diff.count;
-          details.push(...diff.details.map((d) => ({ device: device.name, ...d })));
+          details.push(...diff.details.map((d) => ({ at: device.name, ...d })));
         }
         if (figure > 0) await new Promise((r) => setTimeout(r, 200));
       }
