@@ -12,7 +12,7 @@ export { DevServer as Proxy } from "../scripts/dev-server.mjs";
 
 export const PACKAGE = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const REPO = resolve(PACKAGE, "../..");
-const BINARY = process.env.SYNCGATE_BIN ?? join(REPO, "target/debug/syncgate");
+const BINARY = process.env.SGTEST_SYNCGATE_BINARY ?? join(REPO, "target/debug/syncgate");
 
 export function backends() {
   return process.env.SGTEST_POSTGRES_URL ? ["sqlite", "postgres"] : ["sqlite"];

@@ -1,8 +1,9 @@
 // The client's copies against a model: a seeded random sequence of writes by three devices
-// (two in branch 1, one in branch 2), moves between branches by the head office, deletes, and
-// faults — answers lost on their way back, the gateway stopped and started, devices restarted
-// from their stores — then each device's copy is compared with what the gateway answers fresh
-// for its token. The figure is the number of rows that differ; it must be 0.
+// (two in branch 1, one of them long-polling instead of holding a stream, and one in branch 2),
+// moves between branches by the head office, deletes, and faults — answers lost on their way
+// back, the gateway killed and started, devices restarted from their stores — then each
+// device's copy is compared with what the gateway answers fresh for its token. The figure is
+// the number of rows that differ; it must be 0.
 // SGTEST_SEED picks the sequence (printed on failure); SGTEST_STEPS its length (default 300).
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
@@ -57,13 +58,14 @@ for (const backend of backends()) {
       const dir = mkdtempSync(join(tmpdir(), "sg-model-"));
       const devices = [
         { name: "north-a", branch: 1 },
-        { name: "north-b", branch: 1 },
+        { name: "north-b", branch: 1, live: "long-poll" },
         { name: "south", branch: 2 },
       ].map((d) => ({ ...d, token: gateway.token(d.name, "BODEGA", d.branch), path: join(dir, `${d.name}.json`) }));
       const open = async (device) => {
         device.client = await SyncClient.open({
           url: `${proxy.url}/api/v1`, schema, token: () => device.token,
           persistence: new FilePersistence(device.path, { durable: false }), retry: { minMs: 20, maxMs: 300 },
+          live: device.live ?? "auto", longPollWait: 2,
         });
         device.client.start();
       };

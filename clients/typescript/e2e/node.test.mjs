@@ -150,5 +150,27 @@ for (const backend of backends()) {
       await until(async () => differences(copy(till), await gateway.rows(cashier), Object.keys(schema)).count === 0, "the till to converge");
       await till.close();
     });
+
+    test("a till whose token moves to another branch drops that branch's rows and reads the new one", async () => {
+      const south = crypto.randomUUID();
+      const seeded = await gateway.call("POST", "/sync/push", admin, {
+        device_id: "office", operations: [{ op_id: "south-1", table: "products", action: "insert", data: { id: south, branch_id: 2, sku: "S", name: "South", price: "1.00", updated_at: "2026-12-01T00:00:00Z" } }],
+      });
+      assert.equal(seeded.status, 200, JSON.stringify(seeded.body));
+      const path = join(mkdtempSync(join(tmpdir(), "sg-till-moved-")), "till.json");
+      const openAs = (token) => SyncClient.open({ url: `${proxy.url}/api/v1`, schema, token: () => token, persistence: new FilePersistence(path), retry: { minMs: 50, maxMs: 500 } });
+      let till = await openAs(gateway.token("till-9", "CAJERO", 1));
+      till.start();
+      await until(() => till.table("products").get(products[0]).run(), "branch 1's products");
+      await till.close();
+      // The cashier now works in branch 2: the stored cursor was read under branch 1's view.
+      const moved = gateway.token("till-9", "CAJERO", 2);
+      till = await openAs(moved);
+      till.start();
+      await until(() => till.table("products").get(south).run(), "branch 2's product");
+      assert.equal(till.table("products").get(products[0]).run(), undefined, "branch 1's rows dropped");
+      await until(async () => differences(copy(till), await gateway.rows(moved), Object.keys(schema)).count === 0, "the moved till to converge");
+      await till.close();
+    });
   });
 }

@@ -122,8 +122,11 @@ export class FeedReader {
       if (record) rows.push(record);
     }
     if (cursor !== null) this.cursor = cursor;
-    await this.ctx.persist({ putRows: rows, ...(cursor !== null ? { meta: { cursor } } : {}) });
+    // Subscribers hear of the page before it is on disk: a crash before that only means the
+    // page is read again from the cursor stored before it.
+    const stored = this.ctx.persist({ putRows: rows, ...(cursor !== null ? { meta: { cursor } } : {}) });
     this.ctx.publish(touched);
+    await stored;
   }
 
   private async longPoll(): Promise<void> {

@@ -121,3 +121,14 @@ test("a 401 asks the token provider again, with refresh", async () => {
   assert.ok(gateway.rows.has("a"));
   await client.close();
 });
+
+test("where the stream is refused, changes come by long-poll", async () => {
+  const gateway = new FakeGateway(); // answers 404 to /sync/stream
+  const client = await open(gateway, { live: "auto" });
+  gateway.write("items", "late", { id: "late" });
+  await until(() => client.table("items").get("late").run(), "the change");
+  gateway.write("items", "later", { id: "later" });
+  await until(() => client.table("items").get("later").run(), "the next change");
+  assert.equal(client.status.get().live, "long-poll");
+  await client.close();
+});
