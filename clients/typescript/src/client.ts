@@ -109,7 +109,7 @@ export class SyncClient<T extends TablesShape> {
     const nextSeq = Math.max((stored.meta.nextSeq as number | undefined) ?? 1, lastQueued + 1);
     if (!deviceId) {
       deviceId = globalThis.crypto.randomUUID();
-      await persistence.apply({ meta: { deviceId } });
+      await persistence.apply({ meta: { deviceId }, durable: true });
     }
     return new SyncClient(options, persistence, deviceId, {
       nextSeq,
@@ -204,7 +204,7 @@ export class SyncClient<T extends TablesShape> {
     this.state.enqueue(write, touched);
     this.status.update({ pending: this.state.queue.length });
     this.publish(touched);
-    await this.persist({ putQueue: [write], meta: { nextSeq: this.nextSeq } });
+    await this.persist({ putQueue: [write], meta: { nextSeq: this.nextSeq }, durable: true });
     this.queue.nudge();
   }
 

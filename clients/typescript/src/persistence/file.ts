@@ -1,6 +1,6 @@
 // Node's store: the state in memory, a snapshot file, and a journal of batches appended after
-// it. Each batch is one JSON line, appended and flushed to disk (fdatasync) before `apply`
-// resolves, so a write the app was told is queued survives a crash or `kill -9`. A torn last
+// it. Each batch is one JSON line, appended; a durable batch (a local write) is flushed to disk
+// (fdatasync) before `apply` resolves, so a write the app was told is queued survives a crash. A torn last
 // line (the process died while appending) is skipped on load: that batch never resolved. The
 // journal is folded into a new snapshot (written aside, then renamed) once it grows.
 import { closeSync, existsSync, fdatasyncSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from "node:fs";
@@ -8,7 +8,7 @@ import { StateMaps } from "./persistence.js";
 import type { PersistBatch, Persistence, StoredState } from "./persistence.js";
 
 export interface FilePersistenceOptions {
-  /** Flush every batch to disk before it resolves (default true). */
+  /** Flush durable batches (local writes) to disk before they resolve (default true). */
   durable?: boolean;
   /** Fold the journal into the snapshot past this size (default 8 MiB). */
   compactAfterBytes?: number;
@@ -58,7 +58,9 @@ export class FilePersistence implements Persistence {
     if (this.journal === null) throw new Error("FilePersistence: load() first");
     const line = Buffer.from(`${JSON.stringify(batch)}\n`);
     writeSync(this.journal, line);
-    if (this.durable) fdatasyncSync(this.journal);
+    // Flushing a later line flushes the lines before it; a crash loses only a tail of
+    // batches that did not need flushing, and a torn line there ends the replay.
+    if (this.durable && batch.durable) fdatasyncSync(this.journal);
     this.maps.apply(batch);
     this.journalBytes += line.length;
     if (this.journalBytes > this.compactAfter) this.compact();

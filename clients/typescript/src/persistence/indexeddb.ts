@@ -52,7 +52,7 @@ export class IndexedDBPersistence implements Persistence {
 
   async apply(batch: PersistBatch): Promise<void> {
     const db = await this.db;
-    const tx = db.transaction(["rows", "queue", "meta"], "readwrite", { durability: "strict" });
+    const tx = db.transaction(["rows", "queue", "meta"], "readwrite", { durability: batch.durable ? "strict" : "relaxed" });
     const rows = tx.objectStore("rows");
     const queue = tx.objectStore("queue");
     for (const table of batch.clearTables ?? []) {

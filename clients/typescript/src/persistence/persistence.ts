@@ -11,6 +11,14 @@ export interface StoredState {
 }
 
 export interface PersistBatch {
+  /**
+   * The batch holds a local write (or the device's identity): it must be on disk before
+   * `apply` resolves. Other batches — what the server sent, writes it answered — may be lost
+   * in a crash (the last ones, whole), since they are read or answered again: a lost page
+   * leaves its cursor behind it, a lost answer leaves its writes queued, and the gateway
+   * answers their op ids with their first outcome.
+   */
+  durable?: boolean;
   /** Tables whose rows are dropped first (a changed view reads them again). */
   clearTables?: string[];
   putRows?: ServerRecord[];
