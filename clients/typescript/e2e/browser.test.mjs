@@ -8,17 +8,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { chromium } from "playwright-core";
-import { backends, differences, Gateway, Proxy } from "./harness.mjs";
+import { backends, differences, Gateway, Proxy, until } from "./harness.mjs";
 
 const TABLES = ["products", "sales"];
-
-async function until(check, what, ms = 30_000) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const product = (sku, extra = {}) => ({
   id: crypto.randomUUID(), sku, name: `Product ${sku}`, price: "1.25", stock: 10, updated_at: "2026-12-01T00:00:00Z", ...extra,

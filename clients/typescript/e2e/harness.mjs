@@ -127,6 +127,24 @@ export class Gateway {
   }
 }
 
+/** Resolves once `check()` is true; fails after `ms` naming `what`. */
+export async function until(check, what, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A Node client's copy of `tables`, as `differences` compares it: rows by table and id. */
+export function copy(client, tables) {
+  const out = {};
+  for (const table of tables) {
+    out[table] = Object.fromEntries(client.table(table).all().run().map((row) => [row.id, row]));
+  }
+  return out;
+}
+
 /** The number of rows that differ between a device's copy and the gateway's fresh answer. */
 export function differences(device, server, tables) {
   let count = 0;

@@ -235,7 +235,6 @@ export class SyncClient<T extends TablesShape> {
       events: this.events,
       signal: this.abort.signal,
       deviceId: this.deviceId,
-      backoff: retry,
       online: this.online,
       newBackoff: () => new Backoff(retry.minMs, retry.maxMs),
       persist: (batch) => this.persist(batch),

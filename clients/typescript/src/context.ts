@@ -25,7 +25,6 @@ export interface SyncContext {
   /** Aborted when the client closes. */
   readonly signal: AbortSignal;
   readonly deviceId: string;
-  readonly backoff: { minMs: number; maxMs: number };
   /** Wakes sleeping loops early (the browser came back online). */
   readonly online: Waker;
   newBackoff(): Backoff;
