@@ -341,3 +341,59 @@ async fn out_of_file_descriptors_the_server_waits_instead_of_spinning() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_ends_live_streams_and_answers_waiting_long_polls() {
+    // Neither finishes by itself; with a shutdown timeout of an hour, only ending them lets
+    // the process stop.
+    for backend in backends() {
+        let sandbox = Sandbox::new(backend).await;
+        sandbox.write_shop();
+        let mut config = sandbox.config();
+        config.server.shutdown_timeout = Duration::from_secs(3600);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(syncgate::server::launch(config, listener, async {
+            let _ = stopped.await;
+        }));
+        wait_ready(&address.to_string()).await;
+        let client = reqwest::Client::new();
+        let token = common::admin();
+        let stream = client
+            .get(format!("http://{address}/api/v1/sync/stream"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        let long_poll = tokio::spawn(
+            client
+                .get(format!(
+                    "http://{address}/api/v1/sync/changes?cursor=0&wait=60"
+                ))
+                .bearer_auth(&token)
+                .send(),
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.send(()).unwrap();
+
+        let answered = tokio::time::timeout(Duration::from_secs(20), long_poll)
+            .await
+            .expect("the waiting long-poll is answered at shutdown")
+            .unwrap()
+            .unwrap();
+        assert_eq!(answered.status(), 200, "{backend:?}");
+        let page: Value = answered.json().await.unwrap();
+        assert_eq!(page["changes"], serde_json::json!([]), "{backend:?}");
+        tokio::time::timeout(Duration::from_secs(20), stream.bytes())
+            .await
+            .expect("the live stream ends at shutdown")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), server)
+            .await
+            .expect("the process stops long before server.shutdown_timeout")
+            .unwrap()
+            .expect("clean stop");
+    }
+}

@@ -137,6 +137,13 @@ pub async fn launch(
     let mut scheduler = jobs::start(scheduled, state.jobs.clone(), db.clone()).await?;
     let reloader = reload::spawn(state.clone());
     let metrics = metrics_endpoint::start(&state).await?;
+    // Live streams and long-polls never finish by themselves: when the shutdown signal comes,
+    // the feed ends them, so that the graceful shutdown waits only for requests that do.
+    let feed = state.feed.clone();
+    let shutdown = async move {
+        shutdown.await;
+        feed.close();
+    };
     let app = routes(state);
     let result = Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(shutdown_timeout))

@@ -52,6 +52,8 @@ impl Feed {
             // again: it may be outside the caller's scope.
             tokio::select! {
                 _ = tokio::time::timeout_at(deadline, seen.changed()) => {}
+                // The process is stopping: answer with what there is (the client asks again).
+                _ = self.closed() => deadline = Instant::now(),
                 _ = credentials.concerned() => {
                     if !credentials.still_allowed().await {
                         return Err(SyncError::Unauthorized(

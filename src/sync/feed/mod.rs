@@ -39,6 +39,9 @@ pub struct Feed {
     revocations: Revocations,
     /// Notified when the database announces rows other connections wrote.
     external_logged: Arc<Notify>,
+    /// Set when the process stops: live streams end and long-polls answer at once, instead of
+    /// holding the graceful shutdown for `server.shutdown_timeout`.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// The feed's background tasks, stopped at shutdown.
@@ -75,6 +78,7 @@ impl Feed {
             reads: SharedReads::default(),
             revocations,
             external_logged,
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         };
         Ok((feed, tasks))
     }
@@ -92,6 +96,19 @@ impl Feed {
     /// Notified when the database announces rows written by other connections (PostgreSQL).
     pub fn external_logged(&self) -> Arc<Notify> {
         self.external_logged.clone()
+    }
+
+    /// The process is stopping: every live stream ends (its client reconnects, to another
+    /// replica or to this one once it is back) and every waiting long-poll answers now.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Feed::close`] was called (at once if it was).
+    async fn closed(&self) {
+        let mut closing = self.closing.subscribe();
+        // An error means the sender is gone, which only happens with the feed itself.
+        let _ = closing.wait_for(|closing| *closing).await;
     }
 
     /// Wakes every reader, the position unchanged: the schema was reloaded, and a live stream

@@ -215,6 +215,8 @@ async fn next(state: &mut State) -> Option<StreamEvent> {
                     return None;
                 }
             }
+            // The process is stopping: end the stream; the client resumes from its last id.
+            _ = state.feed.closed() => return None,
             // A revocation that may concern the token: check it now, not at the heartbeat.
             _ = state.request.revocable.concerned() => state.next_check = Instant::now(),
             _ = tokio::time::sleep_until(wake_at) => {}
