@@ -437,6 +437,10 @@ def run(gw, backend, c):
     c.that(len(huge["data"]["customers"]) == 5000 and huge["has_more"] is True
            and huge["limit"] == 5000, "5,000 rows of 5,201 and the rest on the next page",
            {key: huge[key] for key in ("limit", "has_more")})
+    default = c.status(pull(gw, device, tables=["customers"]), 200, "no limit")
+    c.that(len(default["data"]["customers"]) == 1000 and default["has_more"] is True,
+           "without a limit, 1,000 rows of 5,201 and the rest on the next page",
+           {key: default[key] for key in ("limit", "has_more")})
 
     if backend == "postgres":
         database_down(gw, device, c)

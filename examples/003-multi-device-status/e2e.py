@@ -436,6 +436,8 @@ def run_offline(gw, c):
     c.that(any(r.startswith("Device `carol-mac` has not been seen since")
                for r in later["recommendations"]),
            "recommends checking the device", later)
+    c.that(later["active_devices"] == 1 and later["sync_status"] == "healthy",
+           "offline by offline_after yet active within last_hours: overall healthy", later)
 
 
 if __name__ == "__main__":
