@@ -370,3 +370,96 @@ async fn the_overall_status_reports_conflicts_and_offline() {
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn devices_report_their_unsent_writes_and_status_shows_both_directions() {
+    for backend in backends() {
+        let (_sandbox, server) = server_with(backend, |config| {
+            config.devices.stale_after = std::time::Duration::from_secs(2);
+        })
+        .await;
+        let ana = clerk(1);
+        let (phone, _) = register(&server, &ana, "phone", "android").await;
+        let (_, page) = server.get_as(&phone, &format!("{API}/sync/changes")).await;
+        let cursor = page["cursor"].as_str().unwrap().to_string();
+        let ack = |pending: Value| {
+            let mut body = json!({"device_id": "phone", "cursor": cursor});
+            if !pending.is_null() {
+                body["pending_upload"] = pending;
+            }
+            body
+        };
+
+        // Up to date both ways: nothing to read, and no report of writes yet.
+        let (status, view) = server
+            .post_as(&ana, &format!("{API}/sync/ack"), &ack(Value::Null))
+            .await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(view["sync_status"], "up_to_date", "{backend:?}: {view}");
+        assert_eq!(view.get("pending_upload"), None, "{view}");
+
+        // The device holds three writes it could not push yet (offline a moment ago).
+        let (status, view) = server
+            .post_as(&ana, &format!("{API}/sync/ack"), &ack(json!(3)))
+            .await;
+        assert_eq!(status, 200, "{view}");
+        assert_eq!(
+            (
+                view["sync_status"].clone(),
+                view["pending_upload"].clone(),
+                view["pending_download"].clone()
+            ),
+            (json!("pending"), json!(3), json!(0)),
+            "{backend:?}: {view}"
+        );
+        assert!(view["pending_upload_at"].is_string(), "{view}");
+        let (_, report) = server.get_as(&ana, &format!("{API}/sync/status")).await;
+        assert_eq!(
+            (
+                report["sync_status"].clone(),
+                report["pending_upload"].clone(),
+                report["pending_download"].clone()
+            ),
+            (json!("delayed"), json!(3), json!(0)),
+            "{backend:?}: {report}"
+        );
+        assert!(
+            report["recommendations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r == "Device `phone` has 3 writes not uploaded yet — sync recommended"),
+            "{report}"
+        );
+
+        // Held longer than stale_after (2 s, counted in whole seconds): stale, in the upload
+        // direction alone.
+        tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+        let (_, report) = server.get_as(&ana, &format!("{API}/sync/status")).await;
+        assert_eq!(report["devices"][0]["sync_status"], "stale", "{report}");
+
+        // A later ack without the field keeps the count; with 0 the device is up to date.
+        let (_, view) = server
+            .post_as(&ana, &format!("{API}/sync/ack"), &ack(Value::Null))
+            .await;
+        assert_eq!(view["pending_upload"], 3, "{view}");
+        let (_, view) = server
+            .post_as(&ana, &format!("{API}/sync/ack"), &ack(json!(0)))
+            .await;
+        assert_eq!(view["sync_status"], "up_to_date", "{backend:?}: {view}");
+        let (_, report) = server.get_as(&ana, &format!("{API}/sync/status")).await;
+        assert_eq!(report["sync_status"], "healthy", "{report}");
+
+        // A negative count is refused, naming the field, and changes nothing.
+        let (status, body) = server
+            .post_as(&ana, &format!("{API}/sync/ack"), &ack(json!(-1)))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(
+            body["error"]["details"]["field"], "pending_upload",
+            "{body}"
+        );
+        let (_, report) = server.get_as(&ana, &format!("{API}/sync/status")).await;
+        assert_eq!(report["pending_upload"], 0, "{report}");
+    }
+}

@@ -56,9 +56,11 @@ def session(started, **columns):
             "duration_minutes": 25, **columns}
 
 
-def ack(gw, token, device_id, cursor):
-    return gw.call("POST", "/api/sync/ack", token=token,
-                   body={"device_id": device_id, "cursor": cursor})
+def ack(gw, token, device_id, cursor, pending_upload=None):
+    body = {"device_id": device_id, "cursor": cursor}
+    if pending_upload is not None:
+        body["pending_upload"] = pending_upload
+    return gw.call("POST", "/api/sync/ack", token=token, body=body)
 
 
 def head(gw, token):
@@ -191,6 +193,21 @@ def run(gw, c):
     two = by_device(c.status(status(gw, alice), 200, "status"))
     c.that(two[WEB]["sync_status"] == "up_to_date" and two[WIN]["sync_status"] == "offline",
            "web up to date, Windows still never seen", two)
+
+    c.section("the seed's sessions_pending: sessions a device recorded and has not uploaded")
+    held = c.status(ack(gw, web, WEB, data["cursor"], pending_upload=2), 200,
+                    "the web app acks, saying it holds 2 sessions it could not upload yet")
+    c.that(held["pending_upload"] == 2 and held["pending_download"] == 0
+           and held["sync_status"] == "pending", "pending in the upload direction", held)
+    report = c.status(status(gw, alice), 200, "status")
+    c.that(report["pending_upload"] == 2 and by_device(report)[WEB]["pending_upload"] == 2,
+           "status shows the device's unsent sessions", report)
+    c.that(f"Device `{WEB}` has 2 writes not uploaded yet — sync recommended"
+           in report["recommendations"], "and recommends syncing", report["recommendations"])
+    sent = c.status(ack(gw, web, WEB, data["cursor"], pending_upload=0), 200,
+                    "uploaded: the web app acks with 0")
+    c.that(sent["sync_status"] == "up_to_date" and sent["pending_upload"] == 0,
+           "up to date both ways", sent)
 
     c.section("preferences (the seed's PUT /api/user/preferences) merge across devices")
     first = c.status(

@@ -16,6 +16,7 @@ mod m0008_job_leases;
 mod m0009_row_moves;
 mod m0010_device_token_expiry;
 mod m0011_external_changes;
+mod m0012_device_pending_upload;
 
 /// Every migration of the gateway's system tables, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_row_moves::Migration),
             Box::new(m0010_device_token_expiry::Migration),
             Box::new(m0011_external_changes::Migration),
+            Box::new(m0012_device_pending_upload::Migration),
         ]
     }
 

@@ -107,6 +107,11 @@ struct AckRequest {
     device_id: String,
     /// A cursor from the changes feed that the device has applied.
     cursor: String,
+    /// The writes the device holds and has not pushed yet (its upload queue), as it counts
+    /// them now; `GET /sync/status` shows it as the device's `pending_upload`. Leave it out to
+    /// keep the last count.
+    #[oai(validator(minimum(value = "0")))]
+    pending_upload: Option<i64>,
 }
 
 async fn view(
@@ -306,7 +311,8 @@ impl DevicesApi {
     /// Acknowledge the changes feed up to a cursor.
     ///
     /// Records how far the device has applied the feed; its status is measured from here. A
-    /// cursor beyond the head of the feed is refused.
+    /// cursor beyond the head of the feed is refused. With `pending_upload`, the device also
+    /// says how many of its own writes it has not pushed yet (the other direction).
     #[oai(path = "/sync/ack", method = "post", operation_id = "ack")]
     async fn ack(
         &self,
@@ -315,8 +321,14 @@ impl DevicesApi {
         body: StrictJson<AckRequest>,
     ) -> Result<JsonAnswer<DeviceView, DeviceViewDoc>, ApiError> {
         let schema = state.schema();
-        let device =
-            devices::ack(&state.db, &schema, &auth.0, &body.device_id, &body.cursor).await?;
+        let device = devices::ack(
+            &state.db,
+            &schema,
+            &auth.0,
+            &body.device_id,
+            (&body.cursor, body.pending_upload),
+        )
+        .await?;
         // Only an acknowledgement that went through marks the device: another user's attempt
         // with this device id must not touch it.
         state.activity.device_seen(&auth.0, &body.device_id);

@@ -227,6 +227,15 @@ pub struct DeviceViewDoc {
     sync_status: DeviceStateDoc,
     /// Changes the device may see and has not acknowledged.
     pending: i64,
+    /// The same as `pending`, named for its direction: server → device.
+    pending_download: i64,
+    /// Writes the device said (`pending_upload` of its last `POST /sync/ack`) it holds and
+    /// has not pushed yet: device → server. Absent until the device reports.
+    #[oai(skip_serializing_if_is_none)]
+    pending_upload: Option<i64>,
+    /// When the device reported `pending_upload` (RFC 3339).
+    #[oai(skip_serializing_if_is_none)]
+    pending_upload_at: Option<String>,
     /// On an edge: writes of this device not yet pushed to the hub.
     outbox_pending: i64,
     /// Seconds since the oldest unacknowledged change.
@@ -294,6 +303,11 @@ pub struct SyncStatusDoc {
     active_devices: i64,
     /// Unacknowledged changes, summed over the devices.
     pending_syncs: i64,
+    /// The same, named for its direction: server → devices.
+    pending_download: i64,
+    /// Writes the devices hold and have not pushed yet, as they last reported with
+    /// `POST /sync/ack` (`pending_upload`): devices → server (seed 003's "pending").
+    pending_upload: i64,
     /// Present when `include_devices` is true (the default).
     #[oai(skip_serializing_if_is_none)]
     devices: Option<Vec<DeviceViewDoc>>,
@@ -497,6 +511,9 @@ mod tests {
             last_seen: Some("now".into()),
             sync_status: DeviceState::Pending,
             pending: 1,
+            pending_download: 1,
+            pending_upload: Some(2),
+            pending_upload_at: Some("now".into()),
             outbox_pending: 0,
             lag_seconds: 3,
             acked_cursor: "0".into(),

@@ -25,11 +25,14 @@ pub struct StoredDevice {
     pub acked_at: Option<i64>,
     /// When the device's token stops working, Unix milliseconds.
     pub token_expires_at: Option<i64>,
+    /// Writes the device said it holds and has not pushed yet, and when it said so (Unix
+    /// milliseconds); `None` until it first reports.
+    pub pending_upload: Option<(i64, i64)>,
 }
 
 const COLUMNS: &str = "id, subject, role, claims, name, platform, app_version, created_at, \
                        updated_at, last_seen, acked_cursor, acked_cursor_text, acked_at, \
-                       token_expires_at";
+                       token_expires_at, pending_upload, pending_upload_at";
 
 /// The PostgreSQL channel on which revoked device ids are announced to every replica.
 pub const REVOKED_CHANNEL: &str = "syncgate_revoked";
@@ -209,6 +212,24 @@ pub async fn set_ack(
     Ok(())
 }
 
+/// Records the device's own count of writes it has not pushed yet, as of `at`.
+pub async fn set_pending_upload(
+    db: &impl ConnectionTrait,
+    id: &str,
+    count: i64,
+    at: i64,
+) -> Result<(), DbErr> {
+    let mut sql = SqlBuilder::new(db.get_database_backend());
+    sql.push("UPDATE syncgate_devices SET pending_upload = ")
+        .bind(count.into(), None)
+        .push(", pending_upload_at = ")
+        .bind(at.into(), None)
+        .push(" WHERE id = ")
+        .bind(id.into(), None);
+    db.execute_raw(sql.build()).await?;
+    Ok(())
+}
+
 /// Moves `last_seen` of `subject`'s device forward (never back: replicas flush in any order).
 pub async fn touch(
     db: &impl ConnectionTrait,
@@ -255,5 +276,8 @@ fn decode(row: &QueryResult) -> Result<StoredDevice, DbErr> {
         acked_cursor_text: row.try_get("", "acked_cursor_text")?,
         acked_at: row.try_get("", "acked_at")?,
         token_expires_at: row.try_get("", "token_expires_at")?,
+        pending_upload: row
+            .try_get::<Option<i64>>("", "pending_upload")?
+            .zip(row.try_get::<Option<i64>>("", "pending_upload_at")?),
     })
 }

@@ -198,6 +198,7 @@ pub async fn register(
         acked_cursor_text: None,
         acked_at: None,
         token_expires_at: Some(token_expiry(token_ttl)),
+        pending_upload: None,
     };
     let (token, hash) = new_token();
     devices::insert(db, &device, &hash).await?;
@@ -323,13 +324,14 @@ pub async fn revoke_user_tokens(
     Ok(ids)
 }
 
-/// Records how far the device has applied the changes feed.
+/// Records how far the device has applied the changes feed and, when it says, how many of its
+/// own writes it holds and has not pushed yet.
 pub async fn ack(
     db: &DatabaseConnection,
     schema: &Schema,
     caller: &Caller,
     id: &str,
-    cursor: &str,
+    (cursor, pending_upload): (&str, Option<i64>),
 ) -> Result<StoredDevice, SyncError> {
     let mut device = reachable(db, schema, caller, id).await?;
     let position = parse_cursor(Some(cursor))?.seq;
@@ -340,6 +342,10 @@ pub async fn ack(
         text => text,
     };
     devices::set_ack(db, id, (position, cursor), now).await?;
+    if let Some(count) = pending_upload {
+        devices::set_pending_upload(db, id, count, now).await?;
+        device.pending_upload = Some((count, now));
+    }
     device.acked_cursor = position;
     device.acked_cursor_text = Some(cursor.to_string());
     device.acked_at = Some(now);

@@ -58,6 +58,15 @@ pub struct DeviceView {
     pub sync_status: DeviceState,
     /// Changes the device may see and has not acknowledged.
     pub pending: i64,
+    /// The same as `pending`, named for its direction: server → device.
+    pub pending_download: i64,
+    /// Writes the device said (with its last ack) it holds and has not pushed yet: device →
+    /// server. Absent until the device reports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_upload: Option<i64>,
+    /// When the device reported `pending_upload` (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_upload_at: Option<String>,
     /// On an edge: writes of this device not yet pushed to the hub.
     pub outbox_pending: i64,
     /// Seconds since the oldest unacknowledged change.
@@ -120,6 +129,11 @@ pub struct SyncStatus {
     pub active_devices: i64,
     /// Unacknowledged changes, summed over the devices.
     pub pending_syncs: i64,
+    /// The same, named for its direction: server → devices.
+    pub pending_download: i64,
+    /// Writes the devices hold and have not pushed yet, as they last reported: devices →
+    /// server (seed 003's "pending").
+    pub pending_upload: i64,
     /// Present when `include_devices` is true (the default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub devices: Option<Vec<DeviceView>>,
@@ -206,11 +220,17 @@ pub async fn device_view(
         .map_or(0, |oldest| ((now - oldest) / 1000).max(0));
     let offline =
         last_seen.is_none_or(|seen| now - seen > settings.offline_after.as_millis() as i64);
+    let upload = device.pending_upload.map_or(0, |(count, _)| count);
+    // Writes the device has held since its report: behind in the other direction.
+    let upload_lag_seconds = match device.pending_upload {
+        Some((count, at)) if count > 0 => ((now - at) / 1000).max(0),
+        _ => 0,
+    };
     let sync_status = if offline {
         DeviceState::Offline
-    } else if backlog.changes == 0 && outbox_pending == 0 {
+    } else if backlog.changes == 0 && outbox_pending == 0 && upload == 0 {
         DeviceState::UpToDate
-    } else if lag_seconds > settings.stale_after.as_secs() as i64 {
+    } else if lag_seconds.max(upload_lag_seconds) > settings.stale_after.as_secs() as i64 {
         DeviceState::Stale
     } else {
         DeviceState::Pending
@@ -224,6 +244,9 @@ pub async fn device_view(
         last_seen: last_seen.map(rfc3339),
         sync_status,
         pending: backlog.changes,
+        pending_download: backlog.changes,
+        pending_upload: device.pending_upload.map(|(count, _)| count),
+        pending_upload_at: device.pending_upload.map(|(_, at)| rfc3339(at)),
         outbox_pending,
         lag_seconds,
         acked_cursor: device
@@ -261,6 +284,7 @@ pub async fn status(
         })
         .collect();
     let pending_syncs: i64 = views.iter().map(|v| v.pending).sum();
+    let pending_upload: i64 = views.iter().filter_map(|v| v.pending_upload).sum();
     let lag = views
         .iter()
         .filter(|v| v.sync_status != DeviceState::Offline)
@@ -318,6 +342,8 @@ pub async fn status(
         total_devices: views.len() as i64,
         active_devices: active.len() as i64,
         pending_syncs,
+        pending_download: pending_syncs,
+        pending_upload,
         devices: query.include_devices.then(|| views.clone()),
         conflicts: query.check_conflicts.then_some(conflicts),
         data_summary: DataSummary {
@@ -337,6 +363,28 @@ pub async fn status(
     })
 }
 
+/// What a device is behind with, in both directions: "2 unacknowledged changes and 3 writes
+/// not uploaded yet" (the changes alone when the device reported no writes).
+fn behind(view: &DeviceView) -> String {
+    let plural = |n: i64| if n == 1 { "" } else { "s" };
+    let changes = format!(
+        "{} unacknowledged change{}",
+        view.pending,
+        plural(view.pending)
+    );
+    match view.pending_upload {
+        Some(writes) if writes > 0 => {
+            let uploads = format!("{writes} write{} not uploaded yet", plural(writes));
+            if view.pending == 0 {
+                uploads
+            } else {
+                format!("{changes} and {uploads}")
+            }
+        }
+        _ => changes,
+    }
+}
+
 fn recommend(views: &[DeviceView], conflicts: usize, settings: &DevicesConfig) -> Vec<String> {
     let mut advice = Vec::new();
     if conflicts > 0 {
@@ -349,17 +397,17 @@ fn recommend(views: &[DeviceView], conflicts: usize, settings: &DevicesConfig) -
         ));
     }
     for view in views {
-        let plural = if view.pending == 1 { "" } else { "s" };
         match view.sync_status {
             DeviceState::Pending => advice.push(format!(
-                "Device `{}` has {} unacknowledged change{plural} — sync recommended",
-                view.device_id, view.pending
+                "Device `{}` has {} — sync recommended",
+                view.device_id,
+                behind(view)
             )),
             DeviceState::Stale => advice.push(format!(
-                "Device `{}` has been behind for {} ({} unacknowledged change{plural}) — open the app and sync",
+                "Device `{}` has been behind for {} ({}) — open the app and sync",
                 view.device_id,
                 human_duration(view.lag_seconds),
-                view.pending
+                behind(view)
             )),
             DeviceState::Offline => advice.push(match &view.last_seen {
                 Some(seen) => format!(
