@@ -156,5 +156,31 @@ for (const backend of backends()) {
       await until(async () => differences(copy(till, Object.keys(schema)), await gateway.rows(moved), Object.keys(schema)).count === 0, "the moved till to converge");
       await till.close();
     });
+
+    test("a till that names its device shows in the gateway's status with its unsent sales", async () => {
+      const path = join(mkdtempSync(join(tmpdir(), "sg-till-device-")), "till.json");
+      const token = gateway.token("till-7", "CAJERO", 1);
+      const till = await SyncClient.open({
+        url: `${proxy.url}/api/v1`, schema, token: () => token, persistence: new FilePersistence(path),
+        retry: { minMs: 50, maxMs: 300 }, device: { name: "Till 7", platform: "node", appVersion: "1.0.0" },
+      });
+      till.start();
+      const device = async () => {
+        const { status, body } = await gateway.call("GET", "/sync/status", token);
+        assert.equal(status, 200, JSON.stringify(body));
+        return { overall: body, view: body.devices.find((d) => d.device_id === till.deviceId) };
+      };
+      await until(async () => (await device()).view?.pending_upload === 0, "the till registered and acked");
+      proxy.blockPushes = true;
+      for (let i = 0; i < 3; i++) await till.table("sales").insert(sale(products[0]));
+      await until(async () => (await device()).view?.pending_upload === 3, "the till reporting 3 unsent sales");
+      const { overall, view } = await device();
+      assert.equal(view.sync_status, "pending");
+      assert.equal(overall.pending_upload, 3);
+      proxy.blockPushes = false;
+      await till.flushed();
+      await until(async () => (await device()).view?.sync_status === "up_to_date", "the till up to date both ways");
+      await till.close();
+    });
   });
 }

@@ -32,6 +32,8 @@ async function start(token: string): Promise<void> {
     token: () => token,
     // One store per user: another user's rows are never read from it.
     persistence: new IndexedDBPersistence(`syncgate-example:${who.sub}`),
+    // Registered once, then acks with its queue length: GET /sync/status and /status show it.
+    device: { name: "Example till", platform: "web", appVersion: "0.1.0" },
   });
   const products = db.table("products");
   const sales = db.table("sales");

@@ -5,8 +5,9 @@
 //   node clients/typescript/scripts/dev-server.mjs [--gateway http://127.0.0.1:8080] [--port 5173]
 //
 // The end-to-end tests use it as their proxy, with its faults: `loseNextPushAnswer()` lets the
-// gateway apply a push and cuts the connection before the answer reaches the client, and
-// `onPush(fn)` is called as each push arrives.
+// gateway apply a push and cuts the connection before the answer reaches the client,
+// `blockPushes` cuts every push before it reaches the gateway, and `onPush(fn)` is called as
+// each push arrives.
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, request } from "node:http";
 import { dirname, extname, join, normalize, resolve } from "node:path";
@@ -21,6 +22,8 @@ export class DevServer {
   constructor(gateway) {
     this.gateway = gateway;
     this.losePushAnswers = 0;
+    /** While true, every push is cut before it reaches the gateway (other requests pass). */
+    this.blockPushes = false;
     this.pushes = 0;
     this.pushListeners = [];
     this.server = createServer((req, res) => this.handle(req, res));
@@ -46,6 +49,10 @@ export class DevServer {
     if (isPush) {
       this.pushes++;
       for (const listener of this.pushListeners) listener(this.pushes);
+    }
+    if (isPush && this.blockPushes) {
+      req.socket.destroy();
+      return;
     }
     const lose = isPush && this.losePushAnswers > 0;
     if (lose) this.losePushAnswers--;

@@ -1,6 +1,8 @@
 // The client: a local copy of the caller's rows that the app reads and writes at once, a
 // durable queue that takes the writes to the gateway, and a reader that keeps the copy live.
 import { Backoff, Waker } from "./backoff.js";
+import { DeviceReporter } from "./device-report.js";
+import type { DeviceInfo } from "./device-report.js";
 import { describe } from "./context.js";
 import type { ClientEvents, SyncContext } from "./context.js";
 import { FeedReader } from "./feed-reader.js";
@@ -30,6 +32,9 @@ export interface ClientOptions<T extends TablesShape> {
   persistence?: Persistence;
   /** This device's id in op ids and pushes; default: made once and kept in the store. */
   deviceId?: string;
+  /** Register this device with the gateway (once) and acknowledge the feed with the number of
+   * writes still queued, so `GET /sync/status` shows it in both directions. */
+  device?: DeviceInfo;
   /** Tables to sync; default every table the token may read. */
   tables?: (keyof T & string)[];
   /** Most writes per push (default 100). */
@@ -59,6 +64,7 @@ export class SyncClient<T extends TablesShape> {
   private readonly transport: Transport;
   private readonly queue: WriteQueue;
   private readonly reader: FeedReader;
+  private readonly reporter: DeviceReporter | null;
   private persisting: Promise<void> = Promise.resolve();
   private running: Promise<unknown> | null = null;
   private nextSeq: number;
@@ -67,7 +73,14 @@ export class SyncClient<T extends TablesShape> {
     private readonly options: ClientOptions<T>,
     private readonly persistence: Persistence,
     readonly deviceId: string,
-    saved: { nextSeq: number; cursor: string | null; rereading: string[]; rows: Parameters<LocalState["load"]>[0]; queue: QueuedWrite[] },
+    saved: {
+      nextSeq: number;
+      cursor: string | null;
+      rereading: string[];
+      registered: boolean;
+      rows: Parameters<LocalState["load"]>[0];
+      queue: QueuedWrite[];
+    },
   ) {
     this.transport = new Transport({
       url: options.url,
@@ -98,6 +111,7 @@ export class SyncClient<T extends TablesShape> {
       },
       { cursor: saved.cursor, rereading: saved.rereading },
     );
+    this.reporter = options.device ? new DeviceReporter(ctx, options.device, saved.registered, () => this.reader.cursor) : null;
   }
 
   /** Opens the device's store and returns the client; `start()` begins syncing. */
@@ -115,6 +129,7 @@ export class SyncClient<T extends TablesShape> {
       nextSeq,
       cursor: (stored.meta.cursor as string | null | undefined) ?? null,
       rereading: (stored.meta.rereading as string[] | undefined) ?? [],
+      registered: stored.meta.registered === true,
       rows: stored.rows,
       queue: stored.queue,
     });
@@ -126,7 +141,7 @@ export class SyncClient<T extends TablesShape> {
     const onOnline = () => this.online.wake();
     globalThis.addEventListener?.("online", onOnline);
     this.abort.signal.addEventListener("abort", () => globalThis.removeEventListener?.("online", onOnline));
-    this.running = Promise.allSettled([this.queue.run(), this.reader.run()]);
+    this.running = Promise.allSettled([this.queue.run(), this.reader.run(), ...(this.reporter ? [this.reporter.run()] : [])]);
   }
 
   /** Stops syncing and closes the store; queued writes stay for the next run. */
@@ -215,6 +230,7 @@ export class SyncClient<T extends TablesShape> {
   }
 
   private publish(touched: Touched): void {
+    this.reporter?.progressed();
     if (!touched.size) return;
     for (const subscription of this.subscriptions) {
       if (!touched.has(subscription.query.table)) continue;

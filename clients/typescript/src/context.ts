@@ -30,7 +30,8 @@ export interface SyncContext {
   newBackoff(): Backoff;
   /** Writes a batch after every batch before it. */
   persist(batch: PersistBatch): Promise<void>;
-  /** Tells subscribers and `change` listeners what a batch touched. */
+  /** Tells subscribers and `change` listeners what a batch touched (and the device reporter
+   * that the cursor or the queue moved). */
   publish(touched: Touched): void;
   /** The gateway answered: online, and when. */
   heard(): void;

@@ -83,6 +83,7 @@ export class WriteQueue {
       if (retryLater) await sleep(backoff.next(), this.ctx.signal, this.ctx.online);
       else backoff.reset();
     }
+    this.drained.wake(); // closed: whoever waits in flushed() stops waiting
   }
 
   /** Pushes one batch; returns true when some of it must be tried again later. */
