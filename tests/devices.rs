@@ -450,6 +450,20 @@ async fn devices_report_their_unsent_writes_and_status_shows_both_directions() {
         let (_, report) = server.get_as(&ana, &format!("{API}/sync/status")).await;
         assert_eq!(report["sync_status"], "healthy", "{report}");
 
+        // Another user's ack of this device id is "not found" and changes nothing.
+        let (status, body) = server
+            .post_as(&clerk(2), &format!("{API}/sync/ack"), &ack(json!(99)))
+            .await;
+        assert_eq!(status, 404, "{body}");
+        let (status, body) = server
+            .post_as(
+                &token("ana-2", "CLERK", Some(json!(1))),
+                &format!("{API}/sync/ack"),
+                &ack(json!(99)),
+            )
+            .await;
+        assert_eq!(status, 404, "another user of the same branch: {body}");
+
         // A negative count is refused, naming the field, and changes nothing.
         let (status, body) = server
             .post_as(&ana, &format!("{API}/sync/ack"), &ack(json!(-1)))
