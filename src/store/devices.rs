@@ -193,10 +193,13 @@ pub async fn delete(db: &impl ConnectionTrait, id: &str) -> Result<(), DbErr> {
     Ok(())
 }
 
+/// Records how far the device has applied the feed, and its own count of unsent writes when it
+/// sent one.
 pub async fn set_ack(
     db: &impl ConnectionTrait,
     id: &str,
     (position, text): (i64, &str),
+    pending_upload: Option<i64>,
     at: i64,
 ) -> Result<(), DbErr> {
     let mut sql = SqlBuilder::new(db.get_database_backend());
@@ -205,27 +208,16 @@ pub async fn set_ack(
         .push(", acked_cursor_text = ")
         .bind(text.into(), None)
         .push(", acked_at = ")
-        .bind(at.into(), None)
-        .push(" WHERE id = ")
-        .bind(id.into(), None);
-    db.execute_raw(sql.build()).await?;
-    Ok(())
-}
-
-/// Records the device's own count of writes it has not pushed yet, as of `at`.
-pub async fn set_pending_upload(
-    db: &impl ConnectionTrait,
-    id: &str,
-    count: i64,
-    at: i64,
-) -> Result<(), DbErr> {
-    let mut sql = SqlBuilder::new(db.get_database_backend());
-    sql.push("UPDATE syncgate_devices SET pending_upload = ")
-        .bind(count.into(), None)
-        .push(", pending_upload_at = ")
-        .bind(at.into(), None)
-        .push(" WHERE id = ")
-        .bind(id.into(), None);
+        .bind(at.into(), None);
+    // The device's own count of writes it has not pushed yet, when it sent one; else the last
+    // count stays.
+    if let Some(count) = pending_upload {
+        sql.push(", pending_upload = ")
+            .bind(count.into(), None)
+            .push(", pending_upload_at = ")
+            .bind(at.into(), None);
+    }
+    sql.push(" WHERE id = ").bind(id.into(), None);
     db.execute_raw(sql.build()).await?;
     Ok(())
 }

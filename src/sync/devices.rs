@@ -341,9 +341,8 @@ pub async fn ack(
         "" => "0",
         text => text,
     };
-    devices::set_ack(db, id, (position, cursor), now).await?;
+    devices::set_ack(db, id, (position, cursor), pending_upload, now).await?;
     if let Some(count) = pending_upload {
-        devices::set_pending_upload(db, id, count, now).await?;
         device.pending_upload = Some((count, now));
     }
     device.acked_cursor = position;

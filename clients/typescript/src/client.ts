@@ -217,7 +217,6 @@ export class SyncClient<T extends TablesShape> {
     };
     const touched: Touched = new Map();
     this.state.enqueue(write, touched);
-    this.status.update({ pending: this.state.queue.length });
     this.publish(touched);
     await this.persist({ putQueue: [write], meta: { nextSeq: this.nextSeq }, durable: true });
     this.queue.nudge();
@@ -230,6 +229,8 @@ export class SyncClient<T extends TablesShape> {
   }
 
   private publish(touched: Touched): void {
+    // Every change to the queue is published: `pending` follows it here, in one place.
+    if (this.status.get().pending !== this.state.queue.length) this.status.update({ pending: this.state.queue.length });
     this.reporter?.progressed();
     if (!touched.size) return;
     for (const subscription of this.subscriptions) {

@@ -141,7 +141,6 @@ export class WriteQueue {
     // Writes left on the queue (retried codes, or not named by the answer) go again later.
     if (settled.length < batch.length) retryLater = true;
     await this.ctx.persist({ deleteQueue: settled, putRows: rows });
-    this.ctx.status.update({ pending: this.ctx.state.queue.length });
     this.ctx.publish(touched);
     for (const event of conflicts) this.ctx.events.emit("conflict", event);
     for (const event of refused) {
@@ -156,7 +155,6 @@ export class WriteQueue {
     const touched: Touched = new Map();
     this.ctx.state.settle(write, touched);
     await this.ctx.persist({ deleteQueue: [write.seq] });
-    this.ctx.status.update({ pending: this.ctx.state.queue.length });
     this.ctx.publish(touched);
     this.ctx.events.emit("writeError", { write, error });
   }
