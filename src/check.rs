@@ -69,6 +69,13 @@ pub async fn run(config_path: &Path, offline: bool) -> CheckReport {
             return finish(report);
         }
     };
+    let schema = std::sync::Arc::new(schema);
+    if let Err(problem) = crate::api::build(schema.clone(), &config) {
+        report
+            .errors
+            .push(format!("{}: {problem}", config_path.display()));
+        return finish(report);
+    }
     let database = if offline {
         "database not checked (--offline)".to_string()
     } else {

@@ -111,6 +111,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &config.tracing,
             );
             warn_about_weak_secret(&config);
+            if let Some(role) = &config.auth.anonymous_role {
+                tracing::warn!(
+                    role = %role,
+                    "auth.anonymous_role is set: requests without a token act as `anonymous` \
+                     with this role and may do all it permits"
+                );
+            }
             let address = config.server.listen;
             let listener = tokio::net::TcpListener::bind(address)
                 .await
@@ -159,7 +166,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Openapi { output } => {
             let config = check::load_config(&cli.config)?;
             let (schema, _plugins) = server::load_files(&config)?;
-            let built = crate::api::build(std::sync::Arc::new(schema), &config.server.api_prefix);
+            let built = crate::api::build(std::sync::Arc::new(schema), &config)
+                .map_err(|error| anyhow::anyhow!(error))?;
             write_output(&output, &built.spec)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -13,7 +13,11 @@ fn shipped_document() -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let schema = syncgate::schema::load_dir(&root.join("schemas"), &root.join("plugins"))
         .expect("the shipped schema loads");
-    syncgate::api::build(Arc::new(schema), API).spec
+    let mut config = syncgate::config::Config::default();
+    config.server.api_prefix = API.to_string();
+    syncgate::api::build(Arc::new(schema), &config)
+        .expect("no aliases to refuse")
+        .spec
 }
 
 #[test]

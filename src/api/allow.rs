@@ -35,6 +35,20 @@ impl AllowedMethods {
             .map(|(_, _, template)| template.as_str())
     }
 
+    /// Whether `method` (upper case) on `path` is documented.
+    pub fn serves(&self, method: &str, path: &str) -> bool {
+        self.for_path(path)
+            .is_some_and(|methods| methods.split(", ").any(|m| m == method))
+    }
+
+    /// Every documented path with its methods (upper case).
+    pub fn templates(&self) -> impl Iterator<Item = (&str, Vec<String>)> {
+        self.0.iter().map(|(_, methods, template)| {
+            let methods = methods.split(", ").map(String::from).collect();
+            (template.as_str(), methods)
+        })
+    }
+
     /// A literal path wins over a template (`/sync/devices/me` over `/sync/devices/{id}`).
     fn matching(&self, path: &str) -> Option<&(Vec<String>, String, String)> {
         let wanted: Vec<&str> = path.split('/').collect();

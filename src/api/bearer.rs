@@ -18,7 +18,10 @@ pub struct BearerAuth(pub Caller);
 
 async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
     let state = state_of(request)?;
-    let caller = caller_for(state, &bearer.token).await?;
+    let caller = match super::anonymous::caller(request) {
+        Some(anonymous) => checked_role(state, anonymous)?,
+        None => caller_for(state, &bearer.token).await?,
+    };
     super::request_span::note_caller(request, &caller);
     Ok(caller)
 }
@@ -26,6 +29,11 @@ async fn check_bearer(request: &Request, bearer: Bearer) -> poem::Result<Caller>
 /// Authenticates a request from its `Authorization` header (for hand-written endpoints).
 pub async fn authenticate(request: &Request) -> Result<Caller, ApiError> {
     let state = state_of(request)?;
+    if let Some(anonymous) = super::anonymous::caller(request) {
+        let caller = checked_role(state, anonymous)?;
+        super::request_span::note_caller(request, &caller);
+        return Ok(caller);
+    }
     let header = request
         .headers()
         .get(poem::http::header::AUTHORIZATION)
@@ -44,6 +52,15 @@ async fn caller_for(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     let caller = verified_caller(state, token)
         .instrument(tracing::info_span!("auth"))
         .await?;
+    let caller = checked_role(state, caller)?;
+    if let Some(device) = &caller.device_id {
+        state.activity.mark(device, &caller.subject);
+    }
+    Ok(caller)
+}
+
+/// The caller, when the schema being served declares its role: any other role may do nothing.
+fn checked_role(state: &AppState, caller: Caller) -> Result<Caller, ApiError> {
     if !state.schema().roles.contains_key(&caller.role) {
         return Err(crate::sync::SyncError::Forbidden(format!(
             "the role `{}` in your token is not declared in the sync schema, so it may do \
@@ -51,9 +68,6 @@ async fn caller_for(state: &AppState, token: &str) -> Result<Caller, ApiError> {
             caller.role
         ))
         .into());
-    }
-    if let Some(device) = &caller.device_id {
-        state.activity.mark(device, &caller.subject);
     }
     Ok(caller)
 }

@@ -76,6 +76,34 @@ pub fn finish(spec: &str) -> String {
     text
 }
 
+/// The finished document with what the config adds: its aliases (deprecated copies of their
+/// endpoints) and, with `auth.anonymous_role`, the token made optional.
+pub fn configured(
+    spec: &str,
+    aliases: &super::aliases::Aliases,
+    anonymous_role: Option<&str>,
+) -> String {
+    if aliases.is_empty() && anonymous_role.is_none() {
+        return spec.to_string();
+    }
+    let Ok(mut document) = serde_json::from_str::<Value>(spec) else {
+        return spec.to_string();
+    };
+    aliases.document(&mut document);
+    if let Some(role) = anonymous_role {
+        // An empty requirement: the request may send no credentials at all.
+        document["security"] = json!([{"BearerAuth": []}, {}]);
+        let description = document["info"]["description"].as_str().unwrap_or_default();
+        document["info"]["description"] = json!(format!(
+            "{description} This gateway serves requests without a token as the role `{role}` \
+             (config `auth.anonymous_role`): they may do what that role permits."
+        ));
+    }
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_else(|_| spec.to_string());
+    text.push('\n');
+    text
+}
+
 /// A `text/event-stream` answer is documented by the shape of one event (what SSE tools such as
 /// schemathesis check), not as an array: `id` the change's `seq`, `event: change`, and `data` a
 /// `Change` as JSON text.

@@ -2,7 +2,9 @@
 //! generated from the schema, the OpenAPI document that describes them all, and the one error
 //! body they answer with.
 
+mod aliases;
 mod allow;
+pub mod anonymous;
 mod bearer;
 mod context;
 mod devices_api;
@@ -29,6 +31,7 @@ mod unique_keys;
 mod upstream_api;
 mod writes;
 
+use crate::config::Config;
 use crate::schema::Schema;
 use context::BuildContext;
 use poem::endpoint::BoxEndpoint;
@@ -49,10 +52,15 @@ pub struct BuiltApi {
     pub spec: String,
     /// The methods of each path, for the `Allow` header of a 405.
     pub methods: allow::AllowedMethods,
+    /// Extra paths of the endpoints (`server.aliases`).
+    pub aliases: aliases::Aliases,
 }
 
-/// Builds the routes and the document for `schema`, with the sync API under `prefix`.
-pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
+/// Builds the routes and the document for `schema`, with the sync API under
+/// `server.api_prefix` and the aliases of `server.aliases`; fails when an alias does not fit
+/// the endpoints (each problem named).
+pub fn build(schema: Arc<Schema>, config: &Config) -> Result<BuiltApi, String> {
+    let prefix = config.server.api_prefix.as_str();
     let _building = context::begin(BuildContext {
         schema: schema.clone(),
         prefix: prefix.to_string(),
@@ -88,14 +96,18 @@ pub fn build(schema: Arc<Schema>, prefix: &str) -> BuiltApi {
          operators).",
     );
     let spec = document::finish(&service.spec());
+    let aliases = aliases::Aliases::resolve(&config.server.aliases, &spec)
+        .map_err(|problems| format!("key `server.aliases`: {}", problems.join("; ")))?;
+    let spec = document::configured(&spec, &aliases, config.auth.anonymous_role.as_deref());
     let docs = docs_page(&spec);
     let endpoint = service.into_endpoint().map_to_response().boxed();
-    BuiltApi {
+    Ok(BuiltApi {
         endpoint,
         docs,
         methods: allow::AllowedMethods::from_spec(&spec),
+        aliases,
         spec,
-    }
+    })
 }
 
 /// The interactive docs page (Scalar, bundled): the finished document, the service's title, and

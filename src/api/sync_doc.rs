@@ -85,7 +85,9 @@ pub struct OpResultDoc {
     #[oai(skip_serializing_if_is_none)]
     key: Option<Value>,
     status: OpStatusDoc,
-    /// Applied: the row's new version. Conflict: the server's version.
+    /// Applied: the row's new version; 0 when nothing was written (an update or delete that
+    /// matched no row, in a table with `missing_row = "ignore"`; `row` is then absent).
+    /// Conflict: the server's version.
     #[oai(skip_serializing_if_is_none)]
     version: Option<i64>,
     /// Whether the row (applied or the server's) is a deletion tombstone.

@@ -59,6 +59,24 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Cross-origin (browser) access to the API.
     pub cors: CorsConfig,
+    /// Extra paths for endpoints the gateway serves, so that clients of an older API keep
+    /// working; documented as deprecated.
+    pub aliases: Vec<AliasConfig>,
+}
+
+/// One `[[server.aliases]]` entry: requests to `path` are served by the endpoint at `to`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliasConfig {
+    /// The old path, e.g. `/sync`, `/old/devices/{id}` (a `{name}` segment matches any
+    /// segment), or a prefix ending in `/*`, e.g. `/api/sync/*`.
+    pub path: String,
+    /// The path the gateway serves, with the API prefix, e.g. `/sync/push`; a prefix ending in
+    /// `/*` when `path` is one. `{name}` segments take the value of the same name in `path`.
+    pub to: String,
+    /// The methods the alias answers (default: every method `to` serves).
+    #[serde(default)]
+    pub methods: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +87,7 @@ impl Default for ServerConfig {
             max_body_bytes: 10 * 1024 * 1024,
             shutdown_timeout: Duration::from_secs(30),
             cors: CorsConfig::default(),
+            aliases: Vec::new(),
         }
     }
 }
@@ -278,6 +297,10 @@ pub struct AuthConfig {
     /// Clock skew tolerated when checking `exp`.
     #[serde(with = "humantime_serde")]
     pub leeway: Duration,
+    /// The role of requests that send no `Authorization` header, for tables meant to be public
+    /// (a role the schema declares). Unset (the default), such requests answer 401. A request
+    /// with a token that fails is refused as before, never served anonymously.
+    pub anonymous_role: Option<String>,
 }
 
 impl Default for AuthConfig {
@@ -288,6 +311,7 @@ impl Default for AuthConfig {
             jwt_public_key_algorithm: KeyAlgorithm::Rs256,
             token_ttl: Duration::from_secs(3600),
             leeway: Duration::from_secs(30),
+            anonymous_role: None,
         }
     }
 }

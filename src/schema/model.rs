@@ -132,6 +132,11 @@ pub struct Table {
     /// How an outdated write is recognised.
     #[serde(default)]
     pub conflict_detection: ConflictDetection,
+    /// What a pushed `update` or `delete` of a key that has no row (or none the caller may see)
+    /// is answered with: `error` (404 `row_not_found`; an atomic batch rolls back) or `ignore`
+    /// (applied with nothing written, like SQL's `UPDATE … WHERE id = ?` matching no row).
+    #[serde(default, skip_serializing_if = "MissingRow::is_error")]
+    pub missing_row: MissingRow,
     /// Timestamp column used by `conflict_detection = "updated_at"` and `last_write_wins`. When
     /// the table has it, no write moves it backwards, and a delete records when it happened.
     #[serde(default = "default_updated_at_column")]
@@ -178,6 +183,22 @@ fn default_updated_at_column() -> String {
 
 fn is_false(value: &bool) -> bool {
     !value
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingRow {
+    /// 404 `row_not_found`.
+    #[default]
+    Error,
+    /// Answered as applied, with `version` 0 and no row: nothing was written.
+    Ignore,
+}
+
+impl MissingRow {
+    fn is_error(&self) -> bool {
+        *self == MissingRow::Error
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -17,6 +17,19 @@ pub fn load_files(config: &Config) -> Result<(Schema, Plugins), Diagnostics> {
         &crate::plugins::webhook::WebhookSettings::from_config(&config.plugins),
     )
     .map_err(|diagnostics| Diagnostics(diagnostics).locate())?;
+    if let Some(role) = &config.auth.anonymous_role
+        && !schema.roles.contains_key(role)
+    {
+        let file = schema.files.first().cloned().unwrap_or_default();
+        return Err(Diagnostics(vec![
+            schema::Diagnostic::in_file(
+                file,
+                format!("auth.anonymous_role names the role `{role}`, which the schema does not declare"),
+            )
+            .help("declare the role under [roles] with the tables it may read, or unset auth.anonymous_role")
+            .suggest(role, schema.roles.keys().map(String::as_str))
+        ]));
+    }
     Ok((schema, plugins))
 }
 

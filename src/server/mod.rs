@@ -97,7 +97,7 @@ pub async fn launch(
         crate::plugins::webhook::WebhookSettings::from_config(&config.plugins),
     );
     let schema = Arc::new(schema);
-    let api = api::build(schema.clone(), &config.server.api_prefix);
+    let api = api::build(schema.clone(), &config).map_err(StartError::Config)?;
     let upstream = config.upstream.as_ref().map(Upstream::new);
     let config_files_dir = config.files.dir.clone();
     let state = Arc::new(AppState {
@@ -234,10 +234,27 @@ fn routes(state: Arc<AppState>) -> impl poem::Endpoint {
         )
         .nest(
             "/",
-            poem::endpoint::make(|request: poem::Request| async move {
+            poem::endpoint::make(|mut request: poem::Request| async move {
                 // The API of the schema being served when the request arrived.
                 match current(&request) {
                     Some(served) => {
+                        let anonymous_role = request
+                            .data::<Arc<AppState>>()
+                            .and_then(|state| state.config.auth.anonymous_role.clone());
+                        api::anonymous::admit(&mut request, anonymous_role.as_deref());
+                        if let Some(served_path) = served
+                            .api
+                            .aliases
+                            .rewrite(request.method().as_str(), request.uri().path())
+                        {
+                            let uri = match request.uri().query() {
+                                Some(query) => format!("{served_path}?{query}"),
+                                None => served_path,
+                            };
+                            if let Ok(uri) = uri.parse() {
+                                *request.uri_mut() = uri;
+                            }
+                        }
                         let path = request.original_uri().path().to_string();
                         match served.api.endpoint.call(request).await {
                             Err(error)

@@ -25,11 +25,14 @@ pub async fn reload(state: &AppState) -> Result<usize, FailedReload> {
             .map(|diagnostic| diagnostic.file.display().to_string());
         failed(file, diagnostics.to_string())
     })?;
+    // The API first: a schema it cannot serve (an alias left without its endpoint) changes
+    // nothing in the database either.
+    let schema = Arc::new(schema);
+    let api =
+        crate::api::build(schema.clone(), &state.config).map_err(|error| failed(None, error))?;
     apply(&state.db, &schema, &state.config)
         .await
         .map_err(|error| failed(None, error.to_string()))?;
-    let schema = Arc::new(schema);
-    let api = crate::api::build(schema.clone(), &state.config.server.api_prefix);
     let tables = schema.tables.len();
     let generation = state.current.load().generation + 1;
     state

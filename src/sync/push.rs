@@ -322,6 +322,8 @@ async fn replay(
     }
     let now = writer.current(checked.access.table, &checked.key).await?;
     let row = match now {
+        // Version 0: the first time wrote nothing (`missing_row = "ignore"`); nor does a retry.
+        _ if record.version == 0 => None,
         Some(row)
             if checked.access.permissions.read
                 && writer.admits(&checked.access, &row.values).await? =>
@@ -412,7 +414,7 @@ fn result(index: usize, operation: &Operation, key: Value, written: Written) -> 
         },
         version: Some(written.row.version),
         deleted: written.row.deleted,
-        row: Some(written.row.into_client()),
+        row: (!written.ignored()).then(|| written.row.into_client()),
         conflict: written.conflict,
         error: None,
         replayed: false,

@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::plugins::webhook::Webhook;
 use crate::plugins::{HookContext, HookOp};
 use crate::schema::TableDef;
-use crate::schema::model::ConflictStrategy;
+use crate::schema::model::{ConflictStrategy, MissingRow};
 use crate::store::RowScope;
 use crate::store::conflicts::{self, NewConflict};
 use crate::store::outbox::{NewEntry, OutboxAction};
@@ -34,6 +34,17 @@ impl Writer<'_> {
             }
             None => false,
         };
+        let absent = match &existing {
+            None => true,
+            Some(_) => outside,
+        };
+        if absent
+            && matches!(write.action, Action::Update | Action::Delete)
+            && matches!(write.rule, ConflictRule::Detect { .. })
+            && table.spec.missing_row == MissingRow::Ignore
+        {
+            return self.ignored(&write);
+        }
         let existing = match existing {
             Some(_) if outside => {
                 return Err(match write.action {
@@ -123,6 +134,29 @@ impl Writer<'_> {
             applied: true,
             row,
             conflict: reported,
+        })
+    }
+
+    /// An update or delete of a key without a row, in a table with `missing_row = "ignore"`:
+    /// applied with nothing written (version 0, see [`Written::ignored`]). A row outside the
+    /// caller's scope is answered the same, so that the answer does not tell it exists.
+    fn ignored(&self, write: &RowWrite<'_>) -> Result<Written, SyncError> {
+        let permissions = write.access.permissions;
+        let table = write.access.table;
+        match write.action {
+            Action::Delete => require(permissions.delete, self.caller, "delete", table)?,
+            _ => require(permissions.update, self.caller, "update", table)?,
+        }
+        Ok(Written {
+            applied: true,
+            row: StoredRow {
+                values: write.sent.clone(),
+                version: 0,
+                seq: 0,
+                deleted: write.action == Action::Delete,
+                changed_at: chrono::Utc::now().timestamp_millis(),
+            },
+            conflict: None,
         })
     }
 

@@ -120,6 +120,14 @@ pub struct Written {
     pub conflict: Option<ConflictInfo>,
 }
 
+impl Written {
+    /// Nothing was written: an update or delete that matched no row, under
+    /// `missing_row = "ignore"` (the only writes answered with version 0).
+    pub fn ignored(&self) -> bool {
+        self.row.version == 0
+    }
+}
+
 /// A table's name and a key's JSON text: how rows are found in the writer's cache.
 type Slot = (String, String);
 
