@@ -35,6 +35,18 @@ struct Pair {
 /// A hub on `backend` (not started) and an edge on SQLite (not started) pointing at it. The
 /// edge acts at the hub as a branch-1 clerk.
 async fn pair(backend: Backend, drain: &str) -> Pair {
+    let edge_token = token_with(
+        "edge-1",
+        "CLERK",
+        Some(json!(1)),
+        Default::default(),
+        86_400,
+    );
+    pair_as(backend, drain, &edge_token).await
+}
+
+/// The same, with the edge acting at the hub with `edge_token`.
+async fn pair_as(backend: Backend, drain: &str, edge_token: &str) -> Pair {
     let hub_sandbox = Sandbox::new(backend).await;
     hub_sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
     let hub_port = free_port();
@@ -45,13 +57,6 @@ async fn pair(backend: Backend, drain: &str) -> Pair {
 
     let edge_sandbox = Sandbox::new(Backend::Sqlite).await;
     edge_sandbox.write_schema("sync.toml", common::SYNC_SCHEMA);
-    let edge_token = token_with(
-        "edge-1",
-        "CLERK",
-        Some(json!(1)),
-        Default::default(),
-        86_400,
-    );
     let edge_config = format!(
         "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\ndevice_id = \"edge-1\"\n\
          probe_interval = \"200ms\"\ntimeout = \"2s\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n{drain}\n\n\
@@ -416,6 +421,129 @@ async fn snapshots_pull_the_branch_from_the_hub_fully_and_incrementally() {
             .await;
         assert_eq!(status, 503, "{body}");
         assert_eq!(body["error"]["code"], "hub_unreachable");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edge_serving_several_branches_snapshots_each_branch_on_its_own() {
+    for backend in backends() {
+        let shared = token_with("edge-shared", "ADMIN", None, Default::default(), 86_400);
+        let mut pair = pair_as(backend, "max_retries = 3", &shared).await;
+        pair.hub.start().await;
+        let upsert = |branch: i64, id: &str| json!([{"table": "items", "action": "upsert", "data": {"id": id, "name": id, "branch_id": branch}}]);
+        for (branch, id) in [(1, "one-a"), (1, "one-b"), (2, "two-a")] {
+            pair.hub
+                .push(&admin(), "hq", true, upsert(branch, id))
+                .await;
+        }
+        pair.edge.start().await;
+        eventually("online", 10, || async {
+            pending(&pair.edge).await["online"] == true
+        })
+        .await;
+        let snapshot = |who: String, query: &'static str| {
+            let edge = &pair.edge;
+            async move {
+                edge.post_as(&who, &format!("{API}/sync/snapshot{query}"), &json!({}))
+                    .await
+            }
+        };
+        let last = |who: String| {
+            let edge = &pair.edge;
+            async move {
+                let (status, body) = edge
+                    .get_as(&who, &format!("{API}/sync/snapshot/status"))
+                    .await;
+                assert_eq!(status, 200, "{body}");
+                body["last_snapshot"].clone()
+            }
+        };
+
+        // Branch 1's full snapshot brings branch 1 alone, and only branch 1 has a snapshot.
+        let (status, body) = snapshot(clerk(1), "?full=true").await;
+        assert_eq!(status, 200, "{backend:?}: {body}");
+        assert_eq!(
+            body["counts"]["items"], 2,
+            "{backend:?}: branch 1 only: {body}"
+        );
+        assert!(last(clerk(1)).await.is_string());
+        assert!(
+            last(clerk(2)).await.is_null(),
+            "branch 2 has no snapshot yet"
+        );
+        let (status, _) = pair
+            .edge
+            .get_as(&admin(), &format!("{API}/tables/items/rows/two-a"))
+            .await;
+        assert_eq!(
+            status, 404,
+            "branch 2's row did not come down with branch 1's"
+        );
+
+        // Branch 2's incremental snapshot starts from its own beginning.
+        let (_, body) = snapshot(clerk(2), "").await;
+        assert_eq!(body["counts"]["items"], 1, "{backend:?}: {body}");
+        assert!(last(clerk(2)).await.is_string());
+
+        // A change in branch 2 is branch 2's: branch 1's next snapshot brings nothing.
+        pair.hub
+            .push(&admin(), "hq", true, upsert(2, "two-b"))
+            .await;
+        let (_, body) = snapshot(clerk(1), "").await;
+        assert_eq!(body["counts"], json!({}), "{backend:?}: {body}");
+        let (_, body) = snapshot(clerk(2), "").await;
+        assert_eq!(body["counts"]["items"], 1, "{backend:?}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hub_narrows_a_feed_to_a_branch_only_where_the_scope_allows() {
+    for backend in backends() {
+        let (_sandbox, hub) = common::sync_server(backend).await;
+        let rows = json!([
+            {"table": "items", "action": "insert", "data": {"id": "a", "name": "a", "branch_id": 1}},
+            {"table": "items", "action": "insert", "data": {"id": "b", "name": "b", "branch_id": 2}},
+        ]);
+        assert_eq!(hub.push(&admin(), "hq", true, rows).await.0, 200);
+        let keys = |page: &Value| -> Vec<Value> {
+            page["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["key"].clone())
+                .collect()
+        };
+        let (status, page) = hub
+            .get_as(&admin(), &format!("{API}/sync/changes?branch=2"))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(keys(&page), [json!("b")], "ADMIN narrowed to branch 2");
+        // A cursor of the narrowed view is not one of the whole view.
+        let cursor = page["cursor"].as_str().unwrap().to_string();
+        let (status, body) = hub
+            .get_as(&admin(), &format!("{API}/sync/changes?cursor={cursor}"))
+            .await;
+        assert_eq!(status, 409, "{body}");
+        let (status, page) = hub
+            .get_as(&clerk(1), &format!("{API}/sync/changes?branch=1"))
+            .await;
+        assert_eq!(
+            (status, keys(&page)),
+            (200, vec![json!("a")]),
+            "its own branch"
+        );
+        let (status, body) = hub
+            .get_as(&clerk(1), &format!("{API}/sync/changes?branch=2"))
+            .await;
+        assert_eq!(status, 403, "another branch: {body}");
+        assert!(!body.to_string().contains("\"b\""), "{body}");
+        let inspector = common::token("i", "INSPECTOR", None);
+        let (status, body) = hub
+            .get_as(&inspector, &format!("{API}/sync/changes?branch=1"))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["details"]["field"], "branch", "{body}");
+        hub.stop().await;
     }
 }
 

@@ -42,5 +42,6 @@ pub fn caller(request: &Request) -> Option<Caller> {
         device_id: None,
         expires_at: None,
         device_token_hash: None,
+        reads_one_branch: false,
     })
 }

@@ -16,6 +16,7 @@ use super::writes::{run_push, write_options};
 use crate::api::AppState;
 use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
 use crate::sync::feed::parse_cursor;
+use crate::sync::narrowed_to_branch;
 use crate::sync::types::{ChangesPage, PushOutcome};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
@@ -120,10 +121,21 @@ impl SyncApi {
         tables: Query<Option<String>>,
         /// Seconds to wait for a change when there is none (at most 60).
         wait: Query<Option<u64>>,
+        /// Read only the rows of this branch, as a role scoped `branch` with this `branch`
+        /// claim would: rows whose `branch_column` holds it, shared tables, and rows scoped
+        /// through such parents. For roles scoped `all` (an edge serving several branches takes
+        /// one snapshot per branch with it); a role scoped `branch` may name its own branch only
+        /// (another: 403), other scopes cannot be narrowed (422). Cursors are kept per view: a
+        /// cursor read with another `branch` answers 409 `resync_required`.
+        branch: Query<Option<String>>,
     ) -> Result<JsonAnswer<ChangesPage, ChangesPageDoc>, ApiError> {
+        let caller = match branch.0.as_deref() {
+            Some(branch) => narrowed_to_branch(&state.schema(), &auth.0, branch)?,
+            None => auth.0,
+        };
         run_changes(
             &state,
-            &auth.0,
+            &caller,
             cursor.0.as_deref(),
             limit.0,
             split_tables(tables.0),

@@ -282,10 +282,13 @@ impl UpstreamApi {
         }))
     }
 
-    /// Refresh the edge's rows from the hub.
+    /// Refresh the caller's branch from the hub.
     ///
-    /// `full=true` pulls every row the edge may see; otherwise only what changed since the last
-    /// snapshot. 400 when the caller has no branch; 503 when the hub cannot be reached.
+    /// Pulls the hub's rows of the caller's branch (the hub's changes feed with `branch=`, as
+    /// the edge's upstream token may read them): `full=true` every row, otherwise what changed
+    /// since the last snapshot of this branch. Each branch keeps its own progress. 400 when the
+    /// caller has no branch; 503 when the hub cannot be reached; 502 `hub_refused` when the hub
+    /// refuses (an edge whose upstream token reads another branch only).
     #[oai(path = "/sync/snapshot", method = "post", operation_id = "snapshot")]
     async fn snapshot(
         &self,
@@ -294,12 +297,12 @@ impl UpstreamApi {
         /// Full bootstrap (default false: incremental).
         full: Query<Option<bool>>,
     ) -> Result<Json<SnapshotAnswer>, ApiError> {
-        if auth.0.branch.is_none() {
+        let Some(branch) = auth.0.branch_text() else {
             return Err(ApiError::bad_request(
                 "branch",
                 "your token has no branch: a snapshot refreshes a branch",
             ));
-        }
+        };
         let upstream = edge(&state)?;
         let schema = state.schema();
         let report = snapshot::snapshot(
@@ -308,6 +311,7 @@ impl UpstreamApi {
             &schema,
             upstream,
             full.0.unwrap_or(false),
+            Some(&branch),
         )
         .await?;
         Ok(Json(SnapshotAnswer {
@@ -318,7 +322,10 @@ impl UpstreamApi {
         }))
     }
 
-    /// When the last snapshot completed, with the hub's reachability.
+    /// When the caller's branch was last refreshed, with the hub's reachability.
+    ///
+    /// `last_snapshot` is the later of the branch's own snapshot (`POST /sync/snapshot`) and
+    /// the edge-wide one (the snapshot job's, which brings every branch the edge may read).
     #[oai(
         path = "/sync/snapshot/status",
         method = "get",
@@ -329,22 +336,31 @@ impl UpstreamApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
     ) -> Result<Json<SnapshotStatus>, ApiError> {
-        if auth.0.branch.is_none() {
+        let Some(branch) = auth.0.branch_text() else {
             return Err(ApiError::bad_request(
                 "branch",
                 "your token has no branch: snapshots are kept per branch",
             ));
+        };
+        // The branch's own snapshot, or the edge-wide one (the job's) when later: it brought
+        // the branch's rows too.
+        let mut last = None;
+        for key in [
+            snapshot::branch_key(&branch).as_str(),
+            snapshot::SNAPSHOT_KEY,
+        ] {
+            let found = crate::store::snapshots::get(&state.db, key)
+                .await
+                .map_err(ApiError::from)?;
+            last = last.max(found.map(|(_, at)| at));
         }
-        let last = crate::store::snapshots::get(&state.db, snapshot::SNAPSHOT_KEY)
-            .await
-            .map_err(ApiError::from)?;
         Ok(Json(SnapshotStatus {
             online: state
                 .upstream
                 .as_ref()
                 .is_some_and(|u| u.connectivity.online()),
             branch: auth.0.branch_text(),
-            last_snapshot: last.map(|(_, at)| rfc3339(at)),
+            last_snapshot: last.map(rfc3339),
         }))
     }
 }

@@ -17,6 +17,9 @@ pub struct Caller {
     pub expires_at: Option<i64>,
     /// The hash of the device token the caller authenticated with, to check it again later.
     pub device_token_hash: Option<String>,
+    /// Reads narrowed to the branch in `branch` (`branch=` of the changes feed): the role reads
+    /// as if it were scoped `branch`, whatever its scope.
+    pub reads_one_branch: bool,
 }
 
 impl Caller {
@@ -35,6 +38,7 @@ impl Caller {
             device_id: None,
             expires_at: Some(claims.exp),
             device_token_hash: None,
+            reads_one_branch: false,
         }
     }
 
@@ -49,6 +53,7 @@ impl Caller {
             device_id: None,
             expires_at: None,
             device_token_hash: None,
+            reads_one_branch: false,
         }
     }
 
@@ -70,6 +75,7 @@ impl Caller {
             device_id: Some(device_id.to_string()),
             expires_at: None,
             device_token_hash: None,
+            reads_one_branch: false,
         }
     }
 

@@ -23,6 +23,7 @@ pub fn job(context: &JobContext, upstream: &Upstream, config: &SnapshotJobConfig
                     &schema,
                     &upstream,
                     false,
+                    None,
                 )
                 .await
                 .map(|_| ())

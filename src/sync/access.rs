@@ -61,7 +61,12 @@ pub fn access<'a>(
     Ok(Access {
         table: table_def,
         permissions: table_def.permissions_for(&caller.role),
-        scope: scope_of(schema, caller, &role.spec.scope, table_def),
+        scope: scope_of(
+            schema,
+            caller,
+            &effective_scope(caller, &role.spec.scope),
+            table_def,
+        ),
         parents: schema.parents(table_def),
     })
 }
@@ -77,6 +82,53 @@ fn role_of<'a>(
             caller.role
         ))
     })
+}
+
+/// The scope the caller reads and writes with: its role's, or `branch` when its reads are
+/// narrowed to one branch.
+fn effective_scope(caller: &Caller, scope: &Scope) -> Scope {
+    if caller.reads_one_branch {
+        Scope::Named(NamedScope::Branch)
+    } else {
+        scope.clone()
+    }
+}
+
+/// The caller, reading only the rows of `branch` (the changes feed's `branch=`): a role scoped
+/// `all` reads as if scoped `branch` with that `branch` claim (an edge serving several branches
+/// takes one snapshot per branch this way); a role scoped `branch` may name its own branch
+/// only, and other scopes cannot be narrowed.
+pub fn narrowed_to_branch(
+    schema: &Schema,
+    caller: &Caller,
+    branch: &str,
+) -> Result<Caller, SyncError> {
+    let role = role_of(schema, caller)?;
+    match &role.spec.scope {
+        Scope::Named(NamedScope::All) => {
+            let value = Value::String(branch.to_string());
+            let mut narrowed = caller.clone();
+            narrowed.claims.insert("branch".into(), value.clone());
+            narrowed.branch = Some(value);
+            narrowed.reads_one_branch = true;
+            Ok(narrowed)
+        }
+        Scope::Named(NamedScope::Branch) if caller.branch_text().as_deref() == Some(branch) => {
+            Ok(caller.clone())
+        }
+        Scope::Named(NamedScope::Branch) => Err(SyncError::Forbidden(format!(
+            "your token reads branch `{}` only, not `{branch}`",
+            caller.branch_text().unwrap_or_default()
+        ))),
+        _ => Err(SyncError::invalid(
+            "branch",
+            format!(
+                "`branch` narrows the view of a role scoped `all` or `branch`; role `{}` has \
+                 another scope",
+                caller.role
+            ),
+        )),
+    }
 }
 
 /// Tables the caller's role has any permission on, in schema order.

@@ -17,5 +17,7 @@ pub mod status;
 pub mod types;
 pub mod write;
 
-pub use access::{Access, access, admits, readable, usable_tables, visible_row};
+pub use access::{
+    Access, access, admits, narrowed_to_branch, readable, usable_tables, visible_row,
+};
 pub use error::SyncError;

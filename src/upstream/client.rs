@@ -74,13 +74,21 @@ impl HubClient {
     }
 
     /// `GET /sync/changes` after `cursor`.
-    pub async fn changes(&self, cursor: &str, limit: u32) -> Result<Value, HubError> {
+    pub async fn changes(
+        &self,
+        cursor: &str,
+        limit: u32,
+        branch: Option<&str>,
+    ) -> Result<Value, HubError> {
+        let mut query = vec![("cursor", cursor.to_string()), ("limit", limit.to_string())];
+        if let Some(branch) = branch {
+            query.push(("branch", branch.to_string()));
+        }
+        let url = reqwest::Url::parse_with_params(&format!("{}/sync/changes", self.base), &query)
+            .map_err(|error| HubError::Unreachable(format!("bad upstream.url: {error}")))?;
         let response = self
             .client
-            .get(format!(
-                "{}/sync/changes?cursor={cursor}&limit={limit}",
-                self.base
-            ))
+            .get(url)
             .bearer_auth(self.token.expose())
             .send()
             .await

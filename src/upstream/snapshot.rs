@@ -1,5 +1,7 @@
-//! Snapshots: the edge pulls the hub's changes feed (as its upstream token sees it) into its own
-//! tables — everything from the start (`full`), or what changed since the last snapshot.
+//! Snapshots: the edge pulls the hub's changes feed (as its upstream token sees it, or narrowed
+//! to one branch) into its own tables — everything from the start (`full`), or what changed
+//! since the last snapshot of the same view. Progress is kept per view: the edge-wide one (the
+//! scheduled job's) and one per branch (`POST /sync/snapshot`, for the caller's branch).
 //! Pulled rows are not queued back to the hub. A row with local writes not yet drained is kept
 //! as it is (its pending write will reach the hub, whose conflict rules decide), except on
 //! `server_wins` tables, where the hub's row replaces it and the pending writes become CONFLICT.
@@ -19,8 +21,14 @@ use sea_orm::{DatabaseConnection, DbErr};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// The key snapshot progress is stored under: one hub, one feed position per edge.
+/// The key of the edge-wide snapshot's progress (the scheduled job's): the hub's feed as the
+/// upstream token sees it.
 pub const SNAPSHOT_KEY: &str = "upstream";
+
+/// The key of one branch's snapshot progress: the hub's feed narrowed to that branch.
+pub fn branch_key(branch: &str) -> String {
+    format!("branch:{branch}")
+}
 const PAGE: u32 = 1000;
 
 #[derive(Debug, Clone, Default)]
@@ -54,17 +62,23 @@ pub async fn snapshot(
     schema: &Schema,
     upstream: &Upstream,
     full: bool,
+    branch: Option<&str>,
 ) -> Result<SnapshotReport, SnapshotError> {
+    let key = branch.map_or_else(|| SNAPSHOT_KEY.to_string(), branch_key);
     let mut cursor = if full {
         0
     } else {
-        snapshots::get(db, SNAPSHOT_KEY)
+        snapshots::get(db, &key)
             .await?
             .map_or(0, |(cursor, _)| cursor)
     };
     let mut report = SnapshotReport::default();
     loop {
-        let page = match upstream.client.changes(&cursor.to_string(), PAGE).await {
+        let page = match upstream
+            .client
+            .changes(&cursor.to_string(), PAGE, branch)
+            .await
+        {
             Ok(page) => {
                 upstream.connectivity.record(Ok(()));
                 page
@@ -90,7 +104,7 @@ pub async fn snapshot(
     }
     report.snapshot_at = chrono::Utc::now().timestamp_millis();
     report.hub_cursor = cursor;
-    snapshots::set(db, SNAPSHOT_KEY, cursor, report.snapshot_at).await?;
+    snapshots::set(db, &key, cursor, report.snapshot_at).await?;
     Ok(report)
 }
 
