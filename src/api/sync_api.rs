@@ -108,6 +108,8 @@ impl SyncApi {
     /// is held until a visible change commits or `wait` seconds pass; a device token revoked
     /// meanwhile (on any replica) ends it within a second with 401.
     #[oai(path = "/sync/changes", method = "get", operation_id = "changes")]
+    // poem-openapi takes each query parameter as its own argument.
+    #[allow(clippy::too_many_arguments)]
     async fn changes(
         &self,
         state: Data<&Arc<AppState>>,
