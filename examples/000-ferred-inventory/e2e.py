@@ -180,6 +180,14 @@ def scenario(backend, c):
                      lambda token=token: upstream_online(edge, token), 5)
             for path in ("/sync/pending", "/sync/log"):
                 c.status(edge.call("GET", API + path, token), 200, f"GET {path}")
+        for old, new in (("/inventario/status", "/sync/upstream/status"),
+                         ("/inventario/sync-pendientes", "/sync/pending")):
+            seed_body = c.status(edge.call("GET", API + old, bodega1), 200,
+                                 f"the seed's GET {API}{old}")
+            ours = c.status(edge.call("GET", API + new, bodega1), 200, f"GET {API}{new}")
+            c.that(sorted(seed_body) == sorted(ours), f"{API}{old} answers as {API}{new}",
+                   seed_body)
+            c.error(edge.call("GET", API + old), 401, "unauthorized", f"{API}{old} without a token")
         c.error(edge.call("GET", f"{API}/sync/pending"), 401, "unauthorized", "no token")
         c.error(edge.call("GET", f"{API}/sync/pending", stranger), 403, "forbidden",
                 "a role the schema does not declare")
@@ -421,12 +429,13 @@ def scenario(backend, c):
         entries_before = sum(counts(pending(edge, admin)).values())
         snap = c.status(edge.call("POST", f"{API}/sync/snapshot?full=true", bodega1), 200,
                         "full snapshot by BODEGA 1")
-        # Written: p1a (head office's newer row), p1b (stock 1), hp1, hp2, hs1. The edge's own
-        # rows, already equal to the hub's, are not rewritten.
-        c.that(snap["success"] is True and snap["counts"] == {"products": 4, "sales": 1}
-               and snap["kept_local"] == 0, "full snapshot counts per table", snap)
-        c.that(hp2 in rows(edge, admin, "products"),
-               "the shared edge's snapshot also brought branch 2's hub row (edge token: ADMIN)")
+        # Written: p1a (head office's newer row), p1b (stock 1), hp1, hs1: branch 1's rows only,
+        # although this edge's upstream token (ADMIN) reads both branches. The edge's own rows,
+        # already equal to the hub's, are not rewritten.
+        c.that(snap["success"] is True and snap["counts"] == {"products": 3, "sales": 1}
+               and snap["kept_local"] == 0, "full snapshot counts branch 1's rows", snap)
+        c.that(hp2 not in rows(edge, admin, "products"),
+               "the seed's per-branch snapshot: branch 2's hub row did not come with branch 1's")
         mine = rows(edge, bodega1, "products")
         c.that(hp1 in mine and hp2 not in mine and mine[p1b]["stock"] == 1
                and mine[p1a]["price"] == "13.00" and mine[p1a]["name"] == f"Martillo {MARK}",
@@ -434,7 +443,6 @@ def scenario(backend, c):
         c.that(hs1 in rows(edge, cajero1, "sales"), "CAJERO 1 sees the hub's branch-1 sale")
         c.error(watch(get(edge, bodega2, "products", hp1), "snap"), 404, "row_not_found",
                 "BODEGA 2 does not see branch 1's new hub row on the edge")
-        c.that(hp2 in rows(edge, bodega2, "products"), "BODEGA 2 sees branch 2's hub row")
         c.that(sum(counts(pending(edge, admin)).values()) == entries_before,
                "pulled rows are not queued back to the hub")
         status = c.status(edge.call("GET", f"{API}/sync/snapshot/status", bodega1), 200,
@@ -443,15 +451,24 @@ def scenario(backend, c):
                "last_snapshot = the snapshot's snapshot_at", status)
         other = c.status(edge.call("GET", f"{API}/sync/snapshot/status", cajero2), 200,
                          "snapshot status of branch 2")
-        c.that(other.get("last_snapshot") == snap["snapshot_at"] and other["branch"] == "2",
-               "one last_snapshot per edge, not per branch (a difference)", other)
+        c.that(other == {"online": True, "branch": "2"},
+               "branch 2 has had no snapshot: last_snapshot is per branch", other)
         applied(push(hub, admin, "oficina",
                      op("oficina:6", "products", "update", id=hp2, price="22.50",
                         updated_at=stamp())), "head office changes a branch-2 price")
-        snap = c.status(edge.call("POST", f"{API}/sync/snapshot", cajero2), 200,
-                        "incremental snapshot by CAJERO 2")
-        c.that(snap["counts"] == {"products": 1}, "incremental: only the changed row", snap)
+        snap2 = c.status(edge.call("POST", f"{API}/sync/snapshot", cajero2), 200,
+                         "incremental snapshot by CAJERO 2: branch 2's first")
+        c.that(snap2["counts"] == {"products": 1}, "branch 2's hub row, with its new price (the "
+               "branch's other rows came from this edge and are equal)", snap2)
         c.that(rows(edge, cajero2, "products")[hp2]["price"] == "22.50", "the new price is here")
+        other = c.status(edge.call("GET", f"{API}/sync/snapshot/status", cajero2), 200,
+                         "snapshot status of branch 2 again")
+        c.that(other.get("last_snapshot") == snap2["snapshot_at"], "its own snapshot's time",
+               other)
+        status = c.status(edge.call("GET", f"{API}/sync/snapshot/status", bodega1), 200,
+                          "snapshot status of branch 1 again")
+        c.that(status.get("last_snapshot") == snap["snapshot_at"], "branch 1's is unchanged",
+               status)
         snap = c.status(edge.call("POST", f"{API}/sync/snapshot?full=false", bodega1), 200,
                         "incremental snapshot, nothing new")
         c.that(snap["counts"] == {}, "incremental with nothing new writes nothing", snap)

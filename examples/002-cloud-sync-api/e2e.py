@@ -63,8 +63,8 @@ def run(gw, backend, c):
     c.that(health["schema"]["tables"] == len(ALLOWED), "health counts the 5 tables", health)
     ready = c.status(gw.call("GET", "/ready"), 200, "GET /ready (the database answers)")
     c.that(ready == {"status": "ready", "database": backend}, "ready names the backend", ready)
-    c.error(gw.call("POST", "/sync/pull", body={}), 401, "unauthorized", "pull without a token")
-    c.error(push(gw, None, []), 401, "unauthorized", "push without a token (the seed has no auth)")
+    c.error(gw.call("POST", "/sync/pull", token="not-a-jwt", body={}), 401, "unauthorized",
+            "a token that fails is refused, not served anonymously")
     tables = c.status(pull(gw, device, limit=1), 200, "pull of every table")
     c.that(sorted(tables["data"]) == sorted(ALLOWED), "pull lists the allowed tables", tables)
     status = c.status(gw.call("GET", "/sync/status", token=device), 200, "GET /sync/status")
@@ -73,14 +73,45 @@ def run(gw, backend, c):
         "status summarises the allowed tables",
         status,
     )
-    c.error(
-        gw.call("POST", "/sync", token=device, body={"device_id": "d", "operations": []}),
-        404,
-        "not_found",
-        "the seed's backward-compatible POST /sync is not served",
-    )
 
-    c.section("POST /sync/push: the seed's example batch in one transaction")
+    c.section("the seed's own push, unchanged: no token, an empty database, POST /sync too")
+    seed_batch = [
+        {"table": "sales", "action": "insert",
+         "data": {"id": "123", "customer_id": "C001", "total": 1000}},
+        {"table": "product_stock", "action": "update", "data": {"id": "P001", "quantity": 20}},
+    ]
+    seed_body = {"device_id": "shop_01", "operations": seed_batch}
+    answer = c.status(gw.call("POST", "/sync/push", body=seed_body), 200,
+                      "the seed's example request, without a token")
+    c.that(answer["success"] is True and answer["errors"] == [], "success, no errors", answer)
+    c.that(
+        [(a["table"], a["key"], a["version"]) for a in answer["applied"]]
+        == [("sales", "123", 1), ("product_stock", "P001", 0)],
+        "the sale is written; the update of the missing P001 succeeds writing nothing (version 0)",
+        answer,
+    )
+    c.that("row" not in answer["applied"][1], "no row for the ignored update", answer)
+    c.that(rows_of(gw, device, "product_stock") == {}, "no stock row was created")
+    public = c.status(gw.call("POST", "/sync/pull", body={"tables": ["sales"]}), 200,
+                      "the seed's pull, without a token")
+    c.that([r["id"] for r in public["data"]["sales"]] == ["123"], "reads the sale", public)
+    again = c.status(gw.call("POST", "/sync", body=seed_body), 200,
+                     "the same body to the seed's backward-compatible POST /sync")
+    c.that(
+        [c2["key"] for c2 in again["conflicts"]] == ["123"]
+        and [(a["table"], a["version"]) for a in again["applied"]] == [("product_stock", 0)],
+        "POST /sync is the push: sale 123 again is a conflict, P001 is still ignored",
+        again,
+    )
+    c.error(gw.call("GET", "/sync"), 404, "not_found", "GET /sync is no endpoint")
+    document = c.status(gw.call("GET", "/openapi.json"), 200, "the OpenAPI document")
+    alias = document["paths"].get("/sync", {}).get("post", {})
+    c.that(alias.get("deprecated") is True, "POST /sync is documented as a deprecated alias",
+           alias.get("summary"))
+    c.that(document["security"] == [{"BearerAuth": []}, {}], "the token is optional",
+           document["security"])
+
+    c.section("POST /sync/push with a token: the batch in one transaction")
     first = c.status(
         push(gw, device, [{"table": "product_stock", "action": "insert",
                            "data": {"id": "P001", "quantity": 5}}]),
@@ -88,17 +119,11 @@ def run(gw, backend, c):
         "stock row P001 created",
     )
     c.that(first["applied"][0]["version"] == 1, "a new row has version 1", first)
-    seed_batch = [
-        {"table": "sales", "action": "insert",
-         "data": {"id": "123", "customer_id": "C001", "total": 1000}},
-        {"table": "product_stock", "action": "update", "data": {"id": "P001", "quantity": 20}},
-    ]
-    answer = c.status(push(gw, device, seed_batch), 200, "the seed's push body")
-    c.that(answer["success"] is True and answer["errors"] == [], "success, no errors", answer)
+    answer = c.status(push(gw, device, seed_batch[1:]), 200, "the seed's stock update again")
     c.that(
         [(a["table"], a["key"], a["version"]) for a in answer["applied"]]
-        == [("sales", "123", 1), ("product_stock", "P001", 2)],
-        "both operations applied in order, with their new versions",
+        == [("product_stock", "P001", 2)],
+        "now that P001 exists the update applies, version 2",
         answer,
     )
     sales = rows_of(gw, device, "sales")
@@ -151,22 +176,45 @@ def run(gw, backend, c):
     )
     c.that(invalid["details"]["field"] == "total", "the error names the field", invalid)
     c.that(rows_of(gw, device, "customers") == {}, "the customer before it was rolled back")
-    missing = c.error(
+    forbidden = c.error(
         push(gw, device, [
             {"table": "customers", "action": "insert", "data": {"id": "C001", "name": "Ana"}},
-            {"table": "product_stock", "action": "update", "data": {"id": "P404", "quantity": 1}},
+            {"table": "sales", "action": "insert", "data": {"id": "201", "shop_id": "x" * 65,
+                                                             "total": 1}},
         ]),
-        404,
-        "row_not_found",
-        "an update of a row that does not exist",
+        422,
+        "validation_failed",
+        "a shop id longer than its 64 characters",
     )
-    c.that(missing["details"]["index"] == 1, "names the failing operation", missing)
+    c.that(forbidden["details"]["index"] == 1, "names the failing operation", forbidden)
     c.that(rows_of(gw, device, "customers") == {}, "still nothing written")
-    c.error(
-        push(gw, device, [{"table": "sales", "action": "delete", "data": {"id": "P404"}}]),
-        404,
-        "row_not_found",
-        "a delete of a row that does not exist",
+
+    c.section("update or delete of a missing row: succeeds writing nothing, as MySQL's does")
+    missing = c.status(
+        push(gw, device, [
+            {"table": "item_sales", "action": "insert",
+             "data": {"id": "L1", "sale_id": "123", "product_id": "P001", "quantity": 1,
+                      "price": 1}},
+            {"table": "product_stock", "action": "update", "data": {"id": "P404", "quantity": 1}},
+            {"table": "sales", "action": "delete", "data": {"id": "S404"}},
+        ]),
+        200,
+        "an insert, an update and a delete of rows that do not exist",
+    )
+    c.that(
+        [(a["key"], a["version"], a["deleted"]) for a in missing["applied"]]
+        == [("L1", 1, False), ("P404", 0, False), ("S404", 0, True)],
+        "all three applied; the two missing rows answered with version 0",
+        missing,
+    )
+    c.that(sorted(rows_of(gw, device, "item_sales")) == ["L1"], "the line is written")
+    c.that("P404" not in rows_of(gw, device, "product_stock"), "no stock row P404 appears")
+    tail = c.status(gw.call("GET", f"/sync/changes?cursor={head}&tables=product_stock,sales",
+                            token=device), 200, "the feed since the seed's push")
+    c.that(
+        not any(ch["key"] in ("P404", "S404") for ch in tail["changes"]),
+        "no feed entry for what was ignored",
+        tail,
     )
     upsert = c.status(
         push(gw, device, [{"table": "product_stock", "action": "upsert",
@@ -369,19 +417,13 @@ def run(gw, backend, c):
            "a full pull of shop_02 shows nothing of shop_01", everything)
     c.error(gw.call("GET", "/tables/sales/rows/S1-secret", token=till2), 404, "row_not_found",
             "reading shop_01's sale by key")
-    c.error(
-        push(gw, till2, [{"table": "sales", "action": "update",
-                          "data": {"id": "S1-secret", "total": 0}}]),
-        404,
-        "row_not_found",
-        "updating shop_01's sale",
-    )
-    c.error(
-        push(gw, till2, [{"table": "sales", "action": "delete", "data": {"id": "S1-secret"}}]),
-        404,
-        "row_not_found",
-        "deleting shop_01's sale",
-    )
+    for action, data in (("update", {"id": "S1-secret", "total": 0}),
+                         ("delete", {"id": "S1-secret"})):
+        outside = push(gw, till2, [{"table": "sales", "action": action, "data": data}])
+        answer = c.status(outside, 200, f"shop_02 sends an {action} of shop_01's sale")
+        c.that(answer["applied"][0]["version"] == 0 and "row" not in answer["applied"][0]
+               and b"C001" not in outside.body,
+               "answered as a missing row (version 0): nothing of the sale is told", answer)
     c.error(
         push(gw, till2, [{"table": "sales", "action": "upsert",
                           "data": {"id": "S1-secret", "total": 0}}]),

@@ -6,13 +6,15 @@ lag, pending counts, data summary, recommendations, `include_devices`, `check_co
 `last_hours` — and the related endpoints (submit sessions, update preferences, user data), with
 every user seeing only their own devices and rows.
 
-    SYNCGATE_BIN=/work/helper-bin/syncgate python3 examples/003-multi-device-status/e2e.py
+    E2E_SYNCGATE_BIN=/work/helper-bin/syncgate python3 examples/003-multi-device-status/e2e.py
 """
 
 import os
+import re
 import sys
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,6 +28,9 @@ for name in ("SYNCGATE_BIN", "SYNCGATE_CONFIG"):
 
 EXAMPLE = Path(__file__).resolve().parent
 MAC, WEB, WIN = "mac-app-v1.2.3", "web-chrome-desktop", "windows-app-v1.1.0"
+# Timestamps as the status answers them: UTC to the millisecond, `Z` (a whole second is written
+# without the fraction).
+TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z$")
 DEVICES = {
     MAC: ("MacBook", "mac_app", "1.2.3"),
     WEB: ("Chrome on the desktop", "web_timer", "web-2.1.0"),
@@ -35,6 +40,10 @@ DEVICES = {
 
 def status(gw, token, query=""):
     return gw.call("GET", "/api/sync/status" + query, token=token)
+
+
+def when(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def by_device(answer):
@@ -88,9 +97,18 @@ def run(gw, c):
     bob = gw.token("bob", "USER")
 
     c.section("GET /health; the seed's GET /api/health is not under the prefix")
-    c.that(c.status(gw.call("GET", "/health"), 200, "GET /health")["status"] == "ok", "health ok")
+    health = c.status(gw.call("GET", "/health"), 200, "GET /health")
+    c.that(health["status"] == "ok" and {"version", "schema", "jobs"} <= set(health),
+           "health ok, with version, schema and jobs", health)
     c.error(gw.call("GET", "/api/health"), 404, "not_found", "GET /api/health")
-    c.error(status(gw, None), 401, "unauthorized", "status without a token")
+    refused = c.error(status(gw, None), 401, "unauthorized", "status without a token")
+    c.that(set(refused) == {"code", "message", "details"}, "an error's code, message, details",
+           refused)
+    for method, path in (("POST", "/api/pomodoro/submit"), ("PUT", "/api/user/preferences"),
+                         ("GET", "/api/user/data"), ("GET", "/api/analytics/tracking"),
+                         ("POST", "/api/login")):
+        c.error(gw.call(method, path, token=alice, body={}), 404, "not_found",
+                f"the seed's {method} {path} is not served")
     forged = alice.rsplit(".", 1)[0] + "." + bob.rsplit(".", 1)[1]
     c.error(status(gw, forged), 401, "unauthorized", "alice's claims under bob's signature")
 
@@ -112,6 +130,8 @@ def run(gw, c):
     c.that(empty["recommendations"][0].startswith("No devices are registered"), "advice", empty)
     c.that(empty["user"] == {"sub": "alice", "role": "USER"} and empty["last_hours"] == 24,
            "the caller and the default window", empty)
+    c.that("last_sync" not in empty and (empty["sync_lag"], empty["sync_lag_seconds"]) == ("none", 0),
+           "no last_sync before any ack; no lag", empty)
 
     c.section("the three apps register; never seen: offline")
     tokens = {}
@@ -120,7 +140,9 @@ def run(gw, c):
                          body={"id": device_id, "name": name, "platform": platform,
                                "app_version": version})
         registered = c.status(answer, 201, f"register {device_id}")
-        c.that(registered["token"].startswith("sgd_"), "a device token", registered)
+        c.that(registered["token"].startswith("sgd_")
+               and registered["device"]["device_id"] == device_id,
+               "the device and its token", registered)
         tokens[device_id] = registered["token"]
     mac, web, win = tokens[MAC], tokens[WEB], tokens[WIN]
     fresh = c.status(status(gw, alice), 200, "status after registration")
@@ -134,6 +156,8 @@ def run(gw, c):
         fresh,
     )
     c.that(all("last_seen" not in v for v in devices.values()), "never seen", fresh)
+    c.that(all("pending_upload" not in v for v in devices.values()),
+           "no pending_upload before a device reports one", fresh)
     c.that(
         sum("has never synced" in r for r in fresh["recommendations"]) == 3,
         "one recommendation per device that never synced",
@@ -155,6 +179,8 @@ def run(gw, c):
         "sessions take the user from the token",
         pushed,
     )
+    c.that(set(pushed) == {"success", "applied", "conflicts", "errors", "cursor"}
+           and pushed["success"] is True, "the push answer's fields", pushed)
     c.error(
         submit(gw, mac, WEB, [{"action": "insert", "data": session("2025-08-24T16:00:00Z")}]),
         403,
@@ -167,6 +193,15 @@ def run(gw, c):
            "the Mac is active and behind: delayed", behind)
     c.that(devices[MAC]["sync_status"] == "pending" and devices[MAC]["pending"] == 2
            and "last_seen" in devices[MAC], "the Mac is pending 2 changes, seen now", behind)
+    c.that(TIME.match(devices[MAC]["last_seen"]), "last_seen in UTC to the millisecond", behind)
+    c.that({"name", "user", "pending_download", "lag_seconds", "acked_cursor", "outbox_pending",
+            "created_at", "token_expires_at"} <= set(devices[MAC])
+           and (devices[MAC]["name"], devices[MAC]["user"], devices[MAC]["pending_download"])
+           == ("MacBook", "alice", 2), "the device's extra fields", devices[MAC])
+    c.that("last_sync" not in behind, "no last_sync before the first ack", behind)
+    own = c.status(status(gw, mac), 200, "status asked with the Mac's device token")
+    c.that((own["user"]["sub"], own["total_devices"], own["pending_syncs"]) == ("alice", 3, 6),
+           "a device token sees its user's status", own)
     c.that([devices[d]["pending"] for d in (WEB, WIN)] == [2, 2],
            "the other devices have not received them either", behind)
     c.that(behind["pending_syncs"] == 6 and behind["data_summary"]["unsynced_changes"] == 6,
@@ -179,9 +214,15 @@ def run(gw, c):
     healthy = c.status(status(gw, alice), 200, "status after the ack")
     c.that(healthy["sync_status"] == "healthy", "every active device synced: healthy", healthy)
     c.that(healthy["last_sync"] == acked["last_ack"], "last_sync is the latest ack", healthy)
+    c.that(TIME.match(healthy["last_sync"]) and (healthy["sync_lag"], healthy["sync_lag_seconds"])
+           == ("none", 0), "last_sync in UTC to the millisecond; no lag", healthy)
+    c.that("last_ack" in by_device(healthy)[MAC], "the device's last_ack", healthy)
     c.that(healthy["data_summary"]["tables"]["sessions"]["rows"] == 2
            and "last_change" in healthy["data_summary"]["tables"]["sessions"],
            "total sessions and when they last changed", healthy)
+    c.that(healthy["data_summary"]["last_change"]
+           == healthy["data_summary"]["tables"]["sessions"]["last_change"],
+           "the summary's last_change: the latest of any table", healthy)
     c.error(ack(gw, mac, MAC, "99999999"), 422, "validation_failed",
             "an ack beyond the head of the feed")
 
@@ -189,10 +230,20 @@ def run(gw, c):
     data = c.status(gw.call("POST", "/api/sync/pull", token=web, body={}), 200, "pull")
     c.that(sorted(r["id"] for r in data["data"]["sessions"]) == sorted([s1["id"], s2["id"]])
            and data["data"]["preferences"] == [], "the user's sessions, no preferences yet", data)
-    c.status(ack(gw, web, WEB, data["cursor"]), 200, "the web app acknowledges")
-    two = by_device(c.status(status(gw, alice), 200, "status"))
+    c.that({"success", "data", "removed", "limit", "cursor", "has_more"} == set(data)
+           and data["has_more"] is False, "the pull answer's fields", data)
+    feed = c.status(gw.call("GET", "/api/sync/changes?cursor=", token=web), 200, "changes feed")
+    c.that({s1["id"], s2["id"]} <= {ch.get("key") for ch in feed["changes"]},
+           "the changes feed holds both sessions", feed)
+    time.sleep(0.01)  # the web app's ack must be later than the Mac's
+    web_ack = c.status(ack(gw, web, WEB, data["cursor"]), 200, "the web app acknowledges")
+    after = c.status(status(gw, alice), 200, "status")
+    two = by_device(after)
     c.that(two[WEB]["sync_status"] == "up_to_date" and two[WIN]["sync_status"] == "offline",
            "web up to date, Windows still never seen", two)
+    c.that(after["last_sync"] == web_ack["last_ack"] != acked["last_ack"],
+           "last_sync is now the web app's ack, the latest of any device", after)
+    c.that("pending_upload" not in two[WEB], "no pending_upload until the device reports", two)
 
     c.section("the seed's sessions_pending: sessions a device recorded and has not uploaded")
     held = c.status(ack(gw, web, WEB, data["cursor"], pending_upload=2), 200,
@@ -200,8 +251,15 @@ def run(gw, c):
     c.that(held["pending_upload"] == 2 and held["pending_download"] == 0
            and held["sync_status"] == "pending", "pending in the upload direction", held)
     report = c.status(status(gw, alice), 200, "status")
-    c.that(report["pending_upload"] == 2 and by_device(report)[WEB]["pending_upload"] == 2,
-           "status shows the device's unsent sessions", report)
+    c.that(report["pending_upload"] == 2 and by_device(report)[WEB]["pending_upload"] == 2
+           and "pending_upload_at" in by_device(report)[WEB],
+           "status shows the device's unsent sessions, and since when", report)
+    c.status(ack(gw, mac, MAC, pushed["cursor"], pending_upload=1), 200,
+             "the Mac acks, holding 1 session")
+    both = c.status(status(gw, alice), 200, "status")
+    c.that(both["pending_upload"] == 3 and both["pending_syncs"] == 2,
+           "pending_upload sums the devices' reports; pending_syncs is the other direction", both)
+    c.status(ack(gw, mac, MAC, pushed["cursor"], pending_upload=0), 200, "the Mac uploaded it")
     c.that(f"Device `{WEB}` has 2 writes not uploaded yet — sync recommended"
            in report["recommendations"], "and recommends syncing", report["recommendations"])
     sent = c.status(ack(gw, web, WEB, data["cursor"], pending_upload=0), 200,
@@ -255,15 +313,19 @@ def run(gw, c):
     )
 
     c.section("Windows falls behind: pending, then stale after stale_after")
-    c.status(
+    overlap = c.status(
         submit(gw, win, WIN, [{"action": "insert", "data": session(
-            "2025-08-24T14:00:00Z", device_type="windows_app")}]),
+            "2025-08-24T15:10:00Z", device_type="windows_app")}]),
         200,
         "Windows submits a session and does not acknowledge",
     )
+    c.that(len(overlap["applied"]) == 1 and overlap["conflicts"] == [],
+           "a session overlapping the Mac's 15:00-15:25 one is no conflict (the seed's would be)",
+           overlap)
     end = head(gw, alice)
-    for token, device_id in ((mac, MAC), (web, WEB)):
-        c.status(ack(gw, token, device_id, end), 200, f"{device_id} acknowledges")
+    c.status(ack(gw, mac, MAC, end), 200, "the Mac acknowledges")
+    c.status(ack(gw, web, WEB, end, pending_upload=1), 200,
+             "the web app acknowledges, holding 1 session it has not uploaded")
     pending = c.status(status(gw, alice), 200, "status")
     windows = by_device(pending)[WIN]
     # The feed holds each changed row once: 3 sessions and 1 preferences row.
@@ -283,7 +345,11 @@ def run(gw, c):
     c.that(any(r.startswith(f"Device `{WIN}` has been behind for")
                for r in stale["recommendations"]),
            "recommends opening the Windows app", stale)
+    c.that(stale["sync_lag"] == "under a minute", "a lag of seconds reads 'under a minute'", stale)
     c.that(by_device(stale)[MAC]["sync_status"] == "up_to_date", "the Mac stays up to date", stale)
+    c.that(by_device(stale)[WEB]["sync_status"] == "stale",
+           "the web app, holding its upload longer than stale_after, is stale", stale)
+    c.status(ack(gw, web, WEB, end, pending_upload=0), 200, "the web app uploaded it")
     c.status(ack(gw, win, WIN, end), 200, "Windows acknowledges")
     back = c.status(status(gw, alice), 200, "status")
     c.that(back["sync_status"] == "healthy" and back["pending_syncs"] == 0
@@ -309,8 +375,9 @@ def run(gw, c):
     c.that(plain["sync_status"] == "conflicts" and "conflicts" not in plain,
            "overall conflicts; the list only when asked", plain)
     c.that(plain["data_summary"]["open_conflicts"] == 1, "conflicts_detected is 1", plain)
-    c.that(plain["recommendations"][0].startswith("1 conflict waits for a decision"), "advice",
-           plain)
+    c.that(plain["recommendations"][0] == "1 conflict waits for a decision — review it with "
+           "GET /sync/conflicts and resolve it", "advice, naming the path without /api", plain)
+    c.that("conflict_resolution" not in plain, "no conflict_resolution block", plain)
     listed = c.status(status(gw, alice, "?check_conflicts=true"), 200, "check_conflicts=true")
     conflict = listed["conflicts"][0]
     c.that(
@@ -322,6 +389,8 @@ def run(gw, c):
     )
     c.that(conflict["server_row"]["task"] == "write the report"
            and conflict["client_row"]["completed"] is True, "both rows", conflict)
+    c.that(conflict["user"] == "alice" and "created_at" in conflict
+           and "conflict_resolution" not in listed, "who and when; no conflict_resolution", listed)
     c.that(c.status(gw.call("GET", "/api/sync/conflicts", token=mac), 200, "list")["conflicts"]
            == listed["conflicts"], "GET /api/sync/conflicts lists the same")
 
@@ -378,8 +447,15 @@ def run(gw, c):
     c.that(c.status(gw.call("GET", "/api/tables/sessions/rows/" + s1["id"], token=alice), 200,
                     "alice reads her session")["task"] == "write the report",
            "alice's session is untouched")
-    c.that(c.status(status(gw, bob), 200, "bob")["data_summary"]["tables"]["sessions"]["rows"] == 1,
-           "bob counts his one session")
+    counted = c.status(status(gw, bob), 200, "bob")
+    c.that(counted["data_summary"]["tables"]["sessions"]["rows"] == 1
+           and counted["total_devices"] == 0,
+           "bob counts his one session; device ids he pushed as are not registered", counted)
+    c.status(submit(gw, bob, "bob-phone", [{"action": "delete",
+                                            "data": {"id": reuse.json["applied"][0]["key"]}}]),
+             200, "bob deletes his session")
+    c.that(c.status(status(gw, bob), 200, "bob")["data_summary"]["tables"]["sessions"]["rows"] == 0,
+           "a deleted session is not counted")
 
     c.section("resolving the conflict")
     resolved = c.status(
@@ -394,6 +470,28 @@ def run(gw, c):
            == (3, "write the report", True), "the merged row is version 3", resolved)
     c.error(gw.call("POST", f"/api/sync/conflicts/{queued['conflict_id']}/resolve", token=alice,
                     body={"resolution": "use_server"}), 409, "already_resolved", "resolving again")
+
+    def clash_on_s2(base, mac_task, web_task):
+        c.status(submit(gw, mac, MAC, [{"action": "update", "base_version": base,
+                                        "data": {"id": s2["id"], "task": mac_task}}]),
+                 200, f"the Mac sets the task to {mac_task!r}")
+        queued = c.status(submit(gw, web, WEB, [{"action": "update", "base_version": base,
+                                                 "data": {"id": s2["id"], "task": web_task}}]),
+                          200, f"the web app, on version {base}, sets it to {web_task!r}")
+        return queued["conflicts"][0]["conflict"]["conflict_id"]
+
+    local = c.status(
+        gw.call("POST", f"/api/sync/conflicts/{clash_on_s2(1, 'plan', 'review')}/resolve",
+                token=alice, body={"resolution": "use_local"}),
+        200, "use_local",
+    )
+    c.that(local["row"]["task"] == "review", "use_local keeps the device's change", local)
+    server = c.status(
+        gw.call("POST", f"/api/sync/conflicts/{clash_on_s2(local['version'], 'ship', 'draft')}"
+                "/resolve", token=alice, body={"resolution": "use_server"}),
+        200, "use_server",
+    )
+    c.that(server["row"]["task"] == "ship", "use_server keeps the server's row", server)
     end = head(gw, alice)
     for token, device_id in ((mac, MAC), (web, WEB), (win, WIN)):
         ack(gw, token, device_id, end)
@@ -408,18 +506,28 @@ def run(gw, c):
     hour = c.status(status(gw, alice, "?last_hours=1"), 200, "last_hours=1")
     c.that(hour["last_hours"] == 1 and hour["active_devices"] == 3, "all seen within the hour",
            hour)
-    # A device last seen two hours ago (no request can make that, so the database is set while
-    # the gateway is stopped, as the last-seen times it keeps in memory are flushed at stop):
-    # the window must count it out of one hour and in for three.
+    # Devices last seen hours ago (no request can make that, so the database is set while the
+    # gateway is stopped, as the last-seen times it keeps in memory are flushed at stop): the Mac
+    # and the web app two hours ago, Windows five. The window must count them in or out.
     gw.stop()
-    two_hours_ago = int(time.time() * 1000) - 2 * 3600 * 1000
-    gw.sql(f"UPDATE syncgate_devices SET last_seen = {two_hours_ago} WHERE id = '{WIN}'")
+    now_ms = int(time.time() * 1000)
+    for device_id, hours in ((MAC, 2), (WEB, 2), (WIN, 5)):
+        gw.sql(f"UPDATE syncgate_devices SET last_seen = {now_ms - hours * 3600 * 1000} "
+               f"WHERE id = '{device_id}'")
     gw.start()
-    hour = c.status(status(gw, alice, "?last_hours=1"), 200, "last_hours=1 after a restart")
-    three = c.status(status(gw, alice, "?last_hours=3"), 200, "last_hours=3")
-    c.that((hour["active_devices"], three["active_devices"]) == (2, 3),
-           "the Windows app, seen two hours ago, counts for 3 hours and not for 1",
-           {"1h": hour["active_devices"], "3h": three["active_devices"]})
+    windows = {h: c.status(status(gw, alice, f"?last_hours={h}"), 200,
+                           f"last_hours={h} after a restart") for h in (1, 3, 6)}
+    c.that({h: w["active_devices"] for h, w in windows.items()} == {1: 0, 3: 2, 6: 3},
+           "devices seen 2 and 5 hours ago count for 3 or 6 hours, none for 1",
+           {h: w["active_devices"] for h, w in windows.items()})
+    c.that((windows[1]["sync_status"], windows[3]["sync_status"]) == ("offline", "healthy"),
+           "no device seen within the last hour: offline; within 3 hours: healthy",
+           {h: w["sync_status"] for h, w in windows.items()})
+    c.that(windows[1]["total_devices"] == 3
+           and windows[1]["data_summary"] == windows[6]["data_summary"]
+           and [d["sync_status"] for d in windows[1]["devices"]] == ["up_to_date"] * 3,
+           "last_hours sets only the active window: counts, summary and device statuses stay",
+           windows[1])
     c.error(status(gw, alice, "?last_hours=0"), 400, "bad_request", "last_hours=0")
 
     c.section("device management: update and delete")
@@ -455,6 +563,28 @@ def run_offline(gw, c):
            "recommends checking the device", later)
     c.that(later["active_devices"] == 1 and later["sync_status"] == "healthy",
            "offline by offline_after yet active within last_hours: overall healthy", later)
+
+    c.section("a user's push or ack with the device's id makes it seen")
+    pushed = c.status(submit(gw, carol, "carol-mac", [{"action": "insert", "data": session(
+        "2025-08-24T09:00:00Z")}]), 200, "carol (her JWT) pushes as carol-mac")
+    back = by_device(c.status(status(gw, carol), 200, "status"))["carol-mac"]
+    c.that(back["sync_status"] == "pending" and when(back["last_seen"]) > when(gone["last_seen"]),
+           "seen again, pending its own push", back)
+    c.that("Device `carol-mac` has 1 unacknowledged change — sync recommended"
+           in c.status(status(gw, carol), 200, "status")["recommendations"],
+           "one change, in the singular")
+    time.sleep(1.2)
+    behind = c.status(status(gw, carol), 200, "status after offline_after")
+    away = by_device(behind)["carol-mac"]
+    c.that(away["sync_status"] == "offline" and away["lag_seconds"] >= 1,
+           "offline again, with a lag", behind)
+    c.that((behind["sync_lag"], behind["sync_lag_seconds"]) == ("none", 0),
+           "an offline device's lag is not the user's sync_lag", behind)
+    c.status(ack(gw, carol, "carol-mac", pushed["cursor"]), 200,
+             "carol (her JWT) acks as carol-mac")
+    synced = by_device(c.status(status(gw, carol), 200, "status"))["carol-mac"]
+    c.that(synced["sync_status"] == "up_to_date" and when(synced["last_seen"]) > when(away["last_seen"]),
+           "seen again, up to date", synced)
 
 
 if __name__ == "__main__":

@@ -34,13 +34,13 @@ SEED_ENDPOINTS = [
     ("post", "/report"), ("post", "/upload"), ("get", "/upload/{id}"), ("delete", "/upload/{id}"),
     ("put", "/upload/{id}/chunks/{index}"), ("post", "/upload/{id}/complete"),
 ]
-# The two the README lists as served under another path (see "Differences").
-RENAMED = {"/report": "/push", "/download/{path}": "/download/{id}"}
+# The one the README lists as served under another path (see "Differences").
+RENAMED = {"/download/{path}": "/download/{id}"}
 
 
 def report(gw, token, device_id, operations):
-    """The seed's POST /api/v1/sync/report: syncgate's push."""
-    return gw.call("POST", f"{API}/push", token=token,
+    """The seed's POST /api/v1/sync/report: an alias of syncgate's push (config.toml)."""
+    return gw.call("POST", f"{API}/report", token=token,
                    body={"device_id": device_id, "operations": operations})
 
 
@@ -65,15 +65,25 @@ def run(gw, c):
     document = c.status(gw.call("GET", "/openapi.json"), 200, "GET /openapi.json")
     missing = [f"{method.upper()} {path}" for method, path in SEED_ENDPOINTS
                if method not in document["paths"].get(API + RENAMED.get(path, path), {})]
-    c.that(missing == [], "every endpoint of the seed is in the document with its method (two "
-           "under syncgate's names: POST /push for /report, /download/{id} for /download/{path})",
-           missing)
-    c.that(f"{API}/report" not in document["paths"], "POST /report itself is not served (see "
-           "Differences)", sorted(document["paths"]))
+    c.that(missing == [], "every endpoint of the seed is in the document with its method "
+           "(/download/{path} as /download/{id})", missing)
+    c.that(document["paths"][f"{API}/report"]["post"].get("deprecated") is True,
+           "POST /report is a deprecated alias of POST /push", document["paths"][f"{API}/report"])
     c.that("get" in document["paths"][f"{API}/download/{{id}}"], "download is a GET", document)
     c.that(gw.call("GET", "/docs").status == 200, "the docs page is served")
-    c.error(gw.call("GET", "/api/sync/changes", token=alice), 404, "not_found",
-            "the seed's unversioned alias /api/sync/* is not served")
+    unversioned = c.status(gw.call("GET", "/api/sync/changes?limit=1", token=alice), 200,
+                           "the seed's unversioned GET /api/sync/changes")
+    c.that("cursor" in unversioned, "answers as GET /api/v1/sync/changes", unversioned)
+    c.that(all(f"/api/sync{path}" in document["paths"] for path in ("/changes", "/report",
+                                                                   "/devices/{id}")),
+           "the unversioned paths are in the document", sorted(document["paths"]))
+    c.error(gw.call("GET", "/api/sync/changes"), 401, "unauthorized",
+            "an unversioned path needs the same token")
+    old_client = c.status(gw.call("POST", "/api/sync/report", token=gw.token("carol", "USER"), body={
+        "device_id": "carol-old-client",
+        "operations": [{"table": "media", "action": "insert", "data": item("Unversioned")}]}),
+        200, "the seed's unversioned POST /api/sync/report")
+    c.that(old_client["applied"][0]["version"] == 1, "the report is a push", old_client)
     some = str(uuid.uuid4())
     for method, path in (
         ("POST", "/push"), ("GET", "/changes"), ("POST", "/ack"), ("GET", "/conflicts"),
