@@ -347,8 +347,12 @@ pub struct PushOperationDoc {
     op_id: Option<String>,
     table: String,
     action: ActionDoc,
-    /// The row's columns (its primary key always; for `update`, the columns that change). A
-    /// `_version` here is taken as `base_version`.
+    /// The row's columns (its primary key always, but in an `insert` or `upsert` into a table
+    /// with `key_assigned_by = "server"`, where the gateway assigns it when left out and answers
+    /// it as `key`; for `update`, the columns that change). A `_version` here is taken as
+    /// `base_version`. A column's value `{"key_of": "OP_ID"}` (not in `json` columns) is the key
+    /// of the earlier operation of this batch with that `op_id` (e.g. a new parent's assigned
+    /// key); naming no earlier operation, or one that wrote no row: 422 naming the column.
     #[oai(default)]
     data: BTreeMap<String, Value>,
     /// The row version the change is based on; older than the server's is a conflict.

@@ -228,8 +228,18 @@ fn retarget(existing: &MetaSchemaRef, target: MetaSchemaRef) -> MetaSchemaRef {
 fn patch(table: &TableDef) -> MetaSchema {
     let pk = intern(&table.spec.primary_key);
     let mut schema = MetaSchema::new("object");
+    let assigned = crate::sync::keys::assigned_by_server(table);
+    let key_rule = if assigned {
+        format!(
+            "`{pk}` is required but in an `insert` or `upsert`, where the gateway assigns it when \
+             left out (the answer's `key` says which; a later operation of the batch may use it \
+             as `{{\"key_of\": \"OP_ID\"}}`)"
+        )
+    } else {
+        format!("`{pk}` is always required")
+    };
     schema.description = Some(intern(&format!(
-        "Columns of a `{}` row to write. `{pk}` is always required; `insert` needs every column \
+        "Columns of a `{}` row to write. {key_rule}; `insert` needs every column \
          that is neither nullable nor defaulted; `update` only the columns that change. A column \
          left out is left unchanged: defaults apply only when a row is created, so this schema \
          declares none.",
@@ -249,6 +259,8 @@ fn patch(table: &TableDef) -> MetaSchema {
     schema
         .properties
         .push(("_version", MetaSchemaRef::Inline(Box::new(version))));
-    schema.required.push(pk);
+    if !assigned {
+        schema.required.push(pk);
+    }
     schema
 }

@@ -17,6 +17,7 @@ pub fn write_options(state: &AppState, caller: &Caller) -> WriteOptions {
         state.schema(),
         caller,
         state.config.upstream.is_some(),
+        state.config.sync.key_node,
     )
 }
 

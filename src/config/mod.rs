@@ -349,6 +349,11 @@ pub struct SyncConfig {
     /// them at once and falls back to `poll_interval`.
     #[serde(with = "humantime_serde")]
     pub external_poll: Duration,
+    /// This gateway's range of server-assigned integer keys (`key_assigned_by = "server"`):
+    /// node N assigns keys from N × 2^40 up (node 0 from 1), so that the hub (0) and each edge
+    /// (1 to 8191, each its own) never assign the same key, and every key stays below 2^53 (exact
+    /// in JavaScript).
+    pub key_node: u16,
 }
 
 impl Default for SyncConfig {
@@ -360,6 +365,7 @@ impl Default for SyncConfig {
             stream_heartbeat: Duration::from_secs(15),
             external_writes: true,
             external_poll: Duration::from_millis(20),
+            key_node: 0,
         }
     }
 }

@@ -14,6 +14,13 @@ pub fn problems(config: &Config) -> Vec<String> {
              with `/`, e.g. `/api/v1`"
         ));
     }
+    if config.sync.key_node > crate::sync::keys::MAX_NODE {
+        problems.push(format!(
+            "key `sync.key_node` = `{}`: must be 0 (a hub) to {} (an edge)",
+            config.sync.key_node,
+            crate::sync::keys::MAX_NODE
+        ));
+    }
     if config.server.max_body_bytes == 0 {
         problems.push("key `server.max_body_bytes` = `0`: must be at least 1".into());
     }

@@ -97,7 +97,12 @@ fn insert_interface(out: &mut String, schema: &Schema, table: &TableDef, name: &
         let fill = filled.get(column_name.as_str());
         // Left out, a nullable column is stored as null and a defaulted one as its default
         // (`sync::data::complete_new_row`); a scope column is first filled from the caller.
-        let optional = !is_key && (column.nullable || column.default.is_some() || fill.is_some());
+        // A key the gateway assigns may be left out (the push answer's `key` says which).
+        let optional = if is_key {
+            crate::sync::keys::assigned_by_server(table)
+        } else {
+            column.nullable || column.default.is_some() || fill.is_some()
+        };
         let fill_note = fill.map(|(claim, roles)| {
             format!(
                 "Left out, it is filled from the caller's `{claim}` claim for roles scoped by \

@@ -99,6 +99,11 @@ pub struct Table {
     /// Column that identifies a row; its type must be `text`, `integer` or `uuid`.
     #[serde(default = "default_primary_key")]
     pub primary_key: String,
+    /// Who gives a new row its key: `client` (every insert sends it) or `server` (an insert
+    /// may leave it out and the gateway assigns one: the next integer of this gateway's range,
+    /// see `sync.key_node`, or a random UUID). A sent key is used as it is either way.
+    #[serde(default, skip_serializing_if = "KeyAssignedBy::is_client")]
+    pub key_assigned_by: KeyAssignedBy,
     /// Column holding the row's branch, for roles scoped by `branch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch_column: Option<String>,
@@ -183,6 +188,22 @@ fn default_updated_at_column() -> String {
 
 fn is_false(value: &bool) -> bool {
     !value
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAssignedBy {
+    /// Every insert sends the key.
+    #[default]
+    Client,
+    /// An insert without the key gets one from the gateway (integer or uuid keys).
+    Server,
+}
+
+impl KeyAssignedBy {
+    fn is_client(&self) -> bool {
+        *self == KeyAssignedBy::Client
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

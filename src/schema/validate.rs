@@ -203,6 +203,21 @@ fn check_table(table: &TableDef, unparsed: &HashSet<String>, diagnostics: &mut V
                     "a primary key cannot be nullable".into(),
                 ));
             }
+            if spec.key_assigned_by == crate::schema::model::KeyAssignedBy::Server
+                && !matches!(column.kind, ColumnType::Integer | ColumnType::Uuid)
+            {
+                diagnostics.push(
+                    say(
+                        at().column(&spec.primary_key),
+                        format!(
+                            "key_assigned_by = \"server\" needs an integer or uuid primary key, \
+                             not {}",
+                            column.kind.name()
+                        ),
+                    )
+                    .help("make the key `integer` (a sequence) or `uuid`, or let clients send it"),
+                );
+            }
         }
     }
 

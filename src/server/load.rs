@@ -30,6 +30,29 @@ pub fn load_files(config: &Config) -> Result<(Schema, Plugins), Diagnostics> {
             .suggest(role, schema.roles.keys().map(String::as_str))
         ]));
     }
+    if config.upstream.is_some() && config.sync.key_node == 0 {
+        let assigning: Vec<&str> = schema
+            .tables
+            .values()
+            .filter(|table| crate::sync::keys::assigns_integers(table))
+            .map(|table| table.name.as_str())
+            .collect();
+        if let Some(first) = assigning.first() {
+            let file = schema.files.first().cloned().unwrap_or_default();
+            return Err(Diagnostics(vec![
+                schema::Diagnostic::in_file(
+                    file,
+                    format!(
+                        "this gateway is an edge and assigns integer keys ({}), but \
+                         sync.key_node is 0, the hub's range",
+                        assigning.join(", ")
+                    ),
+                )
+                .table(first)
+                .help("give each edge its own sync.key_node (1 to 8191) so that its keys never meet the hub's or another edge's"),
+            ]));
+        }
+    }
     Ok((schema, plugins))
 }
 

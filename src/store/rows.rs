@@ -181,6 +181,28 @@ pub(super) fn push_scan(sql: &mut SqlBuilder, table: &TableDef, scan: &Scan<'_>)
     sql.push(&format!(" ORDER BY \"_sg_seq\" LIMIT {}", scan.limit));
 }
 
+/// The highest integer key of `table` in `[low, high)`, tombstones included (a deleted key is
+/// never given again).
+pub async fn highest_key_between(
+    db: &impl ConnectionTrait,
+    table: &TableDef,
+    low: i64,
+    high: i64,
+) -> Result<Option<i64>, DbErr> {
+    let backend = db.get_database_backend();
+    let key = quote(&table.spec.primary_key);
+    let mut sql = SqlBuilder::new(backend);
+    sql.push(&format!(
+        "SELECT MAX({key}) AS k FROM {} WHERE {key} >= ",
+        quote(&table.name)
+    ));
+    sql.bind(sea_orm::Value::BigInt(Some(low)), None)
+        .push(&format!(" AND {key} < "))
+        .bind(sea_orm::Value::BigInt(Some(high)), None);
+    let row = db.query_one_raw(sql.build()).await?;
+    Ok(row.and_then(|row| row.try_get::<Option<i64>>("", "k").ok().flatten()))
+}
+
 /// Rows in `scope` that are not deleted.
 pub async fn count(
     db: &impl ConnectionTrait,

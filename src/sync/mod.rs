@@ -10,6 +10,7 @@ pub mod devices;
 mod error;
 pub mod external;
 pub mod feed;
+pub mod keys;
 pub mod lookup;
 pub mod push;
 mod resolve;

@@ -6,6 +6,8 @@
 use super::SyncError;
 use super::access::{Access, access};
 use super::data::{VERSION_FIELD, check_sent, key_of};
+use super::keys;
+use super::types::Action;
 use super::types::{ConflictInfo, OpError, OpResult, OpStatus, Operation, PushOutcome, Resolve};
 use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer, Written};
 use crate::auth::Caller;
@@ -16,6 +18,7 @@ use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use tracing::Instrument;
 
 /// A push request, as the core sees it.
@@ -60,8 +63,14 @@ impl From<sea_orm::DbErr> for PushFailure {
 /// An operation checked against the schema, ready for the pipeline.
 struct Checked<'s> {
     access: Access<'s>,
+    /// Null until assigned, for an insert the gateway gives a key (`assigns_key`).
     key: Value,
     sent: Map<String, Value>,
+    /// An insert without its key into a table whose keys the gateway assigns.
+    assigns_key: bool,
+    /// Columns whose value is the key of an earlier operation of the batch
+    /// (`{"key_of": "OP_ID"}`), with that op id; filled in when the batch runs.
+    references: Vec<(String, String)>,
     base_version: Option<i64>,
     /// Identifies the change, to tell a retry from a reused op id (see [`fingerprint`]).
     fingerprint: String,
@@ -143,23 +152,29 @@ async fn run(
     // An OpenTelemetry span lasts from its creation to its drop: this one covers the loop.
     let applying = tracing::info_span!("apply", operations = checked.len());
     let mut results = Vec::with_capacity(batch.operations.len());
+    // The key each op id of this run wrote (or was answered with), for `key_of`.
+    let mut keys_by_op: HashMap<String, Value> = HashMap::new();
     for (index, (operation, checked)) in batch.operations.iter().zip(checked.iter_mut()).enumerate()
     {
         let outcome = match checked {
             Ok(checked) => {
                 let span = tracing::debug_span!(parent: &applying, "operation", index,
                     table = %operation.table, action = operation.action.name());
-                match operation.op_id.as_deref().and_then(|id| records.get(id)) {
-                    Some(record) => {
-                        replay(&mut writer, index, operation, checked, record)
-                            .instrument(span)
-                            .await
-                    }
-                    None => {
-                        apply(&mut writer, index, operation, checked)
-                            .instrument(span)
-                            .await
-                    }
+                let record = operation.op_id.as_deref().and_then(|id| records.get(id));
+                match complete(&mut writer, checked, record, &keys_by_op).await {
+                    Err(error) => Err(error),
+                    Ok(()) => match record {
+                        Some(record) => {
+                            replay(&mut writer, index, operation, checked, record)
+                                .instrument(span)
+                                .await
+                        }
+                        None => {
+                            apply(&mut writer, index, operation, checked)
+                                .instrument(span)
+                                .await
+                        }
+                    },
                 }
             }
             // An atomic batch ends at its first failure and is not run again, so the error of a
@@ -174,7 +189,12 @@ async fn run(
             }
         };
         match outcome {
-            Ok(result) => results.push(result),
+            Ok(result) => {
+                if let (Some(op_id), Some(key)) = (&operation.op_id, &result.key) {
+                    keys_by_op.insert(op_id.clone(), key.clone());
+                }
+                results.push(result)
+            }
             Err(error)
                 if batch.atomic || matches!(error, SyncError::Db(_) | SyncError::Contended(_)) =>
             {
@@ -193,6 +213,43 @@ async fn run(
     drop(applying);
     let position = writer.commit(schema).await?;
     Ok(split(results, position))
+}
+
+/// Fills in what only the run knows: the values of `key_of` references (the keys earlier
+/// operations wrote) and, for an insert whose key the gateway assigns, a new key (a retry of
+/// a recorded op id keeps the key it was answered with).
+async fn complete(
+    writer: &mut Writer<'_>,
+    checked: &mut Checked<'_>,
+    record: Option<&OpRecord>,
+    keys_by_op: &HashMap<String, Value>,
+) -> Result<(), SyncError> {
+    let table = checked.access.table;
+    for (column, op_id) in &checked.references {
+        let Some(key) = keys_by_op.get(op_id) else {
+            return Err(SyncError::invalid(
+                column,
+                format!("`key_of` names op_id `{op_id}`, whose operation wrote no row"),
+            ));
+        };
+        let mut value = Map::new();
+        value.insert(column.clone(), key.clone());
+        let value = check_sent(table, value)?;
+        checked.sent.extend(value);
+        if *column == table.spec.primary_key {
+            checked.key = key_of(table, &checked.sent)?;
+        }
+    }
+    if checked.assigns_key {
+        checked.key = match record {
+            Some(record) => record.key.clone(),
+            None => writer.assign_key(table).await?,
+        };
+        checked
+            .sent
+            .insert(table.spec.primary_key.clone(), checked.key.clone());
+    }
+    Ok(())
 }
 
 /// A device token pushes as its own device; any caller's `device_id` must be a usable id.
@@ -227,16 +284,78 @@ fn check<'s>(
     let base_version = operation
         .base_version
         .or_else(|| operation.data.get(VERSION_FIELD).and_then(Value::as_i64));
-    let sent = check_sent(access.table, std::mem::take(&mut operation.data))?;
-    let key = key_of(access.table, &sent)?;
-    let fingerprint = fingerprint(operation, access.table, &sent, base_version);
+    let mut data = std::mem::take(&mut operation.data);
+    let references = take_references(access.table, &mut data, earlier)?;
+    let sent = check_sent(access.table, data)?;
+    let pk = &access.table.spec.primary_key;
+    let assigns_key = matches!(operation.action, Action::Insert | Action::Upsert)
+        && keys::assigned_by_server(access.table)
+        && matches!(sent.get(pk), None | Some(Value::Null))
+        && !references.iter().any(|(column, _)| column == pk);
+    let key = if assigns_key || references.iter().any(|(column, _)| column == pk) {
+        Value::Null
+    } else {
+        key_of(access.table, &sent)?
+    };
+    let mut identified = sent.clone();
+    for (column, op_id) in &references {
+        identified.insert(column.clone(), serde_json::json!({ REFERENCE: op_id }));
+    }
+    let fingerprint = fingerprint(operation, access.table, &identified, base_version);
     Ok(Checked {
         access,
         key,
         sent,
+        assigns_key,
+        references,
         base_version,
         fingerprint,
     })
+}
+
+/// How an operation names the key of an earlier one: `{"key_of": "OP_ID"}` as a column's value.
+const REFERENCE: &str = "key_of";
+
+/// Takes the columns of `data` whose value refers to an earlier operation's key out of it; the
+/// op id must name an earlier operation of the batch.
+fn take_references(
+    table: &TableDef,
+    data: &mut Map<String, Value>,
+    earlier: &[Operation],
+) -> Result<Vec<(String, String)>, SyncError> {
+    let mut references = Vec::new();
+    for (column, value) in data.iter() {
+        let Some(object) = value.as_object().filter(|o| o.len() == 1) else {
+            continue;
+        };
+        let Some(target) = object.get(REFERENCE) else {
+            continue;
+        };
+        let declared = table.spec.columns.get(column);
+        if declared.is_some_and(|c| c.kind == crate::schema::model::ColumnType::Json) {
+            // A json column holds any object, this one included.
+            continue;
+        }
+        let Some(op_id) = target.as_str() else {
+            return Err(SyncError::invalid(
+                column,
+                "`key_of` takes the op_id of an earlier operation of this batch, as a string",
+            ));
+        };
+        if !earlier.iter().any(|e| e.op_id.as_deref() == Some(op_id)) {
+            return Err(SyncError::invalid(
+                column,
+                format!(
+                    "`key_of` names op_id `{op_id}`, which no earlier operation of this batch has"
+                ),
+            ));
+        }
+        references.push((column.clone(), op_id.to_string()));
+    }
+    for (column, _) in &references {
+        data.remove(column);
+    }
+    Ok(references)
 }
 
 /// Reads (and locks) every row the batch names, one query per table, tables in schema order so
@@ -250,7 +369,7 @@ async fn read_ahead(
         let keys: Vec<Value> = checked
             .iter()
             .flatten()
-            .filter(|op| op.access.table.name == table.name)
+            .filter(|op| op.access.table.name == table.name && !op.key.is_null())
             .map(|op| op.key.clone())
             .collect();
         if !keys.is_empty() {
@@ -320,7 +439,7 @@ async fn replay(
             record.table
         )));
     }
-    let now = writer.current(checked.access.table, &checked.key).await?;
+    let now = writer.current(checked.access.table, &record.key).await?;
     let row = match now {
         // Version 0: the first time wrote nothing (`missing_row = "ignore"`); nor does a retry.
         _ if record.version == 0 => None,

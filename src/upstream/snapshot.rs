@@ -129,6 +129,7 @@ async fn apply_page(
         outbox: false,
         hooks: false,
         lookup: None,
+        key_node: 0,
     };
     let mut writer = Writer::begin(db, &plugins, actor, options).await?;
     let mut rows = Vec::with_capacity(changes.len());

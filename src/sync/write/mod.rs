@@ -60,6 +60,8 @@ pub struct WriteOptions {
     pub hooks: bool,
     /// How hook scripts read other rows (`lookup`).
     pub lookup: Option<Lookup>,
+    /// The range of integer keys this gateway assigns (`sync.key_node`, see [`super::keys`]).
+    pub key_node: u16,
 }
 
 impl WriteOptions {
@@ -71,12 +73,14 @@ impl WriteOptions {
         schema: std::sync::Arc<crate::schema::Schema>,
         caller: &Caller,
         outbox: bool,
+        key_node: u16,
     ) -> Self {
         Self {
             feed: feed.clone(),
             outbox,
             hooks: true,
             lookup: Some(super::lookup::lookup(db.clone(), schema, caller.clone())),
+            key_node,
         }
     }
 }
@@ -147,6 +151,8 @@ pub struct Writer<'a> {
     deliveries: Vec<(String, String)>,
     ops: Vec<(String, OpRecord)>,
     after_commit: Vec<(HookOp, HookContext)>,
+    /// The next integer key to try per table, once its range was read (see [`super::keys`]).
+    next_keys: HashMap<String, i64>,
 }
 
 impl<'a> Writer<'a> {
@@ -171,6 +177,7 @@ impl<'a> Writer<'a> {
             deliveries: Vec::new(),
             ops: Vec::new(),
             after_commit: Vec::new(),
+            next_keys: HashMap::new(),
         })
     }
 
@@ -219,6 +226,41 @@ impl<'a> Writer<'a> {
             self.preload(table, std::slice::from_ref(key)).await?;
         }
         Ok(self.rows.get(&slot).cloned().flatten())
+    }
+
+    /// A key for a new row of `table` (`key_assigned_by = "server"`) that no row of it has,
+    /// as this transaction sees it: the next integer of this gateway's range, or a random UUID.
+    pub async fn assign_key(&mut self, table: &TableDef) -> Result<Value, SyncError> {
+        if super::keys::key_kind(table) == Some(crate::schema::model::ColumnType::Uuid) {
+            loop {
+                let key = Value::String(uuid::Uuid::new_v4().to_string());
+                if self.current(table, &key).await?.is_none() {
+                    return Ok(key);
+                }
+            }
+        }
+        let (low, high) = super::keys::range(self.options.key_node);
+        let mut next = match self.next_keys.get(&table.name) {
+            Some(next) => *next,
+            None => rows::highest_key_between(&self.txn, table, low, high)
+                .await?
+                .map_or(low, |highest| highest + 1),
+        };
+        // A key sent earlier in this batch may sit in the range: skip it.
+        while self.current(table, &Value::from(next)).await?.is_some() {
+            next += 1;
+        }
+        if next >= high {
+            return Err(SyncError::Invalid {
+                field: Some(table.spec.primary_key.clone()),
+                message: format!(
+                    "this gateway's keys of table `{}` are used up (sync.key_node {} ends at {high})",
+                    table.name, self.options.key_node
+                ),
+            });
+        }
+        self.next_keys.insert(table.name.clone(), next + 1);
+        Ok(Value::from(next))
     }
 
     /// First outcomes already recorded for `op_ids` of this writer's caller and device.
