@@ -223,6 +223,8 @@ def run(gw, c):
     c.that(healthy["data_summary"]["last_change"]
            == healthy["data_summary"]["tables"]["sessions"]["last_change"],
            "the summary's last_change: the latest of any table", healthy)
+    c.that(when(healthy["data_summary"]["last_change"]) >= when(empty["server_time"]),
+           "last_change is when the row changed on the server, not the session's start", healthy)
     c.error(ack(gw, mac, MAC, "99999999"), 422, "validation_failed",
             "an ack beyond the head of the feed")
 
@@ -257,7 +259,7 @@ def run(gw, c):
     c.status(ack(gw, mac, MAC, pushed["cursor"], pending_upload=1), 200,
              "the Mac acks, holding 1 session")
     both = c.status(status(gw, alice), 200, "status")
-    c.that(both["pending_upload"] == 3 and both["pending_syncs"] == 2,
+    c.that(both["pending_upload"] == 3 and both["pending_syncs"] == both["pending_download"] == 2,
            "pending_upload sums the devices' reports; pending_syncs is the other direction", both)
     c.status(ack(gw, mac, MAC, pushed["cursor"], pending_upload=0), 200, "the Mac uploaded it")
     c.that(f"Device `{WEB}` has 2 writes not uploaded yet — sync recommended"
@@ -526,7 +528,7 @@ def run(gw, c):
     c.that(windows[1]["total_devices"] == 3
            and windows[1]["data_summary"] == windows[6]["data_summary"]
            and [d["sync_status"] for d in windows[1]["devices"]] == ["up_to_date"] * 3,
-           "last_hours sets only the active window: counts, summary and device statuses stay",
+           "last_hours sets only the active window: total, summary and device statuses stay",
            windows[1])
     c.error(status(gw, alice, "?last_hours=0"), 400, "bad_request", "last_hours=0")
 
