@@ -23,6 +23,7 @@ id = { type = "text" }
 branch_id = { type = "integer" }
 image = { type = "file", nullable = true, accept = ["image/png", "image/jpeg"] }
 scan = { type = "file", nullable = true, max_size = 200000 }
+data = { type = "json", default = {}, accept = ["image/png"], max_size = 1000 }
 "#;
 
 /// A 1×1 PNG.
@@ -381,6 +382,102 @@ async fn expired_sessions_and_files_of_deleted_rows_are_removed() {
                 .0,
             404
         );
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_writes_its_id_under_a_key_of_a_json_column_in_the_same_request() {
+    for backend in backends() {
+        let (sandbox, server) = server(backend).await;
+        let note = json!([{"table": "photos", "action": "update", "data": {"id": "p1", "data": {"note": "kept"}}}]);
+        assert_eq!(server.push(&clerk(1), "d", true, note).await.0, 200);
+        let into = |key: &'static str| -> Vec<(&'static str, &'static str)> {
+            vec![("table", "photos"), ("row", "p1"), ("field", key)]
+        };
+        let (status, front) = upload(
+            &server,
+            &clerk(1),
+            &into("data.front"),
+            Some(("f.png", PNG.to_vec())),
+        )
+        .await;
+        assert_eq!(status, 201, "{backend:?}: {front}");
+        let front_id = front["attachment_id"].as_str().unwrap().to_string();
+        assert_eq!(front["field"], "data.front", "{front}");
+        assert_eq!(
+            front["row"]["data"],
+            json!({"note": "kept", "front": front_id}),
+            "{front}"
+        );
+        let (_, back) = upload(
+            &server,
+            &clerk(1),
+            &into("data.back"),
+            Some(("b.png", PNG.to_vec())),
+        )
+        .await;
+        let back_id = back["attachment_id"].as_str().unwrap().to_string();
+        let (_, row) = server
+            .get_as(&clerk(1), &format!("{API}/tables/photos/rows/p1"))
+            .await;
+        assert_eq!(
+            row["data"],
+            json!({"note": "kept", "front": front_id, "back": back_id}),
+            "one new version per upload, other keys kept: {row}"
+        );
+        assert_eq!(row["_version"], 4, "{row}");
+
+        // The json column's accept and max_size hold; a json column needs a key, a file column none.
+        let cases: [(Vec<(&str, &str)>, Vec<u8>, u16); 5] = [
+            (into("data.front"), b"not an image".to_vec(), 415),
+            (into("data.front"), [PNG, &[0u8; 1000]].concat(), 413),
+            (into("data"), PNG.to_vec(), 400),
+            (into("image.front"), PNG.to_vec(), 400),
+            (
+                vec![("table", "photos"), ("row", "p2"), ("field", "data.front")],
+                PNG.to_vec(),
+                404,
+            ),
+        ];
+        for (parts, bytes, expected) in cases {
+            let (status, body) = upload(&server, &clerk(1), &parts, Some(("x.png", bytes))).await;
+            assert_eq!(status, expected, "{parts:?}: {body}");
+        }
+        let (_, row) = server
+            .get_as(&clerk(1), &format!("{API}/tables/photos/rows/p1"))
+            .await;
+        assert_eq!(row["_version"], 4, "refused uploads wrote nothing: {row}");
+        let download = get_raw(&server, &format!("{API}/sync/download/{front_id}"), &[]).await;
+        assert_eq!(download.status(), 200);
+        assert_eq!(download.bytes().await.unwrap().as_ref(), PNG);
+        let (status, _) = server
+            .get_as(&clerk(2), &format!("{API}/sync/download/{front_id}"))
+            .await;
+        assert_eq!(status, 404, "another branch cannot download it");
+
+        // A replaced key's file is no longer referenced and goes; the others stay.
+        let (status, _) = upload(
+            &server,
+            &clerk(1),
+            &into("data.front"),
+            Some(("g.png", PNG.to_vec())),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while files_on_disk(&sandbox, "files") != 2 {
+            assert!(
+                Instant::now() < deadline,
+                "{backend:?}: {} files",
+                files_on_disk(&sandbox, "files")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let (status, _) = server
+            .get_as(&clerk(1), &format!("{API}/sync/download/{back_id}"))
+            .await;
+        assert_eq!(status, 200, "the back photo is still referenced");
         server.stop().await;
     }
 }

@@ -35,7 +35,8 @@ struct FileForm {
     table: String,
     /// The row's primary key.
     row: String,
-    /// The `file` column.
+    /// The `file` column, or `COLUMN.KEY`: the file's id is written under KEY of the `json`
+    /// column COLUMN (its other keys kept), e.g. `data.Inspection_Photo_1`.
     #[oai(rename = "field")]
     column: String,
     file: FilePart,
@@ -68,6 +69,7 @@ enum AttachResponse {
 struct NewUpload {
     table: String,
     row: String,
+    /// The `file` column, or `COLUMN.KEY` of a `json` column (see `POST /sync/files`).
     field: String,
     /// Size of the whole file in bytes.
     size: i64,
@@ -197,11 +199,13 @@ fn key_text(key: &Value) -> String {
 
 #[OpenApi(tag = "FilesTag::Files")]
 impl FilesApi {
-    /// Upload a file into a row's `file` column.
+    /// Upload a file into a row's `file` column, or under a key of its `json` column.
     ///
     /// The media type is read from the content and checked against the column's `accept`;
     /// too large: 413; wrong type: 415; a row the caller may not update: 404. The row gets a new
-    /// version holding the attachment id.
+    /// version holding the attachment id, in this one request: in the column, or with `field` =
+    /// `COLUMN.KEY` under KEY of the json column (its other keys kept). When the row cannot be
+    /// written, the stored file is removed again.
     #[oai(path = "/sync/files", method = "post", operation_id = "uploadFile")]
     async fn upload(
         &self,

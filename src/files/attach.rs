@@ -51,12 +51,17 @@ impl From<sea_orm::DbErr> for FileError {
     }
 }
 
-/// A `file` column of one row.
+/// Where a file goes in one row: a `file` column, or a key of a `json` column.
 pub struct Target<'a> {
     pub table: &'a TableDef,
     pub key: Value,
+    /// As the request named it: `COLUMN`, or `COLUMN.KEY` for a key of a json column (how it is
+    /// recorded with the file, too).
     pub field: String,
+    pub column_name: String,
     pub column: &'a Column,
+    /// The key of the json column the file's id is written under.
+    pub json_key: Option<String>,
 }
 
 impl Target<'_> {
@@ -76,17 +81,40 @@ pub async fn target<'a>(
 ) -> Result<Target<'a>, FileError> {
     let access = access(schema, caller, table)?;
     let table = access.table;
+    // Column names have no `.`: what follows the first one is a key of a json column.
+    let (column_name, json_key) = match field.split_once('.') {
+        Some((column, key)) => (column, Some(key)),
+        None => (field, None),
+    };
+    let wanted = if json_key.is_some() {
+        ColumnType::Json
+    } else {
+        ColumnType::File
+    };
     let column = table
         .spec
         .columns
-        .get(field)
-        .filter(|c| c.kind == ColumnType::File)
+        .get(column_name)
+        .filter(|c| c.kind == wanted)
         .ok_or_else(|| {
-            FileError::BadRequest(format!(
-                "`{field}` is not a file column of table `{}`",
-                table.name
-            ))
+            FileError::BadRequest(match json_key {
+                Some(_) => format!(
+                    "`{column_name}` is not a json column of table `{}` (`field` = \
+                     `COLUMN.KEY` writes the file's id under KEY of a json column)",
+                    table.name
+                ),
+                None => format!(
+                    "`{field}` is not a file column of table `{}` (or name a key of a json \
+                     column as `COLUMN.KEY`)",
+                    table.name
+                ),
+            })
         })?;
+    if json_key.is_some_and(|key| key.is_empty() || key.len() > 200) {
+        return Err(FileError::BadRequest(
+            "the json key after `.` in `field` must hold 1 to 200 characters".into(),
+        ));
+    }
     if !access.permissions.update {
         return Err(SyncError::Forbidden(format!(
             "your role `{}` may not update rows of table `{}`",
@@ -110,7 +138,9 @@ pub async fn target<'a>(
         table,
         key,
         field: field.to_string(),
+        column_name: column_name.to_string(),
         column,
+        json_key: json_key.map(String::from),
     })
 }
 
@@ -168,7 +198,7 @@ pub async fn store(
     Ok(file)
 }
 
-/// Writes the attachment id into the target's column: a new version of the row, through the
+/// Writes the attachment id into the target's column (or under its key of a json column): a new version of the row, through the
 /// write pipeline like any update (hooks, webhooks, outbox). Returns the row.
 pub async fn attach(
     db: &DatabaseConnection,
@@ -183,9 +213,27 @@ pub async fn attach(
     let device_id = caller.device_id.as_deref().unwrap_or("file-upload");
     let actor = Actor { caller, device_id };
     let mut writer = Writer::begin(db, plugins, actor, options).await?;
+    let reference = Value::String(file_id.to_string());
+    let value = match &target.json_key {
+        None => reference,
+        // The row's object with the key set, its other keys kept (merge column or not), as this
+        // transaction reads it.
+        Some(json_key) => {
+            let current = writer.current(target.table, &target.key).await?;
+            let mut object = current
+                .and_then(|row| row.values.get(&target.column_name).cloned())
+                .and_then(|value| match value {
+                    Value::Object(object) => Some(object),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            object.insert(json_key.clone(), reference);
+            Value::Object(object)
+        }
+    };
     let mut sent = Map::new();
     sent.insert(target.table.spec.primary_key.clone(), target.key.clone());
-    sent.insert(target.field.clone(), Value::String(file_id.to_string()));
+    sent.insert(target.column_name.clone(), value);
     let written = writer
         .apply(RowWrite {
             access: &access,

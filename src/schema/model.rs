@@ -292,10 +292,12 @@ pub struct Column {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<String>,
     /// Media types a `file` column accepts, checked against the file's content (e.g.
-    /// `["image/png", "image/jpeg"]`, or `["image/*"]`); any type when empty.
+    /// `["image/png", "image/jpeg"]`, or `["image/*"]`); any type when empty. On a `json`
+    /// column: files uploaded under one of its keys (`field` = `COLUMN.KEY`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accept: Vec<String>,
-    /// Largest file a `file` column accepts, in bytes (default 10 MB).
+    /// Largest file a `file` column (or a key of a `json` column) accepts, in bytes (default
+    /// 10 MB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_size: Option<u64>,
     /// `json` columns: every update merges a sent object into the stored one key by key

@@ -134,13 +134,14 @@ fn check_table(table: &TableDef, unparsed: &HashSet<String>, diagnostics: &mut V
             ),
             _ => {}
         }
-        if column.kind != ColumnType::File
+        // A json column takes them for files uploaded under one of its keys (`COLUMN.KEY`).
+        if !matches!(column.kind, ColumnType::File | ColumnType::Json)
             && (!column.accept.is_empty() || column.max_size.is_some())
         {
             diagnostics.push(say(
                 at_column(),
                 format!(
-                    "`accept` and `max_size` apply to file columns, not {}",
+                    "`accept` and `max_size` apply to file and json columns, not {}",
                     column.kind.name()
                 ),
             ));
