@@ -429,7 +429,7 @@ async fn an_upload_writes_its_id_under_a_key_of_a_json_column_in_the_same_reques
         assert_eq!(row["_version"], 4, "{row}");
 
         // The json column's accept and max_size hold; a json column needs a key, a file column none.
-        let cases: [(Vec<(&str, &str)>, Vec<u8>, u16); 5] = [
+        let cases = [
             (into("data.front"), b"not an image".to_vec(), 415),
             (into("data.front"), [PNG, &[0u8; 1000]].concat(), 413),
             (into("data"), PNG.to_vec(), 400),
