@@ -465,6 +465,10 @@ async fn an_upload_writes_its_id_under_a_key_of_a_json_column_in_the_same_reques
         )
         .await;
         assert_eq!(status, 201);
+        let (status, _) = server
+            .get_as(&clerk(1), &format!("{API}/sync/download/{front_id}"))
+            .await;
+        assert_eq!(status, 404, "the replaced photo is not served");
         let deadline = Instant::now() + Duration::from_secs(15);
         while files_on_disk(&sandbox, "files") != 2 {
             assert!(

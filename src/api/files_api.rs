@@ -360,8 +360,8 @@ impl FilesApi {
 
     /// Download a file by attachment id, whole or a `Range` of it.
     ///
-    /// Only files of rows the caller may read. `ETag` is the SHA-256; `If-None-Match` with it
-    /// answers 304.
+    /// Only files of rows the caller may read, while the row still holds them (a replaced or
+    /// cleared file: 404). `ETag` is the SHA-256; `If-None-Match` with it answers 304.
     #[oai(path = "/sync/download/:id", method = "get", operation_id = "download")]
     async fn download(
         &self,
@@ -386,10 +386,15 @@ impl FilesApi {
             .ok_or_else(missing)?;
         let schema = state.schema();
         let access = crate::sync::access(&schema, &auth.0, &file.table).map_err(|_| missing())?;
-        crate::sync::visible_row(&state.db, &access, &file.key)
+        let row = crate::sync::visible_row(&state.db, &access, &file.key)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(missing)?;
+        // A file its row replaced or cleared is gone for readers at once, not at the next
+        // cleanup.
+        if !crate::files::holds(&row.values, &file.field, &file.id) {
+            return Err(missing());
+        }
         let etag = format!("\"{}\"", file.sha256);
         if if_none_match
             .0

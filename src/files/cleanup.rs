@@ -38,7 +38,7 @@ pub async fn cleanup(
             };
             let row = rows::find(db, table, &file.key).await?;
             let referenced = row.as_ref().is_some_and(|row| {
-                !row.deleted && referenced_in(&row.values, &file.field, &file.id)
+                !row.deleted && super::holds(&row.values, &file.field, &file.id)
             });
             if referenced {
                 continue;
@@ -60,17 +60,4 @@ pub async fn cleanup(
         }
     }
     Ok(report)
-}
-
-/// Whether the row's `field` (a file column, or `COLUMN.KEY` of a json column) holds `id`.
-fn referenced_in(
-    values: &serde_json::Map<String, serde_json::Value>,
-    field: &str,
-    id: &str,
-) -> bool {
-    let held = match field.split_once('.') {
-        Some((column, key)) => values.get(column).and_then(|object| object.get(key)),
-        None => values.get(field),
-    };
-    held.and_then(|value| value.as_str()) == Some(id)
 }

@@ -15,3 +15,13 @@ pub mod uploads;
 
 /// Largest file a column accepts when it does not say (10 MB).
 pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024;
+
+/// Whether a row's `field` (a file column, or `COLUMN.KEY` of a json column) holds the file
+/// `id`: a file its row no longer holds is neither served nor kept.
+pub fn holds(values: &serde_json::Map<String, serde_json::Value>, field: &str, id: &str) -> bool {
+    let held = match field.split_once('.') {
+        Some((column, key)) => values.get(column).and_then(|object| object.get(key)),
+        None => values.get(field),
+    };
+    held.and_then(|value| value.as_str()) == Some(id)
+}
