@@ -1,7 +1,7 @@
 """Seed 001 (inspection forms) end to end: a real gateway on this example's config, driven
-through every flow of the seed document — the batch sync with per-item results, merged form
-data, optimistic locking on updated_at with both versions and `use_local`, photo upload and
-deletion, signature deletion, the per-user status counts, and the policies (own, assigned,
+through every flow of the seed document — form fills created without an id, the batch sync
+with per-item results, merged form data, optimistic locking on updated_at with both versions
+and `use_local`, photo upload into the form's data and deletion, signature deletion, the per-user status counts, and the policies (own, assigned,
 admin) — on SQLite and PostgreSQL.
 
     python3 examples/001-inspections/e2e.py     (scripts/examples-check runs it)
@@ -77,6 +77,31 @@ def flows(gw, check):
         "id": "tablet-42", "name": "Tablet", "platform": "android", "app_version": "3.1.0"}),
         201, "register the device")
 
+    check.section("a form fill created offline without an id: the server assigns it")
+    new_fill = [
+        {"op_id": "offline-new-1", "table": "form_fills", "action": "insert", "data": {
+            "inspection_id": 3, "data": {"Building_Name": "Garage"}}},
+        {"op_id": "offline-new-2", "table": "form_fills", "action": "update", "data": {
+            "id": {"key_of": "offline-new-1"}, "data": {"Location_row_1": "Ground"}}},
+    ]
+    body = check.status(push(owner, new_fill, atomic=True), 200, "insert without id, then update")
+    created = body["applied"][0]
+    check.that(isinstance(created["key"], int) and created["key"] > 900
+               and created["row"]["id"] == created["key"],
+               "the answer maps the op id to the new id (after the highest taken, 900)", body)
+    fill_id = created["key"]
+    check.that(body["applied"][1]["key"] == fill_id
+               and body["applied"][1]["row"]["data"] == {"Building_Name": "Garage",
+                                                         "Location_row_1": "Ground"},
+               "the second item of the batch updated the new form fill by its op id", body)
+    again = check.status(push(owner, new_fill, atomic=True), 200, "the same batch again")
+    check.that([r["key"] for r in again["applied"]] == [fill_id, fill_id]
+               and all(r["replayed"] for r in again["applied"]),
+               "a retry is answered with the same id, nothing created twice", again)
+    check.error(push(owner, [{"table": "form_fills", "action": "update", "data": {
+        "data": {"x": 1}}}], atomic=True), 422, "validation_failed",
+        "an update still needs the id (the seed: required for updates)")
+
     check.section("POST /api/v1/sync: a batch of sync items with per-item results")
     answer = push(owner, [
         {"op_id": "offline-123", "table": "form_fills", "action": "update", "data": {
@@ -117,37 +142,42 @@ def flows(gw, check):
     again = check.status(row(owner, "form_fills", 456), 200, "read again")
     check.that(again["updated_at"] == last_seen, "nothing written by the replay", again)
 
-    check.section("photo upload: multipart, images only, at most 10 MB")
-    photo_id = str(uuid.uuid4())
-    body = check.status(push(owner, [{"table": "attachments", "action": "insert", "data": {
-        "id": photo_id, "form_fill_id": 456, "field_name": "Inspection_Photo_1", "kind": "photo"}}],
-        atomic=True), 200, "the attachment row")
+    check.section("photo upload into the form's data in one request: images only, at most 10 MB")
 
-    def upload(token, key, content, field="file", filename="photo.jpg"):
-        fields = {"table": "attachments", "row": key, "field": field}
+    def upload(token, form_fill_id, field_name, content, filename="photo.jpg"):
+        """The seed's upload_photo(form_fill_id, field_name, photo)."""
+        fields = {"table": "form_fills", "row": form_fill_id, "field": f"data.{field_name}"}
         data, headers = multipart(fields, content, filename)
         return gw.call("POST", "/api/v1/sync/files", token, headers=headers, data=data)
 
-    uploaded = check.status(upload(owner, photo_id, JPEG), 201, "a JPEG is stored")
+    uploaded = check.status(upload(owner, 456, "Inspection_Photo_1", JPEG), 201,
+                            "a JPEG into form fill 456's Inspection_Photo_1")
     attachment_id = uploaded["attachment_id"]
     check.that(len(attachment_id) > 0, "photo_attachment_id", uploaded)
-    check.error(upload(owner, photo_id, b"just some text", filename="a.jpg"),
+    check.that(uploaded["row"]["data"].get("Inspection_Photo_1") == attachment_id
+               and uploaded["row"]["data"].get("Location_row_1") == "First Floor",
+               "the server wrote the id into the form's data, other keys kept", uploaded["row"])
+    fill = check.status(row(owner, "form_fills", 456), 200, "read the form fill")
+    check.that(fill["data"]["Inspection_Photo_1"] == attachment_id
+               and fill["_version"] == uploaded["version"], "stored, as the new version", fill)
+    check.error(upload(owner, 456, "Inspection_Photo_2", b"just some text", filename="a.jpg"),
                 415, "unsupported_media_type", "File must be an image")
-    check.error(upload(owner, photo_id, JPEG + b"\x00" * (10 * 1024 * 1024)),
+    check.error(upload(owner, 456, "Inspection_Photo_2", JPEG + b"\x00" * (10 * 1024 * 1024)),
                 413, "file_too_large", "File too large (max 10MB)")
-    data, headers = multipart({"table": "attachments", "row": photo_id, "field": "file"})
+    data, headers = multipart({"table": "form_fills", "row": 456,
+                               "field": "data.Inspection_Photo_2"})
     error = check.error(gw.call("POST", "/api/v1/sync/files", owner, headers=headers, data=data),
                         400, "bad_request", "Required parameters")
     check.that("file" in error["message"], "the missing part is named", error)
-    check.error(upload(owner, str(uuid.uuid4()), JPEG), 404, "row_not_found", "FormFill not found")
-    check.error(upload(outsider, photo_id, JPEG), 404, "row_not_found",
+    check.error(upload(owner, 999, "Inspection_Photo_1", JPEG), 404, "row_not_found",
+                "FormFill not found")
+    check.error(upload(outsider, 456, "Inspection_Photo_1", JPEG), 404, "row_not_found",
                 "Not authorized to update this form (another user's row is not found)")
+    check.that("Inspection_Photo_2" not in check.status(row(owner, "form_fills", 456), 200,
+                                                        "read")["data"],
+               "refused uploads wrote nothing")
     download = gw.call("GET", f"/api/v1/sync/download/{attachment_id}", owner)
     check.that(download.status == 200 and download.body == JPEG, "the photo reads back", download)
-    # The form keeps the photo's id in its data, as the Rails app does.
-    check.status(push(owner, [{"table": "form_fills", "action": "update", "data": {
-        "id": 456, "updated_at": last_seen,
-        "data": {"Inspection_Photo_1": attachment_id}}}], atomic=True), 200, "record the photo")
     last_seen = check.status(row(owner, "form_fills", 456), 200, "read")["updated_at"]
 
     check.section("the assigned technician's update keeps the photo id (server-only key)")
@@ -189,30 +219,23 @@ def flows(gw, check):
     check.that(result["row"]["updated_at"] > newest, "updated_at moves forward", result)
 
     check.section("photo_delete and signature_delete")
-    signature_id = str(uuid.uuid4())
-    check.status(push(owner, [{"table": "attachments", "action": "insert", "data": {
-        "id": signature_id, "form_fill_id": 456, "field_name": "Signature", "kind": "signature"}}],
-        atomic=True), 200, "signature row")
-    signature = check.status(upload(owner, signature_id, PNG, filename="sig.png"), 201, "a PNG")
+    signature = check.status(upload(owner, 456, "Signature", PNG, filename="sig.png"), 201,
+                             "a PNG signature into the form's data")
     fill = check.status(row(owner, "form_fills", 456), 200, "read")
     answer = push(owner, [
-        {"op_id": "delete-789", "table": "attachments", "action": "delete", "data": {"id": photo_id}},
-        {"op_id": "delete-790", "table": "attachments", "action": "delete",
-         "data": {"id": signature_id}},
-        {"op_id": "delete-791", "table": "form_fills", "action": "update", "data": {
+        {"op_id": "delete-789", "table": "form_fills", "action": "update", "data": {
             "id": 456, "updated_at": fill["updated_at"],
             "data": {"Inspection_Photo_1": None, "Signature": None}}},
     ], atomic=True)
-    body = check.status(answer, 200, "deletes in one transaction")
-    check.that(all(r["deleted"] for r in body["applied"][:2]), "tombstones", body)
-    check.status(row(owner, "attachments", photo_id), 404, "the photo row is gone")
+    body = check.status(answer, 200, "photo_delete and signature_delete as one update")
     check.status(gw.call("GET", f"/api/v1/sync/download/{attachment_id}", owner), 404,
                  "the photo can no longer be downloaded")
     check.status(gw.call("GET", f"/api/v1/sync/download/{signature['attachment_id']}", owner),
                  404, "nor the signature")
-    data = body["applied"][2]["row"]["data"]
-    check.that(data["Inspection_Photo_1"] is None and data["Building_Name"] == "Offline edit",
-               "the field is cleared, the rest kept", data)
+    data = body["applied"][0]["row"]["data"]
+    check.that(data["Inspection_Photo_1"] is None and data["Signature"] is None
+               and data["Building_Name"] == "Offline edit",
+               "the fields are cleared, the rest kept", data)
 
     check.section("GET /api/v1/sync/status: counts per user")
     check.status(gw.call("POST", "/api/v1/sync/ack", owner,
@@ -222,7 +245,8 @@ def flows(gw, check):
     check.that(tables["inspections"]["rows"] == 2, "total_inspections (own)", tables)
     check.that(tables["inspections"]["by_status"] == {"in_progress": 1, "completed": 1},
                "pending/completed inspections", tables)
-    check.that(tables["form_fills"]["rows"] == 1, "total_form_fills", tables)
+    check.that(tables["form_fills"]["rows"] == 2, "total_form_fills (456 and the new one)",
+               tables)
     check.that(status["user"]["sub"] == "42" and status["server_time"], "user_id, server_time",
                status)
     check.that(status["last_sync"] is not None, "last_sync after the ack", status)
