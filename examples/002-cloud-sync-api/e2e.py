@@ -61,6 +61,9 @@ def run(gw, backend, c):
     health = c.status(gw.call("GET", "/health"), 200, "GET /health")
     c.that(health["status"] == "ok", "health says ok", health)
     c.that(health["schema"]["tables"] == len(ALLOWED), "health counts the 5 tables", health)
+    c.that({"version", "jobs"} <= set(health), "health also has version and jobs", health)
+    c.that("auth.anonymous_role is set" in (gw.work / "log").read_text(errors="replace"),
+           "the gateway warned at start that requests without a token are served")
     ready = c.status(gw.call("GET", "/ready"), 200, "GET /ready (the database answers)")
     c.that(ready == {"status": "ready", "database": backend}, "ready names the backend", ready)
     c.error(gw.call("POST", "/sync/pull", token="not-a-jwt", body={}), 401, "unauthorized",
@@ -73,6 +76,8 @@ def run(gw, backend, c):
         "status summarises the allowed tables",
         status,
     )
+    c.that({"sync_status", "devices"} <= set(status) and "allowed_tables" not in status,
+           "status has seed 003's shape, not the seed's allowed_tables", status)
 
     c.section("the seed's own push, unchanged: no token, an empty database, POST /sync too")
     seed_batch = [
@@ -91,6 +96,15 @@ def run(gw, backend, c):
         answer,
     )
     c.that("row" not in answer["applied"][1], "no row for the ignored update", answer)
+    c.that(set(answer) == {"success", "applied", "conflicts", "errors", "cursor"}
+           and answer["conflicts"] == []
+           and set(answer["applied"][0]) == {"index", "table", "key", "status", "version",
+                                             "deleted", "row", "replayed"}
+           and answer["applied"][0]["status"] == "applied"
+           and answer["applied"][0]["row"] == {"id": "123", "shop_id": None,
+                                               "customer_id": "C001", "total": "1000",
+                                               "created_at": None, "_version": 1},
+           "the answer's shape: each operation's outcome and the row as stored", answer)
     c.that(rows_of(gw, device, "product_stock") == {}, "no stock row was created")
     public = c.status(gw.call("POST", "/sync/pull", body={"tables": ["sales"]}), 200,
                       "the seed's pull, without a token")
@@ -104,12 +118,24 @@ def run(gw, backend, c):
         again,
     )
     c.error(gw.call("GET", "/sync"), 404, "not_found", "GET /sync is no endpoint")
+    c.error(gw.call("POST", "/sync/push", body={"operations": seed_batch}), 400, "bad_request",
+            "a push without device_id (the seed accepts it)")
+    nothing = [{"table": "sales", "action": "delete", "data": {"id": "S404"}}]
+    for device_id, expected in (("", 422), ("d" * 201, 422), ("d" * 200, 200)):
+        c.status(gw.call("POST", "/sync/push", body={"device_id": device_id,
+                                                     "operations": nothing}),
+                 expected, f"a device_id of {len(device_id)} characters")
     document = c.status(gw.call("GET", "/openapi.json"), 200, "the OpenAPI document")
     alias = document["paths"].get("/sync", {}).get("post", {})
     c.that(alias.get("deprecated") is True, "POST /sync is documented as a deprecated alias",
            alias.get("summary"))
     c.that(document["security"] == [{"BearerAuth": []}, {}], "the token is optional",
            document["security"])
+    per_table = [f"/tables/{table}/{path}" for table in ALLOWED
+                 for path in ("push", "changes", "rows/{pk}")]
+    c.that(all(path in document["paths"] for path in per_table),
+           "the document has each table's own paths", sorted(document["paths"]))
+    c.that(gw.call("GET", "/docs").status == 200, "the docs page is served")
 
     c.section("POST /sync/push with a token: the batch in one transaction")
     first = c.status(
@@ -144,18 +170,22 @@ def run(gw, backend, c):
         "a table outside ALLOWED_TABLES",
     )
     c.that(refused["details"]["index"] == 1, "the error names the operation", refused)
+    c.that(refused["details"]["table"] == "users" and "op_id" in refused["details"],
+           "and its table and op_id", refused)
     c.that(
         refused["details"]["available_tables"] == ALLOWED,
         "the error lists the allowed tables",
         refused,
     )
     c.that("200" not in rows_of(gw, device, "sales"), "the valid insert before it was rolled back")
-    c.error(
+    unknown = c.error(
         pull(gw, device, tables=["sales", "users"]),
         404,
         "unknown_table",
         "pull of an unknown table",
     )
+    c.that(unknown["details"] == {"table": "users", "available_tables": ALLOWED},
+           "the pull's error names the table and lists the allowed ones", unknown)
     c.error(
         pull(gw, device, tables=["sales; DROP TABLE sales"]),
         404,
@@ -286,6 +316,11 @@ def run(gw, backend, c):
     c.that(picked["success"] is True and picked["limit"] == 500, "success and the limit", picked)
     c.that(sorted(picked["data"]) == ["product_stock", "sales"], "only the asked tables", picked)
     c.that([r["id"] for r in picked["data"]["sales"]] == ["123"], "the sale", picked)
+    c.that(set(picked) == {"success", "data", "removed", "limit", "cursor", "has_more"}
+           and picked["removed"] == {} and picked["has_more"] is False,
+           "the answer's shape: cursor, has_more and (empty) removed", picked)
+    c.that(all(row["_version"] >= 1 for rows in picked["data"].values() for row in rows),
+           "each row carries its _version", picked)
     c.that(c.status(pull(gw, device), 200, "no limit")["limit"] == 1000, "limit defaults to 1000")
     c.that(
         c.status(pull(gw, device, limit=100000), 200, "a huge limit")["limit"] == 5000,
@@ -358,6 +393,36 @@ def run(gw, backend, c):
         dup,
     )
     c.that(rows_of(gw, device, "sales")["123"]["customer_id"] == "C001", "sale 123 unchanged")
+    line = c.status(
+        push(gw, other_device, [{"table": "item_sales", "action": "insert",
+                                 "data": {"id": "L1", "sale_id": "123", "product_id": "P002",
+                                          "quantity": 5, "price": 1}}]),
+        200,
+        "a second insert of sale line L1",
+    )
+    c.that(line["applied"] == [] and line["conflicts"][0]["conflict"]["resolution"] == "server_kept"
+           and rows_of(gw, device, "item_sales")["L1"]["product_id"] == "P001",
+           "sale lines keep the first insert too (server_wins)", line)
+    renamed = c.status(
+        push(gw, other_device, [{"table": "customers", "action": "insert",
+                                 "data": {"id": "C001", "name": "Ana Lima"}}]),
+        200,
+        "a second insert of customer C001",
+    )
+    c.that(renamed["applied"][0]["version"] == 2
+           and renamed["applied"][0]["conflict"]["resolution"] == "client_applied"
+           and renamed["applied"][0]["conflict"]["server_row"]["name"] == "Ana"
+           and rows_of(gw, device, "customers")["C001"]["name"] == "Ana Lima",
+           "customers take the new insert (client_wins) and say which row it replaced", renamed)
+    for table, data in (("products", {"id": "P003", "name": "Product 3b"}),
+                        ("product_stock", {"id": "P002", "quantity": 4})):
+        again = c.status(push(gw, other_device, [{"table": table, "action": "insert",
+                                                  "data": data}]), 200, f"{table}: insert again")
+        stored = rows_of(gw, device, table)[data["id"]]
+        c.that([(a["version"], a["conflict"]["resolution"]) for a in again["applied"]]
+               == [(2, "client_applied")] and again["conflicts"] == []
+               and all(stored[column] == value for column, value in data.items()),
+               f"{table} take the new insert too (client_wins)", (again, stored))
     stale = c.status(
         push(gw, other_device, [{"table": "product_stock", "action": "update",
                                  "data": {"id": "P001", "quantity": 7}, "base_version": 1}]),
@@ -376,6 +441,74 @@ def run(gw, backend, c):
         stale,
     )
 
+    c.section("atomic: false — each operation stands alone (beyond the seed)")
+    loose = c.status(
+        push(gw, device, [
+            {"table": "sales", "action": "insert", "data": {"id": "A1", "total": 1}},
+            {"table": "sales", "action": "insert", "data": {"id": "A2", "total": -1}},
+            {"table": "users", "action": "insert", "data": {"id": "A3"}},
+            {"table": "sales", "action": "insert", "data": {"id": "A4", "total": 2}},
+        ], atomic=False),
+        200,
+        "a batch with two failing operations, not atomic",
+    )
+    c.that(loose["success"] is False and [a["key"] for a in loose["applied"]] == ["A1", "A4"]
+           and [(e["index"], e["error"]["code"]) for e in loose["errors"]]
+           == [(1, "validation_failed"), (2, "unknown_table")],
+           "the good operations are written, each failure is listed with its index", loose)
+    c.that({"A1", "A4"} <= set(rows_of(gw, device, "sales"))
+           and "A2" not in rows_of(gw, device, "sales"), "A1 and A4 are stored, A2 is not")
+
+    c.section("per-table push, one row by key, devices (beyond the seed)")
+    own = c.status(
+        gw.call("POST", "/tables/sales/push", token=device,
+                body={"device_id": "pos-1", "operations": [
+                    {"action": "insert", "data": {"id": "T1", "total": 3}}]}),
+        200,
+        "POST /tables/sales/push: the table is in the path",
+    )
+    c.that([(a["table"], a["key"], a["version"]) for a in own["applied"]] == [("sales", "T1", 1)],
+           "the sale is written", own)
+    one = c.status(gw.call("GET", "/tables/sales/rows/T1", token=device), 200,
+                   "GET /tables/sales/rows/T1")
+    c.that(one == {"id": "T1", "shop_id": None, "customer_id": None, "total": "3",
+                   "created_at": None, "_version": 1}, "the row as pull shows it", one)
+    c.error(gw.call("GET", "/tables/sales/rows/T404", token=device), 404, "row_not_found",
+            "a key without a row")
+    registered = c.status(
+        gw.call("POST", "/sync/devices", token=device,
+                body={"id": "pos-1-tablet", "name": "Tablet", "platform": "android",
+                      "app_version": "2.0"}),
+        201,
+        "POST /sync/devices registers a device",
+    )
+    tablet = registered["token"]
+    c.that(tablet.startswith("sgd_") and registered["device"]["device_id"] == "pos-1-tablet",
+           "the device and its token", registered)
+    c.that([d["device_id"] for d in c.status(gw.call("GET", "/sync/devices", token=device), 200,
+                                             "GET /sync/devices")["devices"]] == ["pos-1-tablet"],
+           "the user's devices are listed")
+    c.that(c.status(gw.call("GET", "/sync/devices/pos-1-tablet", token=tablet), 200,
+                    "the device reads its status with its own token")["sync_status"]
+           in ("up_to_date", "pending", "stale", "offline"), "the device's status")
+    c.error(push(gw, tablet, [{"table": "sales", "action": "delete", "data": {"id": "S404"}}],
+                 device_id="pos-1"),
+            403, "forbidden", "a device token pushing as another device_id")
+    as_itself = c.status(
+        push(gw, tablet, [{"table": "sales", "action": "delete", "data": {"id": "S404"}}],
+             device_id="pos-1-tablet"),
+        200,
+        "the device token pushing as its own device_id",
+    )
+    c.that(as_itself["applied"][0]["version"] == 0, "applied (a missing row: nothing written)",
+           as_itself)
+    kiosk = {"device_id": "kiosk", "operations": [
+        {"op_id": "kiosk:1", "table": "sales", "action": "insert", "data": {"id": "K1", "total": 1}}]}
+    c.status(gw.call("POST", "/sync/push", body=kiosk), 200, "a push without a token, with op_id")
+    anon = c.status(gw.call("POST", "/sync/push", body=kiosk), 200, "the same push again")
+    c.that([a["replayed"] for a in anon["applied"]] == [True],
+           "without a token the retry is matched by device_id and op_id alone", anon)
+
     c.section("the optional SHOP role: each shop's rows stay in the shop")
     mine = c.status(
         push(gw, till1, [
@@ -383,6 +516,9 @@ def run(gw, backend, c):
              "data": {"id": "S1-secret", "customer_id": "C001", "total": 40}},
             {"table": "product_stock", "action": "insert",
              "data": {"id": "shop_01:P001", "product_id": "P001", "quantity": 9}},
+            {"table": "item_sales", "action": "insert",
+             "data": {"id": "S1-line", "sale_id": "S1-secret", "product_id": "P001",
+                      "quantity": 1, "price": 40}},
         ], device_id="till"),
         200,
         "shop_01 records a sale and its stock",
@@ -404,10 +540,17 @@ def run(gw, backend, c):
         {"123", "S1-secret", "S2"} <= set(rows_of(gw, device, "sales")),
         "a DEVICE (the seed's view) sees every sale",
     )
+    c.that(sorted(rows_of(gw, till1, "item_sales")) == ["S1-line"]
+           and sorted(rows_of(gw, till2, "item_sales")) == [],
+           "sale lines: shop_01 pulls its line, shop_02 none")
+    c.that(sorted(rows_of(gw, till1, "product_stock")) == ["shop_01:P001"]
+           and sorted(rows_of(gw, till2, "product_stock")) == [],
+           "stock: shop_01 pulls its row, shop_02 none")
     c.that(
         sorted(rows_of(gw, till2, "products")) == ["P001", "P002", "P003"],
         "products are shared by every shop",
     )
+    c.that(sorted(rows_of(gw, till2, "customers")) == ["C001"], "customers too")
     for path in ("/sync/changes?limit=1000", "/tables/sales/changes"):
         leak = gw.call("GET", path, token=till2)
         c.that(leak.status == 200 and b"S1-secret" not in leak.body, f"{path}: no shop_01 row",

@@ -18,6 +18,7 @@ pub fn write_options(state: &AppState, caller: &Caller) -> WriteOptions {
         caller,
         state.config.upstream.is_some(),
         state.config.sync.key_node,
+        state.config.plugins.max_hook_writes,
     )
 }
 

@@ -418,6 +418,8 @@ pub struct PluginsConfig {
     pub webhook_max_attempts: u32,
     /// Reload schemas and plugins when their files change (SIGHUP always reloads).
     pub watch: bool,
+    /// Most rows one hook call may ask to write with `write(table, action, row)`.
+    pub max_hook_writes: usize,
 }
 
 impl Default for PluginsConfig {
@@ -428,6 +430,7 @@ impl Default for PluginsConfig {
             webhook_timeout: Duration::from_secs(5),
             webhook_max_attempts: 8,
             watch: true,
+            max_hook_writes: 100,
         }
     }
 }

@@ -4,6 +4,10 @@
 //! to store), `on_conflict(server, client, ctx)` (return the winning row, or `()` to keep the
 //! server's) and `after_commit(op, ctx)` (observe only). Hooks of a table run in the order the
 //! schema lists them. Scripts are compiled once per load and run sandboxed.
+//!
+//! Scripts read rows with `lookup(table, key)` and `query(table, filter, limit)`, and from
+//! `validate` and `transform` ask for writes to other rows with `write(table, action, row)`:
+//! the write pipeline applies them in the same transaction once the hook returns.
 
 mod engine;
 mod error;
@@ -49,8 +53,8 @@ pub struct HookOp {
     pub op_id: Option<String>,
 }
 
-/// Who and when: `user`, `role`, `branch`, `device`, `table`, `action`, `now`; and how a script
-/// reads other rows (`lookup(table, key)`).
+/// Who and when: `user`, `role`, `branch`, `device`, `table`, `action`, `now`; how a script
+/// reads other rows (`lookup`, `query`) and where its `write` requests go.
 #[derive(Clone)]
 pub struct HookContext {
     pub user: String,
@@ -61,13 +65,39 @@ pub struct HookContext {
     pub action: String,
     pub now: String,
     pub lookup: Option<Lookup>,
+    /// Where `write(table, action, row)` puts its requests; `None` where writing is not
+    /// allowed (`on_conflict`, `after_commit`).
+    pub writes: Option<HookWrites>,
+    /// Most `write` calls of one hook call (`plugins.max_hook_writes`).
+    pub max_writes: usize,
 }
 
-/// Reads a live row the caller may read: `lookup(table, key)` in scripts. It reads committed
-/// rows, not the writes of the push in progress.
-pub type Lookup = std::sync::Arc<
-    dyn Fn(&str, &Value) -> Result<Option<Map<String, Value>>, String> + Send + Sync,
->;
+/// How scripts read rows the caller may read, as the write in progress sees them (its batch's
+/// earlier writes included).
+pub trait HookReads: Send + Sync {
+    /// `lookup(table, key)`: the live row, or `None`.
+    fn lookup(&self, table: &str, key: &Value) -> Result<Option<Map<String, Value>>, String>;
+    /// `query(table, filter, limit)`: live rows matching `filter`, by primary key, at most
+    /// `limit`.
+    fn query(
+        &self,
+        table: &str,
+        filter: &Map<String, Value>,
+        limit: i64,
+    ) -> Result<Vec<Map<String, Value>>, String>;
+}
+
+pub type Lookup = std::sync::Arc<dyn HookReads>;
+
+/// A write a hook asked for: `write(table, action, row)`.
+#[derive(Debug, Clone)]
+pub struct HookWrite {
+    pub table: String,
+    pub action: String,
+    pub row: Map<String, Value>,
+}
+
+pub type HookWrites = std::sync::Arc<std::sync::Mutex<Vec<HookWrite>>>;
 
 impl std::fmt::Debug for HookContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,6 +1,6 @@
 //! One Rhai hook script: compiled once, called by function name with JSON-shaped arguments.
 
-use super::engine::LookupTag;
+use super::engine::CallTag;
 use super::error::HookError;
 use super::{HookContext, HookOp};
 use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Scope};
@@ -129,10 +129,11 @@ impl ScriptHook {
             .map(|value| rhai::serde::to_dynamic(value).unwrap_or(Dynamic::UNIT))
             .collect();
         let mut scope = Scope::new();
-        let mut options = CallFnOptions::new();
-        if let Some(lookup) = &ctx.lookup {
-            options = options.with_tag(LookupTag(lookup.clone()));
-        }
+        let options = CallFnOptions::new().with_tag(CallTag {
+            reads: ctx.lookup.clone(),
+            writes: ctx.writes.clone(),
+            max_writes: ctx.max_writes,
+        });
         self.engine
             .call_fn_with_options::<Dynamic>(options, &mut scope, &self.ast, function, args)
             .map_err(|error| CallError::from_rhai(&error))

@@ -162,6 +162,11 @@ pub struct Table {
     /// committed). Off by default.
     #[serde(default, skip_serializing_if = "is_false")]
     pub external_hooks: bool,
+    /// The role the table's hooks write other rows as (`write(table, action, row)`), with the
+    /// caller's subject and claims: its permissions and scope decide what they may write. Unset,
+    /// hooks write as the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The table's columns by name (lowercase letters, digits and `_`).

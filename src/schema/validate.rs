@@ -47,6 +47,19 @@ pub fn check(
         table.permissions = parse_permissions(table, &role_names, diagnostics);
         check_scopes(table, &schema.roles, unparsed, diagnostics);
         check_hooks(table, plugins_dir, diagnostics);
+        if let Some(role) = &table.spec.hook_role
+            && !role_names.contains(role)
+        {
+            diagnostics.push(
+                Diagnostic::in_file(
+                    &table.file,
+                    format!("`hook_role` names role `{role}`, which is not declared"),
+                )
+                .table(&table.name)
+                .suggest(role, role_names.iter().map(String::as_str))
+                .help_if_none(format!("declare it with `[roles.{role}]` and a `scope`")),
+            );
+        }
     }
     super::parents::check(schema, diagnostics);
 }

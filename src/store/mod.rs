@@ -20,6 +20,7 @@ pub mod op_records;
 pub mod outbox;
 mod reconcile;
 pub mod row_json;
+pub mod row_query;
 pub mod row_scope;
 pub mod rows;
 pub mod snapshots;

@@ -253,6 +253,8 @@ fn hook_call(change: &Change<'_>) -> (HookOp, HookContext) {
         action: action.into(),
         now: crate::schema::values::format_timestamp(chrono::Utc::now()),
         lookup: None,
+        writes: None,
+        max_writes: 0,
     };
     (op, ctx)
 }

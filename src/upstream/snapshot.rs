@@ -128,7 +128,8 @@ async fn apply_page(
         feed: feed.clone(),
         outbox: false,
         hooks: false,
-        lookup: None,
+        reads: None,
+        max_hook_writes: 0,
         key_node: 0,
     };
     let mut writer = Writer::begin(db, &plugins, actor, options).await?;

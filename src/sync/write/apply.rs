@@ -22,7 +22,23 @@ use tracing::Instrument;
 
 impl Writer<'_> {
     /// Runs one change through the stages after validation (see the module documentation).
+    /// When the table's hooks may write other rows, a change that does not end applied leaves
+    /// none of their writes behind.
     pub async fn apply(&mut self, write: RowWrite<'_>) -> Result<Written, SyncError> {
+        let checkpoint = self
+            .hooks_may_write(write.access.table)
+            .then(|| self.checkpoint());
+        let outcome = self.apply_change(write).await;
+        if let Some(checkpoint) = checkpoint {
+            match &outcome {
+                Ok(written) if written.applied => self.release(checkpoint),
+                _ => self.restore(checkpoint),
+            }
+        }
+        outcome
+    }
+
+    async fn apply_change(&mut self, write: RowWrite<'_>) -> Result<Written, SyncError> {
         let table = write.access.table;
         let existing = self.current(table, &write.key).await?;
         let outside = match &existing {
@@ -261,7 +277,7 @@ impl Writer<'_> {
     /// Runs the table's `validate` and `transform` hooks; returns the row to store and what the
     /// `after_commit` hooks will see.
     async fn before_hooks(
-        &self,
+        &mut self,
         write: &RowWrite<'_>,
         values: Map<String, Value>,
         server: Option<&StoredRow>,
@@ -286,11 +302,18 @@ impl Writer<'_> {
             current: server.filter(|s| !s.deleted).map(|s| s.values.clone()),
             op_id: write.op_id.map(String::from),
         };
-        let ctx = self.hook_context(table, action.name());
+        self.track_overlay();
+        let writes = crate::plugins::HookWrites::default();
+        let mut ctx = self.hook_context(table, action.name());
+        ctx.writes = Some(writes.clone());
         let row = self
             .plugins
             .before_write(table, hook_op.clone(), &ctx)
             .await?;
+        let requested = std::mem::take(&mut *writes.lock().expect("hook writes lock"));
+        if !requested.is_empty() {
+            Box::pin(self.hook_writes(table, requested)).await?;
+        }
         let row = if deleted {
             row
         } else {
@@ -413,6 +436,7 @@ impl Writer<'_> {
         }
         // The row is found here from now on (see `current`), not in `rows`.
         let key_text = key.to_string();
+        self.note_buffered(table, &key_text, row);
         let new = match self
             .pending
             .get(&table.name)
@@ -442,7 +466,13 @@ impl Writer<'_> {
             table: table.name.clone(),
             action: action.to_string(),
             now: crate::schema::values::format_timestamp(chrono::Utc::now()),
-            lookup: self.options.lookup.clone(),
+            lookup: self
+                .options
+                .reads
+                .as_ref()
+                .map(|reads| reads.with(self.overlay.clone().unwrap_or_default())),
+            writes: None,
+            max_writes: self.options.max_hook_writes,
         }
     }
 }

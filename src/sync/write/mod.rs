@@ -28,9 +28,10 @@
 use super::SyncError;
 use super::access::Access;
 use super::feed::Feed;
+use super::lookup::{Overlay, ReadsAsCaller};
 use super::types::{Action, ConflictInfo};
 use crate::auth::Caller;
-use crate::plugins::{HookContext, HookOp, Lookup, Plugins};
+use crate::plugins::{HookContext, HookOp, Plugins};
 use crate::schema::TableDef;
 use crate::store::feed::{self, WriterTurn};
 use crate::store::moves::{self as store_moves, NewMove};
@@ -45,6 +46,7 @@ use serde_json::{Map, Value};
 use tracing::Instrument;
 
 mod apply;
+mod hook_writes;
 mod updated_at;
 pub use apply::not_found;
 use std::collections::HashMap;
@@ -58,8 +60,11 @@ pub struct WriteOptions {
     pub outbox: bool,
     /// Run the table's hooks and queue its webhooks (off for rows the hub already accepted).
     pub hooks: bool,
-    /// How hook scripts read other rows (`lookup`).
-    pub lookup: Option<Lookup>,
+    /// How hook scripts read other rows (`lookup`, `query`) and whom they write as; without it
+    /// hooks neither read nor write other rows.
+    pub reads: Option<ReadsAsCaller>,
+    /// Most `write` calls of one hook call (`plugins.max_hook_writes`).
+    pub max_hook_writes: usize,
     /// The range of integer keys this gateway assigns (`sync.key_node`, see [`super::keys`]).
     pub key_node: u16,
 }
@@ -74,12 +79,18 @@ impl WriteOptions {
         caller: &Caller,
         outbox: bool,
         key_node: u16,
+        max_hook_writes: usize,
     ) -> Self {
         Self {
             feed: feed.clone(),
             outbox,
             hooks: true,
-            lookup: Some(super::lookup::lookup(db.clone(), schema, caller.clone())),
+            reads: Some(ReadsAsCaller {
+                db: db.clone(),
+                schema,
+                caller: caller.clone(),
+            }),
+            max_hook_writes,
             key_node,
         }
     }
@@ -153,6 +164,31 @@ pub struct Writer<'a> {
     after_commit: Vec<(HookOp, HookContext)>,
     /// The next integer key to try per table, once its range was read (see [`super::keys`]).
     next_keys: HashMap<String, i64>,
+    /// The rows buffered so far, for hook scripts' reads; kept from the first hook call on.
+    overlay: Option<Overlay>,
+    /// How deep hook writes are nested (a hook's write whose own hooks write, …).
+    hook_depth: usize,
+    /// While a change that hooks may widen runs: what each buffered row replaced, to undo it
+    /// if the change does not end applied (see [`Checkpoint`]).
+    undo: Option<Vec<Undo>>,
+}
+
+/// A row buffered while an undo log was kept: its slot and what it replaced.
+struct Undo {
+    table: String,
+    key: String,
+    replaced: Option<Pending>,
+}
+
+/// The writer's buffers at one moment, to return to when a change that hooks widened fails.
+pub(super) struct Checkpoint {
+    undo: usize,
+    outbox: usize,
+    deliveries: usize,
+    after_commit: usize,
+    next_keys: HashMap<String, i64>,
+    /// The undo log was started by this checkpoint.
+    started_log: bool,
 }
 
 impl<'a> Writer<'a> {
@@ -178,6 +214,9 @@ impl<'a> Writer<'a> {
             ops: Vec::new(),
             after_commit: Vec::new(),
             next_keys: HashMap::new(),
+            overlay: None,
+            hook_depth: 0,
+            undo: None,
         })
     }
 
@@ -539,6 +578,7 @@ fn children_of<'s>(
 }
 
 /// A row to write at commit.
+#[derive(Clone)]
 struct Pending {
     row: StoredRow,
     /// The key had no row when this writer read it.
