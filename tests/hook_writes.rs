@@ -48,7 +48,8 @@ ends_at = { type = "timestamp" }
 
 const SELL: &str = r#"
 fn validate(op, ctx) {
-    if op.action != "insert" { return; }
+    // A new sale (a drained one arrives as an upsert).
+    if op.action == "delete" || op.current != () { return; }
     let product = lookup("products", op.row.product_id);
     if product == () { throw "unknown product " + op.row.product_id; }
     write("products", "update", #{ id: product.id, stock: product.stock - op.row.quantity });
@@ -334,4 +335,103 @@ fn after_commit(op, ctx) { write("sessions", "delete", #{ id: op.row.id }); }
         .get_as(&clerk, &format!("{API}/tables/sessions/rows/ok"))
         .await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_an_edge_a_hook_write_stays_local_and_the_hub_makes_it_again_once() {
+    use common::process::{Gateway, free_port};
+    for backend in backends() {
+        let write_files = |sandbox: &Sandbox| {
+            sandbox.write_schema("shop.toml", SCHEMA);
+            std::fs::write(sandbox.path().join("plugins/sell.rhai"), SELL).unwrap();
+            std::fs::write(sandbox.path().join("plugins/no_overlap.rhai"), NO_OVERLAP).unwrap();
+        };
+        let hub_sandbox = Sandbox::new(backend).await;
+        write_files(&hub_sandbox);
+        let hub_port = free_port();
+        let mut hub = Gateway::new(hub_sandbox.write_config(""), hub_port);
+        hub.start().await;
+        let edge_sandbox = Sandbox::new(Backend::Sqlite).await;
+        write_files(&edge_sandbox);
+        let edge_token = common::token_with(
+            "edge-1",
+            "ADMIN",
+            Some(json!(1)),
+            Default::default(),
+            86_400,
+        );
+        let mut edge = Gateway::new(
+            edge_sandbox.write_config(&format!(
+                "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\n\
+                 device_id = \"edge-1\"\nprobe_interval = \"200ms\"\n\n[jobs.drain]\nschedule = \"\"\n\n\
+                 [jobs.snapshot]\nschedule = \"\"\n"
+            )),
+            free_port(),
+        );
+        edge.start().await;
+        let admin1 = token("boss", "ADMIN", Some(json!(1)));
+        let product = json!([{"table": "products", "action": "insert", "data": {"id": "p1", "branch_id": 1, "stock": 10}}]);
+        assert_eq!(hub.push(&admin1, "hq", true, product).await.0, 200);
+        let (status, body) = edge
+            .post_as(
+                &admin1,
+                &format!("{API}/sync/snapshot?full=true"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let clerk = token("c1", "CLERK", Some(json!(1)));
+        let (status, body) = edge
+            .push(&clerk, "till", true, json!([sale("s1", "p1", 3)]))
+            .await;
+        assert_eq!(status, 200, "{backend:?}: {body}");
+        let (_, row) = edge
+            .get_as(&admin1, &format!("{API}/tables/products/rows/p1"))
+            .await;
+        assert_eq!(row["stock"], 7, "lowered on the edge at once");
+        let (_, log) = edge.get_as(&admin1, &format!("{API}/sync/log")).await;
+        let queued: Vec<&Value> = log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["table"])
+            .collect();
+        // The sale; not the hook's stock write.
+        assert_eq!(queued, [&json!("sales")], "{log}");
+        // The hub restocks before the drain runs; the drained sale lowers the hub's own stock.
+        let restock =
+            json!([{"table": "products", "action": "update", "data": {"id": "p1", "stock": 20}}]);
+        assert_eq!(hub.push(&admin1, "hq", true, restock).await.0, 200);
+        edge.kill();
+        let mut edge = Gateway::new(
+            edge_sandbox.write_config(&format!(
+                "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\n\
+                 device_id = \"edge-1\"\nprobe_interval = \"200ms\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n\n\
+                 [jobs.snapshot]\nschedule = \"\"\n"
+            )),
+            free_port(),
+        );
+        edge.start().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (status, _) = hub
+                .get_as(&admin1, &format!("{API}/tables/sales/rows/s1"))
+                .await;
+            if status == 200 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sale did not reach the hub"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let (_, row) = hub
+            .get_as(&admin1, &format!("{API}/tables/products/rows/p1"))
+            .await;
+        assert_eq!(
+            row["stock"], 17,
+            "{backend:?}: 20 - 3, lowered once, the restock kept: {row}"
+        );
+    }
 }

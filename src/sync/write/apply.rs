@@ -407,7 +407,10 @@ impl Writer<'_> {
 
     /// Buffers the row for the commit, with its outbox entry and webhook deliveries.
     fn buffer(&mut self, table: &TableDef, key: &Value, row: &StoredRow, hook_op: Option<HookOp>) {
-        if self.options.outbox {
+        // A hook's writes stay on the edge: the hub runs the same hooks on the drained write
+        // and makes them again from its own rows (pushing this edge's result as well would
+        // apply them twice, and overwrite what changed at the hub meanwhile).
+        if self.options.outbox && self.hook_depth == 0 {
             self.outbox.push(NewEntry {
                 table: table.name.clone(),
                 key: key.clone(),

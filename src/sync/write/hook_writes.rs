@@ -1,7 +1,8 @@
 //! Writes hook scripts ask for (`write(table, action, row)`), applied through this same
 //! pipeline in the writer's transaction: each row with its own table's permissions and scope
 //! (checked as the hook's identity: the table's `hook_role`, or the caller), its own hooks,
-//! feed position, outbox entry and webhooks. A change whose hooks wrote and which then fails,
+//! feed position and webhooks. On an edge they get no outbox entry: the hub runs the same hooks
+//! on the drained write and makes them again from its own rows. A change whose hooks wrote and which then fails,
 //! or ends not applied (a conflict kept the server's row), leaves none of those writes behind:
 //! the writer keeps an undo log of its buffers while such a change runs.
 
