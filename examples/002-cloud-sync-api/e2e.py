@@ -2,9 +2,10 @@
 """Seed 002 (cloud-sync-api) end to end: a real `syncgate serve` from this example's config,
 driven through every flow of the seed — health, database status and the allowed tables, the
 one-transaction push of insert / update / delete, the table allowlist, pull by tables with its
-limit — plus what syncgate adds on top (op ids, conflicts, and the optional per-shop role).
+limit — plus what syncgate adds on top (op ids, conflicts, `atomic: false`, per-table push, rows
+by key, devices and their tokens, and the optional per-shop role).
 
-    SYNCGATE_BIN=/work/helper-bin/syncgate python3 examples/002-cloud-sync-api/e2e.py
+    E2E_SYNCGATE_BIN=/work/helper-bin/syncgate python3 examples/002-cloud-sync-api/e2e.py
 """
 
 import os
@@ -503,7 +504,8 @@ def run(gw, backend, c):
     c.that(as_itself["applied"][0]["version"] == 0, "applied (a missing row: nothing written)",
            as_itself)
     kiosk = {"device_id": "kiosk", "operations": [
-        {"op_id": "kiosk:1", "table": "sales", "action": "insert", "data": {"id": "K1", "total": 1}}]}
+        {"op_id": "kiosk:1", "table": "sales", "action": "insert",
+         "data": {"id": "K1", "total": 1}}]}
     c.status(gw.call("POST", "/sync/push", body=kiosk), 200, "a push without a token, with op_id")
     anon = c.status(gw.call("POST", "/sync/push", body=kiosk), 200, "the same push again")
     c.that([a["replayed"] for a in anon["applied"]] == [True],

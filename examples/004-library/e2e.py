@@ -3,14 +3,18 @@
 config, driven through every endpoint of the seed under /api/v1 — report changes (push), changes
 since a cursor (limit max 1000), ack, conflicts and their resolution, the device registry with
 token regeneration, chunked upload sessions (create, status, chunk, complete, cancel) and
-downloads with Range — with each user reaching only their own rows, devices, uploads and files.
+downloads with Range — with each user reaching only their own rows, devices, uploads and files;
+then a second gateway whose upload sessions expire after 2 seconds.
 
-    SYNCGATE_BIN=/work/helper-bin/syncgate python3 examples/004-library/e2e.py
+    E2E_SYNCGATE_BIN=/work/helper-bin/syncgate python3 examples/004-library/e2e.py
 """
 
+import datetime
 import hashlib
 import os
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -54,6 +58,10 @@ def item(title, **columns):
 
 def scenario(backend, checks):
     e2e_lib.drive(EXAMPLE, backend, checks, run)
+    # A second gateway whose upload sessions live 2 seconds (files.upload_expiry), to see one
+    # expire.
+    e2e_lib.drive(EXAMPLE, backend, checks, expiry,
+                  env={"SYNCGATE_FILES__UPLOAD_EXPIRY": "2s"}, name="expiry")
 
 
 def run(gw, c):
@@ -71,6 +79,10 @@ def run(gw, c):
            "POST /report is a deprecated alias of POST /push", document["paths"][f"{API}/report"])
     c.that("get" in document["paths"][f"{API}/download/{{id}}"], "download is a GET", document)
     c.that(gw.call("GET", "/docs").status == 200, "the docs page is served")
+    per_table = [f"/api/v1/tables/{table}/{path}" for table in ("media", "progress")
+                 for path in ("push", "changes", "rows/{pk}")]
+    c.that(all(path in document["paths"] for path in per_table),
+           "each table's own paths are in the document", sorted(document["paths"]))
     unversioned = c.status(gw.call("GET", "/api/sync/changes?limit=1", token=alice), 200,
                            "the seed's unversioned GET /api/sync/changes")
     c.that("cursor" in unversioned, "answers as GET /api/v1/sync/changes", unversioned)
@@ -126,6 +138,9 @@ def run(gw, c):
                       "details, with the device's own token")
     c.that((detail["name"], detail["device_type"], detail["version"])
            == ("Phone", "android", "0.9.0"), "the registered details", detail)
+    c.that(b"sgd_" not in gw.call("GET", f"{API}/devices/alice-phone", token=alice).body
+           and b"sgd_" not in gw.call("GET", f"{API}/devices", token=alice).body,
+           "the token is shown once: neither the device nor the list has it")
     updated = c.status(gw.call("PUT", f"{API}/devices/alice-phone", token=alice,
                                body={"name": "Pixel", "app_version": "1.0.0"}), 200, "update")
     c.that((updated["name"], updated["version"], updated["device_type"])
@@ -144,6 +159,8 @@ def run(gw, c):
         200,
         "the phone reports two items",
     )
+    c.that(set(pushed) == {"success", "applied", "conflicts", "errors", "cursor"},
+           "the answer: success, applied, conflicts, errors, cursor", pushed)
     c.that([a["row"]["owner"] for a in pushed["applied"]] == ["alice", "alice"]
            and pushed["applied"][0]["row"]["media_type"] == "book",
            "owned by alice, defaults filled", pushed)
@@ -161,9 +178,21 @@ def run(gw, c):
     c.error(report(gw, phone_token, "alice-phone", [{"table": "media", "action": "insert",
                                                      "data": item("x", rating=9)}]),
             422, "validation_failed", "a rating above 5")
+    stray = item("x")
+    unknown = c.error(report(gw, phone_token, "alice-phone", [
+        {"table": "media", "action": "insert", "data": stray},
+        {"table": "books", "action": "insert", "data": item("x")}]),
+        404, "unknown_table", "a table the schema does not have")
+    c.that(unknown["details"]["available_tables"] == ["media", "progress"]
+           and unknown["details"]["index"] == 1, "names the operation and the tables", unknown)
+    c.error(gw.call("GET", f"/api/v1/tables/media/rows/{stray['id']}", token=alice), 404,
+            "row_not_found", "the valid insert before it was not written either")
     page = c.status(changes(gw, laptop_token, "?limit=1"), 200, "first page of 1")
     c.that(len(page["changes"]) == 1 and page["has_more"] is True
            and page["changes"][0]["row"]["title"] == "Dune", "Dune, more to come", page)
+    c.that(set(page) == {"changes", "cursor", "has_more"}
+           and set(page["changes"][0]) == {"seq", "table", "key", "version", "deleted", "row"},
+           "the feed's shape", page)
     rest = c.status(changes(gw, laptop_token, f"?limit=1&cursor={page['cursor']}"), 200, "next")
     c.that([ch["row"]["title"] for ch in rest["changes"]] == ["Emma"] and rest["has_more"] is False,
            "Emma, the end", rest)
@@ -182,10 +211,57 @@ def run(gw, c):
     tail = c.status(changes(gw, alice, f"?limit=1000&cursor={big['cursor']}"), 200, "the rest")
     c.that(len(tail["changes"]) == 1 and tail["has_more"] is False, "the 1001st", tail)
 
+    c.section("changes: deletions, tables=, wait= (long-poll); report with atomic: false")
+    dave = gw.token("dave", "USER")
+    pages = item("Pages")
+    c.status(report(gw, dave, "dave-tablet", [
+        {"table": "media", "action": "insert", "data": pages},
+        {"table": "progress", "action": "insert",
+         "data": {"id": str(uuid.uuid4()), "media_id": pages["id"], "position": 0.1,
+                  "updated_at": "2026-01-01T00:00:00Z"}}]), 200, "dave's item and position")
+    both = c.status(changes(gw, dave), 200, "dave's feed")
+    only = c.status(changes(gw, dave, "?tables=progress"), 200, "dave's feed of progress only")
+    c.that([ch["table"] for ch in both["changes"]] == ["media", "progress"]
+           and [ch["table"] for ch in only["changes"]] == ["progress"],
+           "tables= keeps the feed to those tables", only)
+    c.status(report(gw, dave, "dave-tablet", [
+        {"table": "media", "action": "delete", "data": {"id": pages["id"]}}]), 200, "delete it")
+    gone = c.status(changes(gw, dave, f"?cursor={both['cursor']}"), 200, "the feed since")
+    c.that([(ch["key"], ch["version"], ch["deleted"]) for ch in gone["changes"]]
+           == [(pages["id"], 2, True)], "the deletion comes as a tombstone", gone)
+    waited = {}
+
+    def long_poll():
+        began = time.monotonic()
+        waited["answer"] = changes(gw, dave, f"?cursor={gone['cursor']}&wait=20")
+        waited["seconds"] = time.monotonic() - began
+
+    poll = threading.Thread(target=long_poll)
+    poll.start()
+    time.sleep(0.5)
+    later = item("Later")
+    c.status(report(gw, dave, "dave-tablet", [
+        {"table": "media", "action": "insert", "data": later}]), 200, "an item while it waits")
+    poll.join(30)
+    answer = waited.get("answer")
+    c.that(answer is not None and answer.status == 200
+           and [ch["key"] for ch in answer.json["changes"]] == [later["id"]]
+           and waited["seconds"] < 10,
+           "wait=20 waits for the change, then answers it at once", (answer, waited.get("seconds")))
+    loose = gw.call("POST", f"{API}/report", token=dave, body={
+        "device_id": "dave-tablet", "atomic": False, "operations": [
+            {"table": "media", "action": "insert", "data": item("Fine")},
+            {"table": "media", "action": "insert", "data": item("Bad", rating=9)}]})
+    c.that(loose.status == 200 and [a["row"]["title"] for a in loose.json["applied"]] == ["Fine"]
+           and [(e["index"], e["error"]["code"]) for e in loose.json["errors"]]
+           == [(1, "validation_failed")], "atomic: false writes the good one, lists the bad",
+           loose)
+
     c.section("ack")
     acked = c.status(gw.call("POST", f"{API}/ack", token=laptop_token,
                              body={"device_id": laptop_id, "cursor": rest["cursor"]}), 200, "ack")
-    c.that(acked["acked_cursor"] == rest["cursor"] and acked["pending"] == 1001,
+    c.that(acked["acked_cursor"] == rest["cursor"] and acked["pending"] == 1001
+           and acked["sync_status"] == "pending",
            "acknowledged up to Emma; the positions still pending", acked)
     c.status(gw.call("POST", f"{API}/ack", token=laptop_token,
                      body={"device_id": laptop_id, "cursor": tail["cursor"]}), 200, "ack all")
@@ -225,10 +301,15 @@ def run(gw, c):
             first["base_version"], first["server_row"]["title"], first["client_row"]["rating"])
            == ("media", dune["id"], laptop_id, 2, 1, "Dune (1965)", 5),
            "both rows, both versions and the device", first)
+    c.that(set(first) == {"id", "table", "key", "server_row", "client_row", "server_version",
+                          "base_version", "device_id", "user", "created_at"}
+           and first["user"] == "alice", "a conflict's fields", first)
     kept = c.status(gw.call("POST", f"{API}/conflicts/{queued[0]}/resolve", token=alice,
                             body={"resolution": "use_server"}), 200, "keep the server's")
     c.that((kept["resolution"], kept["row"]["title"], kept["row"]["rating"])
            == ("use_server", "Dune (1965)", None), "the phone's edit stays", kept)
+    c.that(set(kept) == {"id", "resolution", "table", "key", "version", "deleted", "row"},
+           "the resolution's fields", kept)
     local = c.status(gw.call("POST", f"{API}/conflicts/{queued[1]}/resolve", token=alice,
                              body={"resolution": "use_local"}), 200, "take the laptop's")
     c.that(local["row"]["creator"] == "Jane Austen (1775-1817)" and local["version"] == 3,
@@ -291,6 +372,12 @@ def run(gw, c):
     up = created["id"]
     c.that((created["chunks"], created["received"], created["missing"]) == (3, [], [0, 1, 2]),
            "three chunks, all missing", created)
+    c.that(set(created) == {"id", "table", "key", "field", "size", "chunk_size", "chunks",
+                            "received", "missing", "expires_at"}, "a session's fields", created)
+    lifetime = datetime.datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00")) \
+        - datetime.datetime.now(datetime.timezone.utc)
+    c.that(abs(lifetime.total_seconds() - 24 * 3600) < 600,
+           "a session expires in 24 h (files.upload_expiry's default)", created["expires_at"])
     after = c.status(put(alice, up, 2, content[200_000:]), 200, "the last chunk first")
     c.that((after["received"], after["missing"]) == ([2], [0, 1]), "chunk 2 received", after)
     c.error(put(alice, up, 1, content[100_000:100_010]), 400, "bad_request",
@@ -310,8 +397,12 @@ def run(gw, c):
     att = done["attachment_id"]
     c.that((done["media_type"], done["size"], done["sha256"], done["row"]["file"], done["version"])
            == ("application/pdf", size, sha, att, 6), "the file is attached as a new version", done)
+    c.that(set(done) == {"attachment_id", "table", "key", "field", "media_type", "size", "sha256",
+                         "version", "row"}, "the completed upload's fields", done)
     c.error(gw.call("GET", f"{API}/upload/{up}", token=alice), 404, "not_found",
             "a completed session is gone")
+    c.error(put(alice, up, 0, content[:100_000]), 404, "not_found",
+            "a chunk sent to a completed session")
     seen = c.status(changes(gw, laptop_token, f"?cursor={feed['cursor']}&limit=1000"), 200, "feed")
     c.that(any(ch["row"].get("file") == att for ch in seen["changes"]),
            "the laptop learns of the file", seen)
@@ -327,7 +418,10 @@ def run(gw, c):
                             ("bytes=100-999999", 100, size - 1)):
         part = gw.call("GET", f"{API}/download/{att}", token=laptop_token, headers={"Range": rng})
         c.that(part.status == 206 and part.body == content[start:end + 1]
-               and part.headers["Content-Range"] == f"bytes {start}-{end}/{size}",
+               and part.headers["Content-Range"] == f"bytes {start}-{end}/{size}"
+               and part.headers["Content-Type"] == "application/pdf"
+               and part.headers["ETag"] == f'"{sha}"'
+               and part.headers["Content-Length"] == str(end + 1 - start),
                f"{rng}: 206 with those bytes", (part.status, dict(part.headers)))
     beyond = gw.call("GET", f"{API}/download/{att}", token=laptop_token,
                      headers={"Range": f"bytes={size}-"})
@@ -361,6 +455,21 @@ def run(gw, c):
                                             "size": size, "chunk_size": 17 * 1024 * 1024,
                                             "sha256": sha}),
             400, "bad_request", "a chunk size above 16 MiB")
+    c.error(new_session(alice, emma["id"], {"table": "media", "row": emma["id"], "field": "file",
+                                            "size": size, "chunk_size": 0, "sha256": sha}),
+            400, "bad_request", "a chunk size of 0")
+    mib16 = 16 * 1024 * 1024
+    largest = c.status(new_session(alice, emma["id"], {
+        "table": "media", "row": emma["id"], "field": "file", "size": mib16 + 1,
+        "chunk_size": mib16, "sha256": sha}), 201, "a session of 16 MiB chunks")
+    try:
+        sent = put(alice, largest["id"], 0, bytes(mib16))
+    except OSError as error:  # a smaller body limit may close the connection mid-request
+        sent = error
+    c.that(getattr(sent, "status", None) == 200 and sent.json["received"] == [0],
+           "a 16 MiB chunk fits in one request (server.max_body_bytes)", sent)
+    c.that(gw.call("DELETE", f"{API}/upload/{largest['id']}", token=alice).status == 204,
+           "that session cancelled")
     elf = b"\x7fELF\x02\x01\x01" + bytes(200)
     bad = c.status(new_session(alice, emma["id"], {
         "table": "media", "row": emma["id"], "field": "file", "size": len(elf),
@@ -466,6 +575,26 @@ def run(gw, c):
     c.error(changes(gw, fresh["token"]), 401, "unauthorized", "a deleted device's token")
     c.error(gw.call("GET", f"{API}/devices/alice-phone", token=alice), 404, "row_not_found",
             "the device is gone")
+
+
+def expiry(gw, c):
+    """An upload session that is not completed within files.upload_expiry is gone."""
+    c.section("an upload session expires (files.upload_expiry = 2 s on this gateway)")
+    erin = gw.token("erin", "USER")
+    book = item("Short-lived")
+    c.status(report(gw, erin, "erin-phone", [{"table": "media", "action": "insert",
+                                              "data": book}]), 200, "erin's item")
+    data = b"%PDF-1.7\n" + bytes(100)
+    session = c.status(gw.call("POST", f"{API}/upload", token=erin, body={
+        "table": "media", "row": book["id"], "field": "file", "size": len(data),
+        "chunk_size": len(data), "sha256": hashlib.sha256(data).hexdigest()}), 201,
+        "a session")["id"]
+    c.status(gw.call("GET", f"{API}/upload/{session}", token=erin), 200, "the session at first")
+    time.sleep(2.5)
+    c.error(gw.call("GET", f"{API}/upload/{session}", token=erin), 404, "not_found",
+            "the session after 2.5 s")
+    c.error(gw.call("PUT", f"{API}/upload/{session}/chunks/0", token=erin, data=data,
+                    headers=OCTETS), 404, "not_found", "a chunk after it expired")
 
 
 if __name__ == "__main__":
