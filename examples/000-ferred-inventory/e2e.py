@@ -189,6 +189,14 @@ def scenario(backend, c):
                    seed_body)
             c.error(edge.call("GET", API + old), 401, "unauthorized", f"{API}{old} without a token")
         c.error(edge.call("GET", f"{API}/sync/pending"), 401, "unauthorized", "no token")
+        at_hub = c.status(hub.call("GET", f"{API}/sync/pending", bodega1), 200, "pending at the hub")
+        c.that(counts(at_hub) == {"pending": 0, "synced": 0, "error": 0, "conflict": 0}
+               and at_hub["online"] is False, "the hub has no outbox: zeros, offline", at_hub)
+        c.error(hub.call("POST", f"{API}/sync/snapshot", bodega1), 400, "not_an_edge",
+                "POST /sync/snapshot at the hub")
+        hub_status = c.status(hub.call("GET", f"{API}/sync/snapshot/status", bodega1), 200,
+                              "snapshot status at the hub")
+        c.that(hub_status == {"online": False, "branch": "1"}, "offline, no snapshot", hub_status)
         c.error(edge.call("GET", f"{API}/sync/pending", stranger), 403, "forbidden",
                 "a role the schema does not declare")
 
@@ -219,6 +227,14 @@ def scenario(backend, c):
         c.that([r["row"]["line_total"] for r in sold] == ["25.00", "3.10"],
                "line_total computed by the hook", sold)
         c.that(all(r["row"]["branch_id"] == 1 for r in sold), "rows take the seller's branch", sold)
+        stock_now = rows(edge, bodega1, "products")
+        c.that(stock_now[p1a]["stock"] == 10 and stock_now[p1b]["stock"] == 9,
+               "the sales lowered the stock through stock_guard's write (12 - 2, 10 - 1)",
+               {k: stock_now[k]["stock"] for k in (p1a, p1b)})
+        c.error(push(edge, cajero1, "caja-1",
+                     op("caja-1:x", "products", "update", id=p1a, stock=99,
+                        updated_at=stamp())), 403, "forbidden",
+                "a cashier may not change a stock itself")
         applied(push(edge, bodega2, "pc-bodega-2",
                      op("pc-bodega-2:1", "products", "insert", id=p2a, sku="SUC2-MART",
                         name="Martillo sucursal 2", price="11.00", stock=5, updated_at=stamp())),
@@ -269,9 +285,11 @@ def scenario(backend, c):
                    sorted(at_hub))
             c.that(at_hub == at_edge, f"hub {table} = edge {table}, versions included "
                    "(each write applied once)", (at_hub, at_edge))
-        c.that(rows(hub, admin, "products")[p1a]["_version"] == 2
+        c.that(rows(hub, admin, "products")[p1a]["_version"] == 3
+               and rows(hub, admin, "products")[p1a]["stock"] == 10
                and rows(hub, admin, "sales")[s1a]["line_total"] == "25.00",
-               "insert + update = version 2 at the hub; the hub's hook agrees")
+               "insert + update + the sale's stock write = version 3 at the hub: the hub's hooks "
+               "lowered its stock once (the edge's stock write was not queued)")
         feed = c.status(hub.call("GET", f"{API}/sync/changes?limit=1000", admin), 200, "hub feed")
         keys = [change["key"] for change in feed["changes"]]
         c.that(len(keys) == 6 and len(set(keys)) == 6, "the hub's feed has each row once", keys)
@@ -378,8 +396,8 @@ def scenario(backend, c):
         counts_become("the drain catches up: 0 PENDING, 9 SYNCED", edge, admin,
                       {"pending": 0, "synced": 9, "error": 0, "conflict": 0}, 20)
         products, sales = rows(hub, admin, "products"), rows(hub, admin, "sales")
-        c.that(products[p1b]["stock"] == 7 and products[p1b]["_version"] == 2,
-               "the offline stock change reached the hub once", products[p1b])
+        c.that(products[p1b]["stock"] == 7 and products[p1b]["_version"] == 3,
+               "the offline stock change reached the hub once (after the sale's)", products[p1b])
         c.that(s2b in sales and sales[s2b]["_version"] == 1 and len(sales) == 4,
                "the offline sale reached the hub once", sales)
 

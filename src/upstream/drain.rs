@@ -1,5 +1,5 @@
-//! The drain job: pushes PENDING outbox entries to the hub, oldest first and one entry per row
-//! at a time (so a row's changes arrive in order), each with its own op id (so a retry after a
+//! The drain job: pushes PENDING outbox entries to the hub in outbox order, a batch ending
+//! before a second entry of a row it holds (so changes arrive in the order they were made), each with its own op id (so a retry after a
 //! lost answer is not applied twice). Applied → SYNCED; the hub kept its row → CONFLICT (not
 //! retried); failed → retried with growing pauses, then ERROR with the last error. Entries are
 //! leased in the database, so replicas sharing it never send one concurrently, and a dead
@@ -159,19 +159,27 @@ pub async fn drain(
     Ok(report)
 }
 
-/// The entries to send now: the oldest due entry of each row, up to `limit`. A row whose oldest
-/// entry is waiting for a retry sends nothing newer meanwhile.
+/// The entries to send now, in outbox order, up to `limit`: the batch ends before a second
+/// entry of a row it holds, so that no entry overtakes an older one (a sale whose hook lowers a
+/// stock after the stock's correction reaches the hub after it too). A row whose oldest entry is
+/// waiting for a retry sends nothing newer meanwhile; other rows go on.
 fn pick(candidates: &[Entry], limit: usize, now: i64) -> Vec<&Entry> {
-    let mut seen_rows = HashSet::new();
+    let mut picked_rows = HashSet::new();
+    let mut waiting_rows = HashSet::new();
     let mut picked = Vec::new();
     for entry in candidates {
         let row = (entry.table.as_str(), entry.key.to_string());
-        if !seen_rows.insert(row) {
+        if waiting_rows.contains(&row) {
             continue;
+        }
+        if picked_rows.contains(&row) {
+            break;
         }
         if entry.next_attempt_at > now {
+            waiting_rows.insert(row);
             continue;
         }
+        picked_rows.insert(row);
         picked.push(entry);
         if picked.len() == limit {
             break;
@@ -258,5 +266,51 @@ async fn fail(
 impl From<HubError> for DrainError {
     fn from(error: HubError) -> Self {
         DrainError::Db(DbErr::Custom(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::outbox::OutboxAction;
+
+    fn entry(id: i64, key: &str, next_attempt_at: i64) -> Entry {
+        Entry {
+            id,
+            op_id: format!("op-{id}"),
+            table: "t".into(),
+            key: json!(key),
+            action: OutboxAction::Upsert,
+            data: json!({}),
+            subject: "s".into(),
+            branch: None,
+            device_id: "d".into(),
+            status: PENDING.into(),
+            attempts: 0,
+            next_attempt_at,
+            last_error: None,
+            created_at: 0,
+            synced_at: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_ends_before_a_second_entry_of_a_row_and_skips_rows_that_wait() {
+        let entries = [
+            entry(1, "a", 0),
+            entry(2, "w", 99),
+            entry(3, "b", 0),
+            entry(4, "w", 0),
+            entry(5, "a", 0),
+            entry(6, "c", 0),
+        ];
+        let ids = |picked: Vec<&Entry>| picked.iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(pick(&entries, 10, 10)),
+            [1, 3],
+            "stops before a's second entry"
+        );
+        assert_eq!(ids(pick(&entries[2..], 10, 10)), [3, 4, 5, 6]);
+        assert_eq!(ids(pick(&entries, 1, 10)), [1]);
     }
 }
