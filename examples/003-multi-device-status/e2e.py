@@ -14,7 +14,7 @@ import re
 import sys
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -61,8 +61,11 @@ def submit(gw, token, device_id, operations, table="sessions"):
 
 
 def session(started, **columns):
+    """A finished 25-minute focus session from `started` (ISO 8601, UTC)."""
+    start = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    ended = (start + timedelta(minutes=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {"id": str(uuid.uuid4()), "device_type": "mac_app", "started_at": started,
-            "duration_minutes": 25, **columns}
+            "ended_at": ended, "duration_minutes": 25, **columns}
 
 
 def ack(gw, token, device_id, cursor, pending_upload=None):
@@ -123,7 +126,9 @@ def run(gw, c):
     c.that(empty["devices"] == [] and "conflicts" not in empty, "no devices, no conflicts key",
            empty)
     c.that(
-        empty["data_summary"]["tables"] == {"preferences": {"rows": 0}, "sessions": {"rows": 0}},
+        empty["data_summary"]["tables"] == {"preferences": {"rows": 0},
+                                            "session_overlaps": {"rows": 0},
+                                            "sessions": {"rows": 0}},
         "data summary of empty tables",
         empty,
     )
@@ -322,20 +327,34 @@ def run(gw, c):
         "Windows submits a session and does not acknowledge",
     )
     c.that(len(overlap["applied"]) == 1 and overlap["conflicts"] == [],
-           "a session overlapping the Mac's 15:00-15:25 one is no conflict (the seed's would be)",
-           overlap)
+           "a session overlapping the Mac's 15:00-15:25 one is kept (both may be real)", overlap)
+    flags = c.status(gw.call("POST", "/api/sync/pull", token=alice,
+                             body={"tables": ["session_overlaps"]}), 200, "pull the flags")
+    flagged = flags["data"]["session_overlaps"]
+    windows_id = overlap["applied"][0]["key"]
+    c.that(sorted(f["affected_sessions"][0] for f in flagged) == sorted([s1["id"], s2["id"]])
+           and all(f["type"] == "session_overlap" and f["affected_sessions"][1] == windows_id
+                   and f["devices"] == ["mac_app", "windows_app"]
+                   and f["resolution"] == "manual_review_required"
+                   and f["description"] == "Overlapping sessions detected from different devices"
+                   for f in flagged),
+           "15:10-15:35 on Windows overlaps both Mac sessions (15:00-15:25, 15:30-15:55): the "
+           "hook flagged each, both sessions and both apps, for review", flagged)
+    c.error(gw.call("POST", "/api/sync/push", token=alice, body={"device_id": WIN, "operations": [
+        {"table": "session_overlaps", "action": "delete", "data": {"id": flagged[0]["id"]}}]}),
+        403, "forbidden", "a user may read the flags, not write them")
     end = head(gw, alice)
     c.status(ack(gw, mac, MAC, end), 200, "the Mac acknowledges")
     c.status(ack(gw, web, WEB, end, pending_upload=1), 200,
              "the web app acknowledges, holding 1 session it has not uploaded")
     pending = c.status(status(gw, alice), 200, "status")
     windows = by_device(pending)[WIN]
-    # The feed holds each changed row once: 3 sessions and 1 preferences row.
-    c.that(windows["sync_status"] == "pending" and windows["pending"] == 4,
+    # The feed holds each changed row once: 3 sessions, 1 preferences row and the 2 flags.
+    c.that(windows["sync_status"] == "pending" and windows["pending"] == 6,
            "Windows is pending every row changed since its (absent) ack", pending)
-    c.that(pending["sync_status"] == "delayed" and pending["pending_syncs"] == 4,
+    c.that(pending["sync_status"] == "delayed" and pending["pending_syncs"] == 6,
            "overall delayed; only Windows' backlog is pending", pending)
-    c.that(f"Device `{WIN}` has 4 unacknowledged changes — sync recommended"
+    c.that(f"Device `{WIN}` has 6 unacknowledged changes — sync recommended"
            in pending["recommendations"], "recommends syncing Windows", pending)
     time.sleep(3.2)
     stale = c.status(status(gw, alice), 200, "status after stale_after")
@@ -402,7 +421,8 @@ def run(gw, c):
            == (0, [], "offline"),
            "no devices, no conflicts", theirs)
     c.that(theirs["data_summary"]["tables"]
-           == {"preferences": {"rows": 0}, "sessions": {"rows": 0}},
+           == {"preferences": {"rows": 0}, "session_overlaps": {"rows": 0},
+               "sessions": {"rows": 0}},
            "no rows counted", theirs)
     everything = gw.call("POST", "/api/sync/pull", token=bob, body={})
     c.that(everything.status == 200 and s1["id"].encode() not in everything.body
