@@ -6,7 +6,7 @@
 //! or ends not applied (a conflict kept the server's row), leaves none of those writes behind:
 //! the writer keeps an undo log of its buffers while such a change runs.
 
-use super::{Checkpoint, ConflictRule, Pending, RowWrite, Undo, Writer};
+use super::{Checkpoint, ConflictRule, RowWrite, Undo, Writer};
 use crate::plugins::{HookError, HookWrite};
 use crate::schema::TableDef;
 use crate::store::rows::StoredRow;
@@ -216,6 +216,3 @@ impl Writer<'_> {
         Ok(())
     }
 }
-
-// `Pending` is cloned into the undo log.
-const _: fn(&Pending) -> Pending = Pending::clone;
