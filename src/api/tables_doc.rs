@@ -228,7 +228,7 @@ fn retarget(existing: &MetaSchemaRef, target: MetaSchemaRef) -> MetaSchemaRef {
 fn patch(table: &TableDef) -> MetaSchema {
     let pk = intern(&table.spec.primary_key);
     let mut schema = MetaSchema::new("object");
-    let assigned = crate::sync::keys::assigned_by_server(table);
+    let assigned = table.key_assigned_by_server();
     let key_rule = if assigned {
         format!(
             "`{pk}` is required but in an `insert` or `upsert`, where the gateway assigns it when \

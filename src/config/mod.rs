@@ -64,6 +64,10 @@ pub struct ServerConfig {
     pub aliases: Vec<AliasConfig>,
 }
 
+/// The highest `sync.key_node`: 8192 ranges of 2^40 server-assigned keys end at 2^53, the
+/// largest integer a JavaScript number holds exactly (see `sync::keys`).
+pub const MAX_KEY_NODE: u16 = 8191;
+
 /// One `[[server.aliases]]` entry: requests to `path` are served by the endpoint at `to`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

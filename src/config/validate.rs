@@ -14,11 +14,11 @@ pub fn problems(config: &Config) -> Vec<String> {
              with `/`, e.g. `/api/v1`"
         ));
     }
-    if config.sync.key_node > crate::sync::keys::MAX_NODE {
+    if config.sync.key_node > super::MAX_KEY_NODE {
         problems.push(format!(
             "key `sync.key_node` = `{}`: must be 0 (a hub) to {} (an edge)",
             config.sync.key_node,
-            crate::sync::keys::MAX_NODE
+            super::MAX_KEY_NODE
         ));
     }
     if config.server.max_body_bytes == 0 {

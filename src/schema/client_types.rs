@@ -99,7 +99,7 @@ fn insert_interface(out: &mut String, schema: &Schema, table: &TableDef, name: &
         // (`sync::data::complete_new_row`); a scope column is first filled from the caller.
         // A key the gateway assigns may be left out (the push answer's `key` says which).
         let optional = if is_key {
-            crate::sync::keys::assigned_by_server(table)
+            table.key_assigned_by_server()
         } else {
             column.nullable || column.default.is_some() || fill.is_some()
         };

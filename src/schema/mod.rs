@@ -58,6 +58,20 @@ pub struct TableDef {
 }
 
 impl TableDef {
+    /// Whether an insert may leave the key out for the gateway to assign
+    /// (`key_assigned_by = "server"`).
+    pub fn key_assigned_by_server(&self) -> bool {
+        self.spec.key_assigned_by == model::KeyAssignedBy::Server
+    }
+
+    /// The primary key column's type.
+    pub fn key_kind(&self) -> Option<model::ColumnType> {
+        self.spec
+            .columns
+            .get(&self.spec.primary_key)
+            .map(|column| column.kind)
+    }
+
     pub fn permissions_for(&self, role: &str) -> Permissions {
         self.permissions.get(role).copied().unwrap_or_default()
     }

@@ -9,30 +9,13 @@
 //! concurrent writer took makes the commit fail as contended and the push runs again.
 
 use crate::schema::TableDef;
-use crate::schema::model::{ColumnType, KeyAssignedBy};
+use crate::schema::model::ColumnType;
 
-/// The highest `sync.key_node`: 8192 ranges of 2^40 keys end at 2^53, the largest integer a
-/// JavaScript number holds exactly.
-pub const MAX_NODE: u16 = 8191;
 const NODE_SPAN: i64 = 1 << 40;
 
 /// Whether the table's new rows get integer keys from the gateway.
 pub fn assigns_integers(table: &TableDef) -> bool {
-    table.spec.key_assigned_by == KeyAssignedBy::Server
-        && key_kind(table) == Some(ColumnType::Integer)
-}
-
-/// Whether an insert into `table` may leave its key out.
-pub fn assigned_by_server(table: &TableDef) -> bool {
-    table.spec.key_assigned_by == KeyAssignedBy::Server
-}
-
-pub fn key_kind(table: &TableDef) -> Option<ColumnType> {
-    table
-        .spec
-        .columns
-        .get(&table.spec.primary_key)
-        .map(|column| column.kind)
+    table.key_assigned_by_server() && table.key_kind() == Some(ColumnType::Integer)
 }
 
 /// The integer keys node `node` assigns: `[low, high)`.
@@ -49,6 +32,6 @@ mod tests {
     fn ranges_are_apart_and_below_two_to_the_53() {
         assert_eq!(range(0), (1, 1 << 40));
         assert_eq!(range(1), (1 << 40, 2 << 40));
-        assert_eq!(range(MAX_NODE).1, 1 << 53);
+        assert_eq!(range(crate::config::MAX_KEY_NODE).1, 1 << 53);
     }
 }

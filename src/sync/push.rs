@@ -6,7 +6,6 @@
 use super::SyncError;
 use super::access::{Access, access};
 use super::data::{VERSION_FIELD, check_sent, key_of};
-use super::keys;
 use super::types::Action;
 use super::types::{ConflictInfo, OpError, OpResult, OpStatus, Operation, PushOutcome, Resolve};
 use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer, Written};
@@ -289,7 +288,7 @@ fn check<'s>(
     let sent = check_sent(access.table, data)?;
     let pk = &access.table.spec.primary_key;
     let assigns_key = matches!(operation.action, Action::Insert | Action::Upsert)
-        && keys::assigned_by_server(access.table)
+        && access.table.key_assigned_by_server()
         && matches!(sent.get(pk), None | Some(Value::Null))
         && !references.iter().any(|(column, _)| column == pk);
     let key = if assigns_key || references.iter().any(|(column, _)| column == pk) {

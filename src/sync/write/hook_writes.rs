@@ -12,7 +12,7 @@ use crate::schema::TableDef;
 use crate::store::rows::StoredRow;
 use crate::sync::data::{check_sent, key_of};
 use crate::sync::types::Action;
-use crate::sync::{SyncError, access, keys};
+use crate::sync::{SyncError, access};
 
 /// How deep hook writes may nest (a hook's write whose table's hooks write, …).
 const MAX_DEPTH: usize = 4;
@@ -188,7 +188,7 @@ impl Writer<'_> {
         let mut sent = check_sent(access.table, write.row)?;
         let pk = access.table.spec.primary_key.clone();
         let key = if matches!(action, Action::Insert | Action::Upsert)
-            && keys::assigned_by_server(access.table)
+            && access.table.key_assigned_by_server()
             && matches!(sent.get(&pk), None | Some(serde_json::Value::Null))
         {
             let key = self.assign_key(access.table).await?;

@@ -270,7 +270,7 @@ impl<'a> Writer<'a> {
     /// A key for a new row of `table` (`key_assigned_by = "server"`) that no row of it has,
     /// as this transaction sees it: the next integer of this gateway's range, or a random UUID.
     pub async fn assign_key(&mut self, table: &TableDef) -> Result<Value, SyncError> {
-        if super::keys::key_kind(table) == Some(crate::schema::model::ColumnType::Uuid) {
+        if table.key_kind() == Some(crate::schema::model::ColumnType::Uuid) {
             loop {
                 let key = Value::String(uuid::Uuid::new_v4().to_string());
                 if self.current(table, &key).await?.is_none() {
