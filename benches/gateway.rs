@@ -36,6 +36,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod external_figures;
 #[path = "gateway/move_figures.rs"]
 mod move_figures;
+#[path = "gateway/wrk_figures.rs"]
+mod wrk_figures;
 
 const SECRET: &str = "bench-secret-bench-secret-bench-secret";
 const SCHEMA: &str = r#"
@@ -607,7 +609,9 @@ async fn stream_figure(
 
 /// The raw baseline on SQLite: what the gateway writes per row (the row with its version, feed
 /// position and change time, and the op id record), in transactions of `per_request` rows, with
-/// prepared statements, 4 threads taking turns like the gateway's writers.
+/// prepared statements, 4 threads taking turns like the gateway's writers. They queue for their
+/// turn in the process (a mutex held for the whole transaction), not in SQLite's busy handler,
+/// which sleeps milliseconds at a time and made this baseline swing several-fold between runs.
 fn sqlite_baseline(dir: &std::path::Path, rows: usize, per_request: usize) -> f64 {
     let path = dir.join(format!("baseline-{per_request}.db"));
     let connection = rusqlite::Connection::open(&path).unwrap();
@@ -624,13 +628,15 @@ fn sqlite_baseline(dir: &std::path::Path, rows: usize, per_request: usize) -> f6
     drop(connection);
     let started = Instant::now();
     let next = Arc::new(std::sync::Mutex::new(0usize));
+    let turn = Arc::new(std::sync::Mutex::new(()));
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let (path, next) = (path.clone(), next.clone());
+            let (path, next, turn) = (path.clone(), next.clone(), turn.clone());
             std::thread::spawn(move || {
                 let mut connection = rusqlite::Connection::open(&path).unwrap();
                 connection.busy_timeout(Duration::from_secs(30)).unwrap();
                 loop {
+                    let _turn = turn.lock().unwrap();
                     let start = {
                         let mut next = next.lock().unwrap();
                         if *next >= rows {
@@ -1026,6 +1032,7 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
     }
     // The read figures read what the 500-row push wrote (and its baseline's database).
     let push_sizes: &[usize] = if args.reads_only { &[500] } else { &[100, 500] };
+    let mut baselines = std::collections::HashMap::new();
     for &per_request in push_sizes {
         let label = format!("push 4 clients × {per_request} rows/request");
         let (rows_s, req_s, mut latency) = push(
@@ -1052,6 +1059,28 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
             }
         };
         push_line(&label, rows_s, req_s, &mut latency, baseline);
+        baselines.insert(per_request, baseline);
+    }
+    if !args.reads_only {
+        // The same pushes from an external client, each into a fresh gateway and table.
+        let fresh = |per_request: usize| {
+            let (dir, admin) = (dir.path().to_path_buf(), baseline_pg.clone());
+            async move {
+                match admin {
+                    None => format!(
+                        "sqlite://{}",
+                        dir.join(format!("wrk-{per_request}/gateway.db")).display()
+                    ),
+                    Some(admin) => {
+                        postgres_database(&admin, &format!("sgbench_wrk_{per_request}")).await
+                    }
+                }
+            }
+        };
+        wrk_figures::run(dir.path(), fresh, |per_request| {
+            baselines.get(&per_request).copied()
+        })
+        .await;
     }
     if args.push_only {
         if let Some(admin) = &baseline_pg {
