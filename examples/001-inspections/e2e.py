@@ -1,13 +1,15 @@
 """Seed 001 (inspection forms) end to end: a real gateway on this example's config, driven
 through every flow of the seed document — form fills created without an id, the batch sync
 with per-item results, merged form data, optimistic locking on updated_at with both versions
-and `use_local`, photo upload into the form's data and deletion, signature deletion, the per-user status counts, and the policies (own, assigned,
-admin) — on SQLite and PostgreSQL.
+and `use_local`, photo upload into the form's data and deletion (the files job then removes the
+file), signature deletion, the per-user status counts, and the policies (own, assigned, admin) —
+on SQLite and PostgreSQL.
 
     python3 examples/001-inspections/e2e.py     (scripts/examples-check runs it)
 """
 
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -71,6 +73,9 @@ def flows(gw, check):
     check.that(len(body["applied"]) == 5, "five rows applied", body)
     seen_at = body["applied"][3]["row"]["updated_at"]
     check.that(seen_at is not None, "the server stamped updated_at", body)
+    check.that(set(body["applied"][3]["row"]) == {"id", "inspection_id", "data", "updated_at",
+                                                  "_version"},
+               "no owner column is copied onto a form fill", body["applied"][3]["row"])
 
     check.section("the technician's tablet registers (its acks give last_sync)")
     check.status(gw.call("POST", "/api/v1/sync/devices", owner, {
@@ -102,13 +107,26 @@ def flows(gw, check):
         "data": {"x": 1}}}], atomic=True), 422, "validation_failed",
         "an update still needs the id (the seed: required for updates)")
 
+    check.section("without atomic: false a batch is all or nothing (the default)")
+    error = check.error(gw.call("POST", "/api/v1/sync/push", owner, {
+        "device_id": "tablet-42", "operations": [
+            {"table": "inspections", "action": "update", "data": {"id": 3, "notes": "kept?"}},
+            {"table": "inspections", "action": "update", "data": {"id": 3, "status": "done"}}]}),
+        422, "validation_failed", "one bad item in a batch sent without atomic")
+    check.that(error["details"]["index"] == 1 and error["details"]["field"] == "status",
+               "the error names the item and its field", error)
+    check.that(check.status(row(owner, "inspections", 3), 200, "read")["notes"] is None,
+               "the good item was not written either")
+
     check.section("POST /api/v1/sync: a batch of sync items with per-item results")
     answer = push(owner, [
         {"op_id": "offline-123", "table": "form_fills", "action": "update", "data": {
             "id": 456, "updated_at": seen_at,
             "data": {"Building_Name": "Main Building", "Location_row_1": "First Floor"}}},
         {"op_id": "inspection-1", "table": "inspections", "action": "update", "data": {
-            "id": 1, "status": "in_progress", "notes": "started"}},
+            "id": 1, "status": "in_progress", "notes": "started",
+            "updated_at": "2099-01-01T00:00:00Z"}},
+        {"op_id": "no-delete", "table": "form_fills", "action": "delete", "data": {"id": 456}},
         {"op_id": "missing-1", "table": "form_fills", "action": "update", "data": {
             "id": 999, "data": {"x": 1}}},
         {"op_id": "bad-type", "table": "form_fill_v2", "action": "update", "data": {"id": 1}},
@@ -117,10 +135,22 @@ def flows(gw, check):
     ])
     body = check.status(answer, 200, "a per-item batch answers 200")
     check.that(body["success"] is False, "success is false while some items failed", body)
+    check.that({"applied", "errors", "conflicts"} <= set(body)
+               and not {"results", "message", "synced_at"} & set(body),
+               "applied, errors, conflicts at the top; no results, message, synced_at", body)
     applied = {r["op_id"]: r for r in body["applied"]}
     errors = {r["op_id"]: r["error"] for r in body["errors"]}
     check.that(set(applied) == {"offline-123", "inspection-1"}, "two items applied", body)
     check.that(applied["offline-123"]["key"] == 456, "the server id of the form fill", body)
+    check.that({"op_id", "key", "table", "row", "version"} <= set(applied["offline-123"])
+               and applied["offline-123"]["table"] == "form_fills"
+               and applied["offline-123"]["version"] == applied["offline-123"]["row"]["_version"],
+               "an applied item: op_id, key, table, row, version", applied["offline-123"])
+    check.that(applied["inspection-1"]["row"]["updated_at"] < "2099",
+               "a newer updated_at of the client's own is not stored (the server's time is)",
+               applied["inspection-1"])
+    check.that(errors.get("no-delete", {}).get("code") == "forbidden", "a technician may not delete", errors)
+    check.that(all(e.get("message") for e in errors.values()), "each error has a message", errors)
     merged = applied["offline-123"]["row"]["data"]
     check.that(merged == {"Building_Name": "Main Building", "Location_row_1": "First Floor",
                           "Inspector_Note": "server only"},
@@ -154,6 +184,7 @@ def flows(gw, check):
                             "a JPEG into form fill 456's Inspection_Photo_1")
     attachment_id = uploaded["attachment_id"]
     check.that(len(attachment_id) > 0, "photo_attachment_id", uploaded)
+    check.that(not {"success", "message"} & set(uploaded), "no success, no message", uploaded)
     check.that(uploaded["row"]["data"].get("Inspection_Photo_1") == attachment_id
                and uploaded["row"]["data"].get("Location_row_1") == "First Floor",
                "the server wrote the id into the form's data, other keys kept", uploaded["row"])
@@ -198,6 +229,9 @@ def flows(gw, check):
     check.that(len(body["conflicts"]) == 1 and not body["applied"], "reported as a conflict", body)
     conflict = body["conflicts"][0]["conflict"]
     check.that(conflict["resolution"] == "server_kept", "nothing applied", conflict)
+    check.that(conflict["strategy"] == "server_wins" and conflict.get("reason"),
+               "the strategy and the reason", conflict)
+    check.that(conflict["client_row"]["updated_at"] == last_seen, "local_version", conflict)
     check.that(conflict["server_row"]["updated_at"] == newest, "server_version", conflict)
     check.that(conflict["server_row"]["data"]["Building_Name"] == "Main Building", "server_data",
                conflict)
@@ -238,18 +272,22 @@ def flows(gw, check):
                "the fields are cleared, the rest kept", data)
 
     check.section("GET /api/v1/sync/status: counts per user")
+    before = check.status(gw.call("GET", "/api/v1/sync/status", owner), 200, "status before an ack")
+    check.that("last_sync" not in before, "no last_sync before the first ack", before)
     check.status(gw.call("POST", "/api/v1/sync/ack", owner,
                          {"device_id": "tablet-42", "cursor": body["cursor"]}), 200, "ack")
     status = check.status(gw.call("GET", "/api/v1/sync/status", owner), 200, "status of 42")
     tables = status["data_summary"]["tables"]
     check.that(tables["inspections"]["rows"] == 2, "total_inspections (own)", tables)
     check.that(tables["inspections"]["by_status"] == {"in_progress": 1, "completed": 1},
-               "pending/completed inspections", tables)
+               "pending/completed inspections (no pending one: the key is absent)", tables)
     check.that(tables["form_fills"]["rows"] == 2, "total_form_fills (456 and the new one)",
                tables)
     check.that(status["user"]["sub"] == "42" and status["server_time"], "user_id, server_time",
                status)
     check.that(status["last_sync"] is not None, "last_sync after the ack", status)
+    check.that(not {"success", "data", "message"} & set(status),
+               "no success/data/message wrapper", status)
     assigned_status = check.status(gw.call("GET", "/api/v1/sync/status", assigned), 200, "of 7")
     check.that(assigned_status["data_summary"]["tables"]["inspections"]["by_status"]
                == {"in_progress": 1}, "assigned: inspection 1 only", assigned_status)
@@ -258,7 +296,11 @@ def flows(gw, check):
                == {"pending": 1, "in_progress": 1, "completed": 1}, "admin: all", admin_status)
 
     check.section("policies: own, assigned, admin — nobody else")
+    for path in ("/api/v1/sync", "/api/v1/sync/upload_photo"):
+        check.error(gw.call("POST", path, owner, {}), 404, "not_found", f"the seed's POST {path}")
     check.error(gw.call("GET", "/api/v1/sync/status"), 401, "unauthorized", "no token")
+    check.error(gw.call("GET", "/api/v1/sync/status", "not-a-jwt"), 401, "unauthorized",
+                "an invalid token")
     check.status(row(outsider, "form_fills", 456), 404, "user 9 cannot read 42's form")
     check.status(row(outsider, "inspections", 1), 404, "nor 42's inspection")
     check.status(row(assigned, "inspections", 2), 404, "7 is not assigned to inspection 2")
@@ -317,6 +359,29 @@ def flows(gw, check):
                "user 11's device gets inspection 1 and its form fill", entered)
     check.status(row(owner, "form_fills", 456), 404, "42 can no longer read the form fill")
     check.status(row(newcomer, "form_fills", 456), 200, "user 11 can")
+
+    check.section("the files job removes the cleared photo's and signature's files")
+    kept = check.status(upload(admin, 900, "Inspection_Photo_1", PNG, filename="w.png"), 201,
+                        "a photo that stays in form fill 900's data")["attachment_id"]
+
+    def stored(attachment):
+        """The attachment's file under files.dir, if it is still there."""
+        return list((gw.work / "files").rglob(attachment))
+
+    cleared = [attachment_id, signature["attachment_id"]]
+    check.that(all(stored(a) for a in cleared + [kept]), "the three files are on disk")
+    gw.stop()  # the files job again, every second, for files unreferenced for any time
+    gw.env.update({"SYNCGATE_JOBS__FILES__SCHEDULE": "* * * * * *",
+                   "SYNCGATE_FILES__CLEANUP_GRACE": "0s"})
+    gw.start()
+    deadline = time.time() + 10
+    while any(stored(a) for a in cleared) and time.time() < deadline:
+        time.sleep(0.2)
+    check.that(not any(stored(a) for a in cleared), "the cleared files are gone",
+               [stored(a) for a in cleared])
+    download = gw.call("GET", f"/api/v1/sync/download/{kept}", admin)
+    check.that(stored(kept) and download.status == 200 and download.body == PNG,
+               "the file a form still holds is kept", download)
 
 
 if __name__ == "__main__":
