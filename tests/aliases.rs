@@ -76,15 +76,7 @@ async fn old_paths_reach_the_endpoints_they_alias() {
             .unwrap();
         assert_eq!(anonymous.status(), 401);
 
-        let document: Value = server
-            .client
-            .get(server.url("/openapi.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let document: Value = server.get("/openapi.json").await.json().await.unwrap();
         let old = &document["paths"]["/sync"]["post"];
         assert_eq!(old["deprecated"], true, "{old}");
         assert_eq!(old["operationId"], "push_via_sync", "{old}");

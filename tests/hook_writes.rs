@@ -339,7 +339,7 @@ fn after_commit(op, ctx) { write("sessions", "delete", #{ id: op.row.id }); }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn on_an_edge_a_hook_write_stays_local_and_the_hub_makes_it_again_once() {
-    use common::process::{Gateway, free_port};
+    use common::process::{Gateway, edge_keys, free_port};
     for backend in backends() {
         let write_files = |sandbox: &Sandbox| {
             sandbox.write_schema("shop.toml", SCHEMA);
@@ -361,11 +361,7 @@ async fn on_an_edge_a_hook_write_stays_local_and_the_hub_makes_it_again_once() {
             86_400,
         );
         let mut edge = Gateway::new(
-            edge_sandbox.write_config(&format!(
-                "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\n\
-                 device_id = \"edge-1\"\nprobe_interval = \"200ms\"\n\n[jobs.drain]\nschedule = \"\"\n\n\
-                 [jobs.snapshot]\nschedule = \"\"\n"
-            )),
+            edge_sandbox.write_config(&edge_keys(hub_port, &edge_token, "edge-1", "")),
             free_port(),
         );
         edge.start().await;
@@ -404,11 +400,7 @@ async fn on_an_edge_a_hook_write_stays_local_and_the_hub_makes_it_again_once() {
         assert_eq!(hub.push(&admin1, "hq", true, restock).await.0, 200);
         edge.kill();
         let mut edge = Gateway::new(
-            edge_sandbox.write_config(&format!(
-                "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\n\
-                 device_id = \"edge-1\"\nprobe_interval = \"200ms\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n\n\
-                 [jobs.snapshot]\nschedule = \"\"\n"
-            )),
+            edge_sandbox.write_config(&edge_keys(hub_port, &edge_token, "edge-1", "* * * * * *")),
             free_port(),
         );
         edge.start().await;

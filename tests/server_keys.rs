@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::process::{Gateway, free_port};
+use common::process::{Gateway, edge_keys, free_port};
 use common::{API, Backend, Sandbox, TestServer, backends, token, token_with};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -188,15 +188,7 @@ async fn a_missing_key_or_a_bad_reference_is_refused_and_nothing_is_written() {
         let (_, page) = server.get_as(&tech, &format!("{API}/sync/changes")).await;
         assert_eq!(page["changes"], json!([]), "nothing written: {page}");
         // The document marks the key optional where the gateway assigns it.
-        let document: Value = server
-            .client
-            .get(server.url("/openapi.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let document: Value = server.get("/openapi.json").await.json().await.unwrap();
         let required = |schema: &str| document["components"]["schemas"][schema]["required"].clone();
         assert!(
             !required("form_fills_Patch").to_string().contains("\"id\""),
@@ -258,11 +250,8 @@ async fn an_edge_assigns_keys_from_its_own_range_and_the_hub_takes_them() {
         let edge_sandbox = Sandbox::new(Backend::Sqlite).await;
         edge_sandbox.write_schema("forms.toml", SCHEMA);
         let edge_token = token_with("edge-1", "TECH", None, Default::default(), 86_400);
-        let upstream = format!(
-            "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{API}\"\ntoken = \"{edge_token}\"\n\
-             device_id = \"edge-1\"\nprobe_interval = \"200ms\"\n\n[jobs.drain]\nschedule = \"* * * * * *\"\n\n\
-             [jobs.snapshot]\nschedule = \"\"\n\n[jobs.maintenance]\nschedule = \"\"\n"
-        );
+        let upstream = edge_keys(hub_port, &edge_token, "edge-1", "* * * * * *")
+            + "\n[jobs.maintenance]\nschedule = \"\"\n";
         // An edge left in the hub's range would assign the hub's keys: it does not start.
         let refused = std::process::Command::new(common::binary())
             .args(["check", "--offline", "--config"])

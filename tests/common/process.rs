@@ -23,6 +23,18 @@ impl Deref for Gateway {
     }
 }
 
+/// The config keys of an edge of the hub on `hub_port`, acting there with `token` as
+/// `device_id`: a 200 ms probe, the drain on `drain_schedule` ("" keeps it off), no snapshot
+/// job.
+pub fn edge_keys(hub_port: u16, token: &str, device_id: &str, drain_schedule: &str) -> String {
+    format!(
+        "[upstream]\nurl = \"http://127.0.0.1:{hub_port}{}\"\ntoken = \"{token}\"\n\
+         device_id = \"{device_id}\"\nprobe_interval = \"200ms\"\n\n\
+         [jobs.drain]\nschedule = \"{drain_schedule}\"\n\n[jobs.snapshot]\nschedule = \"\"\n",
+        super::API
+    )
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
