@@ -151,7 +151,12 @@ async fn run(
     // An OpenTelemetry span lasts from its creation to its drop: this one covers the loop.
     let applying = tracing::info_span!("apply", operations = checked.len());
     let mut results = Vec::with_capacity(batch.operations.len());
-    // The key each op id of this run wrote (or was answered with), for `key_of`.
+    // The key each op id of this run wrote (or was answered with), for `key_of`; kept only when
+    // an operation of the batch refers to one.
+    let referring = checked
+        .iter()
+        .flatten()
+        .any(|checked| !checked.references.is_empty());
     let mut keys_by_op: HashMap<String, Value> = HashMap::new();
     for (index, (operation, checked)) in batch.operations.iter().zip(checked.iter_mut()).enumerate()
     {
@@ -189,7 +194,7 @@ async fn run(
         };
         match outcome {
             Ok(result) => {
-                if let (Some(op_id), Some(key)) = (&operation.op_id, &result.key) {
+                if referring && let (Some(op_id), Some(key)) = (&operation.op_id, &result.key) {
                     keys_by_op.insert(op_id.clone(), key.clone());
                 }
                 results.push(result)
@@ -296,11 +301,17 @@ fn check<'s>(
     } else {
         key_of(access.table, &sent)?
     };
-    let mut identified = sent.clone();
-    for (column, op_id) in &references {
-        identified.insert(column.clone(), serde_json::json!({ REFERENCE: op_id }));
-    }
-    let fingerprint = fingerprint(operation, access.table, &identified, base_version);
+    // A reference is part of the change as sent: the same op id with another one is another
+    // change. (Only batches with references pay for the copy.)
+    let fingerprint = if references.is_empty() {
+        fingerprint(operation, access.table, &sent, base_version)
+    } else {
+        let mut identified = sent.clone();
+        for (column, op_id) in &references {
+            identified.insert(column.clone(), serde_json::json!({ REFERENCE: op_id }));
+        }
+        fingerprint(operation, access.table, &identified, base_version)
+    };
     Ok(Checked {
         access,
         key,
