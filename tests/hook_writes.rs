@@ -97,6 +97,13 @@ fn sale(id: &str, product: &str, quantity: i64) -> Value {
            "data": {"id": id, "branch_id": 1, "product_id": product, "quantity": quantity}})
 }
 
+/// Pushes `operations` atomically, expects the whole push refused (422) and returns its message.
+async fn refused(server: &TestServer, token: &str, operations: Value) -> String {
+    let (status, body) = server.push(token, "till", true, operations).await;
+    assert_eq!(status, 422, "{body}");
+    body["error"]["message"].as_str().unwrap().to_string()
+}
+
 async fn stock(server: &TestServer, product: &str) -> Value {
     let admin = token("boss", "ADMIN", None);
     let (_, row) = server
@@ -174,16 +181,8 @@ async fn a_sale_lowers_its_product_stock_through_the_hook_in_the_same_transactio
         assert_eq!(stock(&server, "p1").await, 3, "{backend:?}: 5 - 1 - 1");
 
         // A product of another branch is not the clerk's to read: no write happens.
-        let (status, body) = server
-            .push(&clerk, "till", true, json!([sale("s7", "p2", 1)]))
-            .await;
-        assert_eq!(status, 422, "{body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("unknown product")
-        );
+        let message = refused(&server, &clerk, json!([sale("s7", "p2", 1)])).await;
+        assert!(message.contains("unknown product"), "{message}");
         assert_eq!(stock(&server, "p2").await, 10);
 
         // A conflict that keeps the stored sale keeps the stock too.
@@ -211,24 +210,12 @@ async fn a_sale_lowers_its_product_stock_through_the_hook_in_the_same_transactio
         assert_eq!(stock(&server, "p3").await, 3);
         // Without a branch, STOCKROOM reaches no product: the hook's write is refused.
         let admin = token("boss", "ADMIN", None);
-        let (status, body) = server
-            .push(&admin, "hq", true, json!([sale("s10", "p3", 1)]))
-            .await;
-        assert_eq!(status, 422, "{body}");
+        refused(&server, &admin, json!([sale("s10", "p3", 1)])).await;
         assert_eq!(stock(&server, "p3").await, 3);
 
         // One hook call may ask for at most plugins.max_hook_writes writes.
-        let (status, body) = server
-            .push(&clerk, "till", true, json!([sale("s9", "p1", 99)]))
-            .await;
-        assert_eq!(status, 422, "{body}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("plugins.max_hook_writes"),
-            "{body}"
-        );
+        let message = refused(&server, &clerk, json!([sale("s9", "p1", 99)])).await;
+        assert!(message.contains("plugins.max_hook_writes"), "{message}");
         assert_eq!(stock(&server, "p1").await, 3);
     }
 }

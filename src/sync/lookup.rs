@@ -70,6 +70,8 @@ impl HookRowReads {
     }
 
     /// Whether a row of the overlay is in the caller's scope (parents looked up as stored).
+    /// `admits` decides rows by their own columns too; asking the scope first spares those
+    /// rows blocking the worker thread.
     fn in_scope(&self, access: &Access<'_>, row: &StoredRow) -> Result<bool, String> {
         match access.scope.admits(&row.values) {
             Admission::Yes => Ok(true),
