@@ -243,6 +243,7 @@ pub async fn attach(
             base_version: None,
             rule: ConflictRule::Apply,
             op_id: None,
+            new_row: None,
         })
         .await?;
     writer.commit(schema).await?;

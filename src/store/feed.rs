@@ -2,43 +2,32 @@
 //! (which locks the row until the transaction ends) just before it writes its rows, so positions
 //! are handed out in commit order: once a reader sees position N, every write up to N has
 //! committed, also with concurrent writers on PostgreSQL. SQLite writers begin `IMMEDIATE` and
-//! queue in this process, so they are serialised from their first statement.
+//! queue in this process, so they are serialised from their first statement (and may share a
+//! transaction, see [`super::write_turn`]).
 
 use super::sql::SqlBuilder;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement, Value};
 
-/// Holds this process's turn to write to SQLite until dropped (after the commit).
-pub type WriterTurn = Option<tokio::sync::OwnedMutexGuard<()>>;
+pub use super::write_turn::{FinishError, GroupFailed, Grouping, WriteTxn, WriterTurn};
 
-/// SQLite has one writer at a time: writers of this process queue here, in order and without
-/// polling, instead of spinning in SQLite's busy handler.
-static SQLITE_WRITER: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> =
-    std::sync::LazyLock::new(Default::default);
-
-/// Begins a transaction that will write. On SQLite it first waits for this process's turn, then
-/// runs `BEGIN IMMEDIATE`, which takes the write lock up front (a deferred transaction that
-/// reads first can fail with "database is locked" when it then tries to write). Keep the turn
-/// until the transaction has committed.
+/// Begins a transaction that will write, alone (see [`begin_grouped`]). Keep the turn until
+/// the transaction has committed.
 pub async fn begin_write(
     db: &DatabaseConnection,
 ) -> Result<(DatabaseTransaction, WriterTurn), DbErr> {
+    Ok(begin_grouped(db, Grouping::Alone).await?.into_alone())
+}
+
+/// Begins a transaction that will write. On SQLite it first waits for this process's turn, then
+/// runs `BEGIN IMMEDIATE`, which takes the write lock up front (a deferred transaction that
+/// reads first can fail with "database is locked" when it then tries to write) — or, for a
+/// writer that may join, continues the transaction the previous writer left open
+/// ([`super::write_turn`]).
+pub async fn begin_grouped(db: &DatabaseConnection, grouping: Grouping) -> Result<WriteTxn, DbErr> {
     let started = std::time::Instant::now();
-    let turn = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        Some(SQLITE_WRITER.clone().lock_owned().await)
-    } else {
-        None
-    };
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?;
+    let write = super::write_turn::begin(db, grouping).await?;
     crate::ops::metrics::record_pool_wait(started.elapsed());
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+    if write.txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         // Plan this transaction's statements with their own parameters. sqlx prepares and
         // caches statements, and PostgreSQL switches a cached statement to a generic plan after
         // five runs: planned while a table was still small, a writer's key lookups kept a
@@ -47,12 +36,14 @@ pub async fn begin_write(
         //
         // `syncgate.writer` marks the transaction as the gateway's: the triggers that log writes
         // made by other connections skip its statements (`store::external`).
-        txn.execute_unprepared(
-            "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL syncgate.writer = 'gateway'",
-        )
-        .await?;
+        write
+            .txn
+            .execute_unprepared(
+                "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL syncgate.writer = 'gateway'",
+            )
+            .await?;
     }
-    Ok((txn, turn))
+    Ok(write)
 }
 
 /// The PostgreSQL channel on which write transactions announce the feed position they reach.

@@ -27,6 +27,7 @@ pub mod snapshots;
 mod sql;
 pub mod sqlite_memory;
 pub mod webhooks;
+mod write_turn;
 
 pub use connect::connect;
 pub use error::StoreError;

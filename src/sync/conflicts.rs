@@ -193,6 +193,7 @@ pub async fn resolve(
             base_version: None,
             rule: ConflictRule::Apply,
             op_id: None,
+            new_row: None,
         })
         .await?;
     conflicts::mark_resolved(writer.connection(), id, resolution_name, &caller.subject).await?;

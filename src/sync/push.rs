@@ -12,6 +12,7 @@ use super::write::{Actor, ConflictRule, RowWrite, WriteOptions, Writer, Written}
 use crate::auth::Caller;
 use crate::plugins::Plugins;
 use crate::schema::{Schema, TableDef};
+use crate::store::feed::Grouping;
 use crate::store::op_records::{OpRecord, OpRecordStatus};
 use crate::store::rows::StoredRow;
 use sea_orm::DatabaseConnection;
@@ -73,6 +74,9 @@ struct Checked<'s> {
     base_version: Option<i64>,
     /// Identifies the change, to tell a retry from a reused op id (see [`fingerprint`]).
     fingerprint: String,
+    /// The row an insert or upsert stores if its key has none, made here, outside the
+    /// transaction (taken by the first run; a run again makes it there).
+    new_row: Option<Map<String, Value>>,
 }
 
 /// How often a push that met a concurrent writer (see [`SyncError::Contended`]) is run again.
@@ -132,7 +136,7 @@ async fn run(
         caller,
         device_id: &batch.device_id,
     };
-    let mut writer = Writer::begin(db, plugins, actor, options).await?;
+    let mut writer = Writer::begin_grouped(db, plugins, actor, options, grouping(checked)).await?;
     let op_ids: Vec<&str> = batch
         .operations
         .iter()
@@ -217,6 +221,21 @@ async fn run(
     drop(applying);
     let position = writer.commit(schema).await?;
     Ok(split(results, position))
+}
+
+/// Whether a push may share its transaction with the pushes queued around it (SQLite's group
+/// commit, see `store::write_turn`): not when a table it writes has hooks, whose scripts read
+/// rows through other connections and would miss the group's uncommitted rows.
+fn grouping(checked: &[Result<Checked<'_>, SyncError>]) -> Grouping {
+    if checked
+        .iter()
+        .flatten()
+        .all(|checked| checked.access.table.spec.hooks.is_empty())
+    {
+        Grouping::Join
+    } else {
+        Grouping::Alone
+    }
 }
 
 /// Fills in what only the run knows: the values of `key_of` references (the keys earlier
@@ -312,6 +331,11 @@ fn check<'s>(
         }
         fingerprint(operation, access.table, &identified, base_version)
     };
+    let new_row = (matches!(operation.action, Action::Insert | Action::Upsert)
+        && !assigns_key
+        && references.is_empty())
+    .then(|| super::write::new_row(&access, &sent).ok())
+    .flatten();
     Ok(Checked {
         access,
         key,
@@ -320,6 +344,7 @@ fn check<'s>(
         references,
         base_version,
         fingerprint,
+        new_row,
     })
 }
 
@@ -393,7 +418,7 @@ async fn apply(
     writer: &mut Writer<'_>,
     index: usize,
     operation: &Operation,
-    checked: &Checked<'_>,
+    checked: &mut Checked<'_>,
 ) -> Result<OpResult, SyncError> {
     let use_local = operation.resolve == Some(Resolve::UseLocal);
     let written = writer
@@ -405,6 +430,7 @@ async fn apply(
             base_version: checked.base_version,
             rule: ConflictRule::Detect { use_local },
             op_id: operation.op_id.as_deref(),
+            new_row: checked.new_row.take(),
         })
         .await?;
     if let Some(op_id) = &operation.op_id {

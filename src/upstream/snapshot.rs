@@ -220,6 +220,7 @@ async fn apply_page(
                 base_version: None,
                 rule: ConflictRule::Apply,
                 op_id: None,
+                new_row: None,
             })
             .await?;
         *report.counts.entry(table.name.clone()).or_default() += 1;

@@ -38,8 +38,9 @@ impl Writer<'_> {
         outcome
     }
 
-    async fn apply_change(&mut self, write: RowWrite<'_>) -> Result<Written, SyncError> {
+    async fn apply_change(&mut self, mut write: RowWrite<'_>) -> Result<Written, SyncError> {
         let table = write.access.table;
+        let prepared = write.new_row.take();
         let existing = self.current(table, &write.key).await?;
         let outside = match &existing {
             Some(row) => {
@@ -79,7 +80,7 @@ impl Writer<'_> {
             version,
             server,
             conflict,
-        } = tracing::debug_span!("conflict").in_scope(|| self.plan(&write, existing))?;
+        } = tracing::debug_span!("conflict").in_scope(|| self.plan(&write, existing, prepared))?;
         if let Some(server) = &server
             && server.deleted
             && deleted
@@ -177,8 +178,17 @@ impl Writer<'_> {
     }
 
     /// What the write would store, and whether it conflicts with the stored row.
-    fn plan(&self, write: &RowWrite<'_>, existing: Option<StoredRow>) -> Result<Plan, SyncError> {
+    fn plan(
+        &self,
+        write: &RowWrite<'_>,
+        existing: Option<StoredRow>,
+        prepared: Option<Map<String, Value>>,
+    ) -> Result<Plan, SyncError> {
         let table = write.access.table;
+        let fresh = || match prepared {
+            Some(row) => Ok(row),
+            None => new_row(write.access, write.sent),
+        };
         let permissions = write.access.permissions;
         let detect_conflicts = matches!(write.rule, ConflictRule::Detect { .. });
         let plan = match (write.action, existing) {
@@ -212,7 +222,7 @@ impl Writer<'_> {
             (_, None) => {
                 require(permissions.create, self.caller, "create", table)?;
                 Plan {
-                    values: self.new_row(write)?,
+                    values: fresh()?,
                     deleted: false,
                     version: 1,
                     server: None,
@@ -227,7 +237,7 @@ impl Writer<'_> {
                     && table.spec.conflict == ConflictStrategy::LastWriteWins)
                     .then(|| format!("the row was deleted (version {})", tombstone.version));
                 Plan {
-                    values: self.new_row(write)?,
+                    values: fresh()?,
                     deleted: false,
                     version: tombstone.version + 1,
                     server: Some(tombstone),
@@ -256,22 +266,6 @@ impl Writer<'_> {
             }
         };
         Ok(plan)
-    }
-
-    /// A complete new row: scope columns filled from the caller's claims when not sent.
-    fn new_row(&self, write: &RowWrite<'_>) -> Result<Map<String, Value>, SyncError> {
-        if let RowScope::Equals {
-            column,
-            value: Some(value),
-            ..
-        } = &write.access.scope
-            && !write.sent.contains_key(column)
-        {
-            let mut sent = write.sent.clone();
-            sent.insert(column.clone(), value.clone());
-            return complete_new_row(write.access.table, &sent);
-        }
-        complete_new_row(write.access.table, write.sent)
     }
 
     /// Runs the table's `validate` and `transform` hooks; returns the row to store and what the
@@ -385,7 +379,7 @@ impl Writer<'_> {
                     client.insert("_deleted".into(), Value::Bool(true));
                 }
                 let id = conflicts::insert(
-                    &self.txn,
+                    self.writing(),
                     NewConflict {
                         table: &table.name,
                         key: &write.key,
@@ -571,4 +565,24 @@ fn checked_hook_row(
         ));
     }
     Ok(complete)
+}
+
+/// A complete new row of `access.table` from the sent values: scope columns filled from the
+/// caller's claims when not sent, then defaults, then null where the column allows it.
+pub fn new_row(
+    access: &Access<'_>,
+    sent: &Map<String, Value>,
+) -> Result<Map<String, Value>, SyncError> {
+    if let RowScope::Equals {
+        column,
+        value: Some(value),
+        ..
+    } = &access.scope
+        && !sent.contains_key(column)
+    {
+        let mut sent = sent.clone();
+        sent.insert(column.clone(), value.clone());
+        return complete_new_row(access.table, &sent);
+    }
+    complete_new_row(access.table, sent)
 }

@@ -206,6 +206,7 @@ impl Writer<'_> {
             // The hook decided: its write goes in whatever the row holds.
             rule: ConflictRule::Detect { use_local: true },
             op_id: None,
+            new_row: None,
         }))
         .await?;
         if !written.applied {

@@ -33,7 +33,7 @@ use super::types::{Action, ConflictInfo};
 use crate::auth::Caller;
 use crate::plugins::{HookContext, HookOp, Plugins};
 use crate::schema::TableDef;
-use crate::store::feed::{self, WriterTurn};
+use crate::store::feed::{self, FinishError, Grouping, WriteTxn};
 use crate::store::moves::{self as store_moves, NewMove};
 use crate::store::op_records::{self, OpOwner, OpRecord};
 use crate::store::outbox::{self, NewEntry};
@@ -48,7 +48,7 @@ use tracing::Instrument;
 mod apply;
 mod hook_writes;
 mod updated_at;
-pub use apply::not_found;
+pub use apply::{new_row, not_found};
 use std::collections::HashMap;
 
 /// What a writer does besides writing rows.
@@ -123,6 +123,9 @@ pub struct RowWrite<'a> {
     pub base_version: Option<i64>,
     pub rule: ConflictRule,
     pub op_id: Option<&'a str>,
+    /// The complete row an insert would store ([`new_row`]), when the caller made it before the
+    /// transaction: on SQLite, work taken out of the part every writer waits for.
+    pub new_row: Option<Map<String, Value>>,
 }
 
 /// What became of a write.
@@ -143,13 +146,26 @@ impl Written {
     }
 }
 
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        if let Some(write) = self.write.take() {
+            write.abandon(*self.wrote.get_mut());
+        }
+    }
+}
+
 /// A table's name and a key's JSON text: how rows are found in the writer's cache.
 type Slot = (String, String);
 
 /// One write transaction, from [`Writer::begin`] to [`Writer::commit`].
 pub struct Writer<'a> {
-    txn: DatabaseTransaction,
-    _turn: WriterTurn,
+    /// Taken by [`Writer::commit`]; a writer dropped with it abandons it.
+    write: Option<WriteTxn>,
+    /// Whether this writer may share its transaction with others (SQLite's group commit).
+    grouping: Grouping,
+    /// Something was written to the transaction itself (not only buffered): a shared
+    /// transaction cannot be handed on without it.
+    wrote: std::sync::atomic::AtomicBool,
     plugins: &'a Plugins,
     caller: &'a Caller,
     device_id: String,
@@ -192,17 +208,32 @@ pub(super) struct Checkpoint {
 }
 
 impl<'a> Writer<'a> {
-    /// Begins a write transaction.
+    /// Begins a write transaction of its own.
     pub async fn begin(
         db: &DatabaseConnection,
         plugins: &'a Plugins,
         actor: Actor<'a>,
         options: WriteOptions,
     ) -> Result<Self, SyncError> {
-        let (txn, turn) = feed::begin_write(db).await?;
+        Self::begin_grouped(db, plugins, actor, options, Grouping::Alone).await
+    }
+
+    /// Begins a write transaction, which a writer that may join shares with the writers queued
+    /// around it (SQLite, see `store::write_turn`). Such a writer must write nothing to
+    /// [`Writer::connection`] and run no hook script that reads other rows: the rows of the
+    /// writers before it are not committed yet.
+    pub async fn begin_grouped(
+        db: &DatabaseConnection,
+        plugins: &'a Plugins,
+        actor: Actor<'a>,
+        options: WriteOptions,
+        grouping: Grouping,
+    ) -> Result<Self, SyncError> {
+        let write = feed::begin_grouped(db, grouping).await?;
         Ok(Self {
-            txn,
-            _turn: turn,
+            write: Some(write),
+            grouping,
+            wrote: Default::default(),
             plugins,
             caller: actor.caller,
             device_id: actor.device_id.to_string(),
@@ -224,7 +255,21 @@ impl<'a> Writer<'a> {
     /// marking a conflict resolved). Buffered rows are not in it yet: read rows through
     /// [`Writer::current`].
     pub fn connection(&self) -> &DatabaseTransaction {
-        &self.txn
+        self.txn()
+    }
+
+    fn txn(&self) -> &DatabaseTransaction {
+        &self
+            .write
+            .as_ref()
+            .expect("a writer's transaction is open until it commits")
+            .txn
+    }
+
+    /// The transaction, for a write made before the commit (a queued conflict).
+    fn writing(&self) -> &DatabaseTransaction {
+        self.wrote.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.txn()
     }
 
     /// Reads ahead (and locks) the rows of `table` with these keys, in one query per 500 keys.
@@ -237,7 +282,7 @@ impl<'a> Writer<'a> {
         if wanted.is_empty() {
             return Ok(());
         }
-        let mut found = rows::find_many(&self.txn, table, &wanted, true).await?;
+        let mut found = rows::find_many(self.txn(), table, &wanted, true).await?;
         for key in wanted {
             let text = key.to_string();
             let row = found.remove(&text);
@@ -281,7 +326,7 @@ impl<'a> Writer<'a> {
         let (low, high) = super::keys::range(self.options.key_node);
         let mut next = match self.next_keys.get(&table.name) {
             Some(next) => *next,
-            None => rows::highest_key_between(&self.txn, table, low, high)
+            None => rows::highest_key_between(self.txn(), table, low, high)
                 .await?
                 .map_or(low, |highest| highest + 1),
         };
@@ -310,7 +355,7 @@ impl<'a> Writer<'a> {
         if op_ids.is_empty() {
             return Ok(HashMap::new());
         }
-        Ok(op_records::find_many(&self.txn, self.owner(), op_ids).await?)
+        Ok(op_records::find_many(self.txn(), self.owner(), op_ids).await?)
     }
 
     /// Records an operation's first outcome, written at commit.
@@ -336,18 +381,24 @@ impl<'a> Writer<'a> {
             .write_pending(schema, count)
             .instrument(writing)
             .await?;
-        let Writer {
-            txn,
-            _turn,
-            plugins,
-            options,
-            after_commit,
-            ..
-        } = self;
+        let write = self.write.take().expect("a writer commits once");
         let committing = tracing::info_span!("commit");
-        txn.commit().instrument(committing.clone()).await?;
-        drop(_turn);
+        write
+            .finish(self.grouping)
+            .instrument(committing.clone())
+            .await
+            .map_err(|error| match error {
+                FinishError::Db(error) => SyncError::from(error),
+                // Nothing of this change was written: it runs again, like one that met a
+                // concurrent writer.
+                FinishError::Group(failed) => SyncError::Contended(failed.0),
+            })?;
         let _committed = committing.enter();
+        let (plugins, options, after_commit) = (
+            self.plugins,
+            self.options.clone(),
+            std::mem::take(&mut self.after_commit),
+        );
         options.feed.committed(position);
         for (op, ctx) in &after_commit {
             if let Some(table) = schema.table(&op.table) {
@@ -365,9 +416,9 @@ impl<'a> Writer<'a> {
         count: usize,
     ) -> Result<i64, SyncError> {
         let position = if count == 0 {
-            feed::head(&self.txn).await?
+            feed::head(self.txn()).await?
         } else {
-            let last = feed::reserve(&self.txn, count as i64).await?;
+            let last = feed::reserve(self.txn(), count as i64).await?;
             let mut seq = last - count as i64;
             for pending in self.pending.values_mut().flat_map(IndexMap::values_mut) {
                 seq += 1;
@@ -376,7 +427,7 @@ impl<'a> Writer<'a> {
             last
         };
         let moves = self.moves(schema).await?;
-        let txn = &self.txn;
+        let txn = self.writing();
         for (name, rows) in &self.pending {
             let table = &schema.tables[name.as_str()];
             let (new, existing): (Vec<&Pending>, Vec<&Pending>) =
@@ -486,7 +537,7 @@ impl Writer<'_> {
                 .collect();
             let mut adopting = std::collections::HashSet::new();
             for (child, column) in children_of(schema, table) {
-                adopting.extend(store_moves::named_keys(&self.txn, child, column, &keys).await?);
+                adopting.extend(store_moves::named_keys(self.txn(), child, column, &keys).await?);
             }
             for row in created {
                 if adopting.contains(&row.values[&table.spec.primary_key].to_string()) {
