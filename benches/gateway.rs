@@ -960,6 +960,9 @@ async fn live_baseline(devices: usize) -> Latencies {
     latencies
 }
 
+/// The PostgreSQL database of the gateway the main figures measure.
+const GATEWAY_DATABASE: &str = "sgbench_gateway";
+
 async fn postgres_database(admin: &str, name: &str) -> String {
     use sea_orm::ConnectionTrait;
     let db = sea_orm::Database::connect(admin)
@@ -1077,19 +1080,22 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
                 }
             }
         };
-        wrk_figures::run(dir.path(), fresh, |per_request| {
-            baselines.get(&per_request).copied()
-        })
+        wrk_figures::run(
+            dir.path(),
+            fresh,
+            |per_request| baselines.get(&per_request).copied(),
+            baseline_pg.as_deref(),
+        )
         .await;
     }
     if args.push_only {
         if let Some(admin) = &baseline_pg {
-            grown_table_pushes(&server, &token, admin, next, args).await;
+            grown_table_pushes(&server, dir.path(), &token, admin, next, args).await;
         }
         return;
     }
     if let Some(admin) = baseline_pg.as_ref().filter(|_| !args.reads_only) {
-        next = grown_table_pushes(&server, &token, admin, next, args).await;
+        next = grown_table_pushes(&server, dir.path(), &token, admin, next, args).await;
     }
     let to_load = args.bootstrap_rows.saturating_sub(next);
     let (load_s, _, _) = push(
@@ -1207,14 +1213,18 @@ async fn live_figures(
 }
 
 /// PostgreSQL: the table grown to `args.grown_rows` rows, then the same pushes, each beside a
-/// baseline table holding as many rows. Returns the next row number.
+/// baseline table holding as many rows, from the bench's client and from wrk. Returns the next
+/// row number.
 async fn grown_table_pushes(
     server: &Server,
+    dir: &std::path::Path,
     token: &str,
     admin: &str,
     mut next: usize,
     args: &Args,
 ) -> usize {
+    let counter = wrk_figures::StatementCounter::new(admin).await;
+    let mut baselines = Vec::new();
     let to_load = args.grown_rows.saturating_sub(next);
     push(server, token, next, to_load, 5000, 4, "growing the table").await;
     next += to_load;
@@ -1234,6 +1244,42 @@ async fn grown_table_pushes(
         )
         .await;
         push_line(&label, rows_s, req_s, &mut latency, baseline);
+        baselines.push(baseline);
+    }
+    // The same from wrk, into a gateway of its own whose table holds as many rows (the rows wrk
+    // writes would change what the later figures read).
+    let wrk_dir = dir.join("wrk-grown");
+    let wrk_server = start_server(
+        &wrk_dir,
+        &postgres_database(admin, "sgbench_wrk_grown").await,
+    )
+    .await;
+    push(
+        &wrk_server,
+        token,
+        0,
+        args.grown_rows,
+        5000,
+        4,
+        "growing wrk's table",
+    )
+    .await;
+    for (per_request, baseline) in [100, 500].into_iter().zip(baselines) {
+        wrk_figures::figure(
+            &wrk_server,
+            &wrk_dir,
+            &format!(
+                "push wrk 4 conn × {per_request} rows (external), table of {}+ rows",
+                args.grown_rows
+            ),
+            per_request,
+            &format!("g{per_request}"),
+            Some(baseline),
+            counter
+                .as_ref()
+                .map(|counter| (counter, "sgbench_wrk_grown")),
+        )
+        .await;
     }
     next
 }
@@ -1266,7 +1312,7 @@ fn main() {
         let sqlite = format!("sqlite://{}", dir.path().join("gateway.db").display());
         run("SQLite", sqlite, None, &args).await;
         if let Some(admin) = &args.postgres {
-            let url = postgres_database(admin, "sgbench_gateway").await;
+            let url = postgres_database(admin, GATEWAY_DATABASE).await;
             run("PostgreSQL", url, Some(admin.clone()), &args).await;
         }
     });

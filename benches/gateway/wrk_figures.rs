@@ -2,7 +2,9 @@
 //! package; `scripts/bench` installs it) with a Lua body generator, 4 connections on 2 threads
 //! for 8 s, each request a push of unique rows, into a fresh gateway per figure (an empty
 //! table). Beside the rows/s and wrk's latency percentiles: the gateway's CPU during the run
-//! (user + system time of its process over the wall time, in cores).
+//! (user + system time of its process over the wall time, in cores), and on PostgreSQL the
+//! statements the gateway ran per push (`pg_stat_statements`, which `scripts/bench` preloads;
+//! BEGIN and COMMIT count), each a round trip.
 
 use super::{SECRET, Server, line, start_server, token};
 use std::path::Path;
@@ -19,10 +21,13 @@ pub struct WrkFigure {
     pub p99_ms: f64,
     pub cores: f64,
     pub errors: u64,
+    /// Requests wrk completed.
+    pub requests: u64,
 }
 
-/// The Lua script: every request a push of `rows` new rows, unique per thread and request.
-fn script(rows: usize, token: &str) -> String {
+/// The Lua script: every request a push of `rows` new rows, unique per `prefix`, thread and
+/// request.
+fn script(rows: usize, token: &str, prefix: &str) -> String {
     format!(
         r#"-- syncgate benchmark: pushes of {rows} unique rows per request.
 local threads = 0
@@ -35,7 +40,7 @@ function request()
   n = n + 1
   local ops = {{}}
   for i = 1, {rows} do
-    local id = string.format("w%d-%d-%d", tid, n, i)
+    local id = string.format("{prefix}-%d-%d-%d", tid, n, i)
     ops[i] = '{{"table":"events","action":"insert","data":{{"id":"' .. id ..
       '","branch_id":' .. (i % 20) .. ',"device":"till-' .. (i % 7) ..
       '","kind":"sale","amount":"12.50","created_at":"2026-11-22T10:00:00Z"}}}}'
@@ -88,10 +93,11 @@ fn millis(text: &str) -> f64 {
     }
 }
 
-/// Runs wrk against `server`; `None` when wrk is not installed.
-pub fn measure(server: &Server, dir: &Path, rows: usize) -> Option<WrkFigure> {
-    let script_path = dir.join(format!("push-{rows}.lua"));
-    std::fs::write(&script_path, script(rows, &token())).unwrap();
+/// Runs wrk against `server`, its rows' keys starting with `prefix`; `None` when wrk is not
+/// installed.
+pub fn measure(server: &Server, dir: &Path, rows: usize, prefix: &str) -> Option<WrkFigure> {
+    let script_path = dir.join(format!("push-{prefix}-{rows}.lua"));
+    std::fs::write(&script_path, script(rows, &token(), prefix)).unwrap();
     let pid = server.child.id();
     let (cpu_before, started) = (cpu_seconds(pid), Instant::now());
     let output = Command::new("wrk")
@@ -120,18 +126,115 @@ pub fn measure(server: &Server, dir: &Path, rows: usize) -> Option<WrkFigure> {
     let errors = value_after("Non-2xx or 3xx responses:")
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
+    // "  12345 requests in 8.00s, 1.23MB read"
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     Some(WrkFigure {
         rows_s: requests_s * rows as f64,
         p50_ms: value_after("50%").map_or(0.0, |t| millis(&t)),
         p99_ms: value_after("99%").map_or(0.0, |t| millis(&t)),
         cores,
         errors,
+        requests,
     })
 }
 
+/// Counts the statements PostgreSQL runs (`pg_stat_statements`); `None` when the extension is
+/// not loaded (a server started without `shared_preload_libraries`).
+pub struct StatementCounter {
+    db: sea_orm::DatabaseConnection,
+}
+
+impl StatementCounter {
+    pub async fn new(admin: &str) -> Option<Self> {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(admin).await.ok()?;
+        db.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .await
+            .ok()?;
+        Some(Self { db })
+    }
+
+    pub async fn reset(&self) {
+        use sea_orm::ConnectionTrait;
+        let _ = self
+            .db
+            .execute_unprepared("SELECT pg_stat_statements_reset()")
+            .await;
+    }
+
+    /// Statements run in `database` since the last reset.
+    pub async fn calls(&self, database: &str) -> Option<i64> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT coalesce(sum(calls), 0)::bigint AS calls FROM pg_stat_statements \
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)",
+                [database.into()],
+            ))
+            .await
+            .ok()??;
+        row.try_get("", "calls").ok()
+    }
+}
+
+/// Measures one figure and prints it beside `baseline`; on PostgreSQL (`counter` and the
+/// gateway's `database`), with the statements per push.
+pub async fn figure(
+    server: &Server,
+    dir: &Path,
+    label: &str,
+    rows: usize,
+    prefix: &str,
+    baseline: Option<f64>,
+    counted: Option<(&StatementCounter, &str)>,
+) {
+    if let Some((counter, _)) = counted {
+        counter.reset().await;
+    }
+    let Some(figure) = measure(server, dir, rows, prefix) else {
+        eprintln!("  wrk gave no figure for {rows} rows/request");
+        return;
+    };
+    let mut statements = String::new();
+    if let Some((counter, database)) = counted
+        && let Some(calls) = counter.calls(database).await
+        && figure.requests > 0
+    {
+        statements = format!(
+            ", {:.1} statements/push",
+            calls as f64 / figure.requests as f64
+        );
+    }
+    line(
+        label,
+        format!(
+            "{:>9.0} rows/s  p50 {:.1} ms, p99 {:.1} ms, gateway CPU {:.2} cores{statements}{}",
+            figure.rows_s,
+            figure.p50_ms,
+            figure.p99_ms,
+            figure.cores,
+            if figure.errors > 0 {
+                format!(", {} non-2xx", figure.errors)
+            } else {
+                String::new()
+            }
+        ),
+        baseline,
+        figure.rows_s,
+    );
+}
+
 /// The figures at 4 × 100 and 4 × 500 rows per request, each into a fresh gateway on
-/// `database_url(per_request)`, printed beside `baseline(per_request)`.
-pub async fn run<F, Fut, B>(dir: &Path, database_url: F, baseline: B)
+/// `database_url(per_request)`, printed beside `baseline(per_request)`; on PostgreSQL (`admin`)
+/// with the statements per push.
+pub async fn run<F, Fut, B>(dir: &Path, database_url: F, baseline: B, admin: Option<&str>)
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = String>,
@@ -142,30 +245,25 @@ where
         return;
     }
     let _ = SECRET;
+    let counter = match admin {
+        Some(admin) => StatementCounter::new(admin).await,
+        None => None,
+    };
     for per_request in [100, 500] {
         let figure_dir = dir.join(format!("wrk-{per_request}"));
-        let server = start_server(&figure_dir, &database_url(per_request).await).await;
+        let url = database_url(per_request).await;
+        let server = start_server(&figure_dir, &url).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let Some(figure) = measure(&server, &figure_dir, per_request) else {
-            eprintln!("  wrk gave no figure for {per_request} rows/request");
-            continue;
-        };
-        line(
+        let database = url.rsplit('/').next().unwrap_or_default().to_string();
+        figure(
+            &server,
+            &figure_dir,
             &format!("push wrk {CONNECTIONS} conn × {per_request} rows (external)"),
-            format!(
-                "{:>9.0} rows/s  p50 {:.1} ms, p99 {:.1} ms, gateway CPU {:.2} cores{}",
-                figure.rows_s,
-                figure.p50_ms,
-                figure.p99_ms,
-                figure.cores,
-                if figure.errors > 0 {
-                    format!(", {} non-2xx", figure.errors)
-                } else {
-                    String::new()
-                }
-            ),
+            per_request,
+            &format!("w{per_request}"),
             baseline(per_request),
-            figure.rows_s,
-        );
+            counter.as_ref().map(|counter| (counter, database.as_str())),
+        )
+        .await;
     }
 }

@@ -92,6 +92,7 @@ pub async fn launch(
         .map_err(StoreError::from)?;
     let activity = crate::sync::activity::Activity::default();
     let flusher = activity.spawn_flusher(db.clone(), config.devices.activity_flush);
+    let checkpointer = crate::store::wal_checkpoint::spawn(&db);
     let delivery = crate::plugins::webhook::spawn_delivery(
         db.clone(),
         crate::plugins::webhook::WebhookSettings::from_config(&config.plugins),
@@ -159,6 +160,9 @@ pub async fn launch(
     }
     delivery.abort();
     flusher.abort();
+    if let Some(checkpointer) = checkpointer {
+        checkpointer.abort();
+    }
     activity.flush(&db).await;
     let _ = scheduler.shutdown().await;
     let _ = db.close().await;

@@ -46,6 +46,8 @@ pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, Stor
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(60))
+                // Checkpoints run in a task of their own (`wal_checkpoint`), not in a commit.
+                .pragma("wal_autocheckpoint", "0")
         })
         .map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_connect(|connection, _| {

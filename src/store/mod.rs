@@ -26,6 +26,7 @@ pub mod rows;
 pub mod snapshots;
 mod sql;
 pub mod sqlite_memory;
+pub mod wal_checkpoint;
 pub mod webhooks;
 mod write_turn;
 

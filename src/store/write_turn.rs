@@ -134,12 +134,27 @@ pub async fn begin(db: &DatabaseConnection, grouping: Grouping) -> Result<WriteT
     })
 }
 
+/// Takes this process's turn to write to SQLite `db` without writing: a transaction left open
+/// is committed first. Nothing of this process writes until the turn is dropped.
+pub async fn hold(db: &DatabaseConnection) -> WriterTurn {
+    let database = database_of(db);
+    let mut slot = take_turn().await;
+    if let Some(open) = slot.open.take() {
+        if open.database == database {
+            close(open).await;
+        } else {
+            slot.open = Some(open);
+        }
+    }
+    WriterTurn(Some(slot))
+}
+
 /// Commits the group's transaction and tells its writers.
 async fn close(open: OpenGroup) {
-    let result =
-        open.txn.commit().await.map_err(|error| {
-            GroupFailed(format!("the shared transaction did not commit: {error}"))
-        });
+    let result = open.txn.commit().await;
+    super::wal_checkpoint::committed();
+    let result = result
+        .map_err(|error| GroupFailed(format!("the shared transaction did not commit: {error}")));
     for member in open.members {
         let _ = member.send(result.clone());
     }
@@ -186,6 +201,7 @@ impl WriteTxn {
                 };
             }
             let result = txn.commit().await;
+            super::wal_checkpoint::committed();
             let told = result.as_ref().map(|_| ()).map_err(|error| {
                 GroupFailed(format!("the shared transaction did not commit: {error}"))
             });

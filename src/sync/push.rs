@@ -106,9 +106,20 @@ pub async fn push(
     loop {
         let options = batch.options.clone();
         let span = tracing::info_span!("attempt", attempt);
-        match run(db, schema, plugins, caller, &batch, &mut checked, options)
-            .instrument(span)
-            .await
+        // The first run presumes an insert's key new; a run again reads it first.
+        let presume_new = attempt == 1;
+        match run(
+            db,
+            schema,
+            plugins,
+            caller,
+            &batch,
+            &mut checked,
+            options,
+            presume_new,
+        )
+        .instrument(span)
+        .await
         {
             Err(PushFailure {
                 error: SyncError::Contended(reason),
@@ -122,7 +133,11 @@ pub async fn push(
     }
 }
 
-/// One run of a push in one transaction.
+/// One run of a push in one transaction. With `presume_new`, the keys of inserts are not read
+/// first: an insert's key seldom has a row, and one that has is found when the rows are written
+/// (the insert adds fewer rows than it should, [`SyncError::Contended`]) and the push runs again,
+/// reading every key.
+#[allow(clippy::too_many_arguments)]
 async fn run(
     db: &DatabaseConnection,
     schema: &Schema,
@@ -131,6 +146,7 @@ async fn run(
     batch: &PushBatch,
     checked: &mut [Result<Checked<'_>, SyncError>],
     options: WriteOptions,
+    presume_new: bool,
 ) -> Result<PushOutcome, PushFailure> {
     let actor = Actor {
         caller,
@@ -149,7 +165,22 @@ async fn run(
         .op_records(&op_ids)
         .instrument(reading.clone())
         .await?;
-    read_ahead(&mut writer, schema, checked)
+    let presumed: Vec<bool> = batch
+        .operations
+        .iter()
+        .zip(checked.iter())
+        .map(|(operation, checked)| {
+            presume_new
+                && operation.action == Action::Insert
+                && checked.as_ref().is_ok_and(|checked| {
+                    // Hooks (a webhook among them) would run twice for a key that had a row.
+                    checked.new_row.is_some() && checked.access.table.spec.hooks.is_empty()
+                })
+                // A replay answers with the row as it is: it must be read.
+                && !operation.op_id.as_ref().is_some_and(|id| records.contains_key(id))
+        })
+        .collect();
+    read_ahead(&mut writer, schema, checked, &presumed)
         .instrument(reading)
         .await?;
     // An OpenTelemetry span lasts from its creation to its drop: this one covers the loop.
@@ -394,21 +425,31 @@ fn take_references(
 }
 
 /// Reads (and locks) every row the batch names, one query per table, tables in schema order so
-/// that concurrent writers lock rows in one order.
+/// that concurrent writers lock rows in one order; the keys of `presumed` operations are taken
+/// as new without a read (see [`run`]).
 async fn read_ahead(
     writer: &mut Writer<'_>,
     schema: &Schema,
     checked: &[Result<Checked<'_>, SyncError>],
+    presumed: &[bool],
 ) -> Result<(), SyncError> {
     for table in schema.tables.values() {
-        let keys: Vec<Value> = checked
-            .iter()
-            .flatten()
-            .filter(|op| op.access.table.name == table.name && !op.key.is_null())
-            .map(|op| op.key.clone())
+        let named = || {
+            checked
+                .iter()
+                .zip(presumed)
+                .filter_map(|(op, presumed)| Some((op.as_ref().ok()?, *presumed)))
+                .filter(|(op, _)| op.access.table.name == table.name && !op.key.is_null())
+        };
+        let keys: Vec<Value> = named()
+            .filter(|(_, presumed)| !presumed)
+            .map(|(op, _)| op.key.clone())
             .collect();
         if !keys.is_empty() {
             writer.preload(table, &keys).await?;
+        }
+        for (op, _) in named().filter(|(_, presumed)| *presumed) {
+            writer.presume_absent(table, &op.key);
         }
     }
     Ok(())

@@ -292,6 +292,14 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    /// Takes `key` of `table` as having no row, without reading it, unless it was read. The
+    /// write finds out otherwise when it adds the rows it takes for new: fewer rows are added,
+    /// and the commit fails with [`SyncError::Contended`], after which the change is to run
+    /// again, reading the key.
+    pub fn presume_absent(&mut self, table: &TableDef, key: &Value) {
+        self.rows.entry(slot(table, key)).or_insert(None);
+    }
+
     /// The row `key` of `table` as this transaction sees it (tombstone or not).
     pub async fn current(
         &mut self,
@@ -436,7 +444,8 @@ impl<'a> Writer<'a> {
             let existing: Vec<&StoredRow> = existing.iter().map(|pending| &pending.row).collect();
             if rows::write_many(txn, table, &new, OnExisting::Keep).await? < new.len() as u64 {
                 return Err(SyncError::Contended(format!(
-                    "another writer created a row of table `{name}` that this change creates"
+                    "a row of table `{name}` that this change creates exists (another writer \
+                     created it, or its key was presumed new)"
                 )));
             }
             rows::write_many(txn, table, &existing, OnExisting::Replace).await?;
