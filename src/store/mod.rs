@@ -18,6 +18,7 @@ mod migrate;
 pub mod moves;
 pub mod op_records;
 pub mod outbox;
+pub mod planner_stats;
 mod reconcile;
 pub mod row_json;
 pub mod row_query;

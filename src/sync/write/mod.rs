@@ -161,6 +161,8 @@ type Slot = (String, String);
 pub struct Writer<'a> {
     /// Taken by [`Writer::commit`]; a writer dropped with it abandons it.
     write: Option<WriteTxn>,
+    /// For work after the commit (`store::planner_stats`).
+    db: DatabaseConnection,
     /// Whether this writer may share its transaction with others (SQLite's group commit).
     grouping: Grouping,
     /// Something was written to the transaction itself (not only buffered): a shared
@@ -232,6 +234,7 @@ impl<'a> Writer<'a> {
         let write = feed::begin_grouped(db, grouping).await?;
         Ok(Self {
             write: Some(write),
+            db: db.clone(),
             grouping,
             wrote: Default::default(),
             plugins,
@@ -402,6 +405,10 @@ impl<'a> Writer<'a> {
                 FinishError::Group(failed) => SyncError::Contended(failed.0),
             })?;
         let _committed = committing.enter();
+        for (table, rows) in &self.pending {
+            let new = rows.values().filter(|pending| pending.new).count();
+            crate::store::planner_stats::inserted(&self.db, table, new as u64);
+        }
         let (plugins, options, after_commit) = (
             self.plugins,
             self.options.clone(),
