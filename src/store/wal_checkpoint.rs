@@ -9,19 +9,10 @@
 //! write: without that second step it grew without end under a steady push (290 MB in 8 s).
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// How often the task looks for new commits.
 const ROUND: Duration = Duration::from_millis(200);
-
-/// Commits of this process's SQLite writers so far.
-static COMMITS: AtomicU64 = AtomicU64::new(0);
-
-/// Counts a commit (see [`super::write_turn`]).
-pub fn committed() {
-    COMMITS.fetch_add(1, Ordering::Relaxed);
-}
 
 /// Starts checkpointing `db` when it is SQLite; abort the task at shutdown (the last connection
 /// to close checkpoints what is left).
@@ -31,10 +22,10 @@ pub fn spawn(db: &DatabaseConnection) -> Option<tokio::task::JoinHandle<()>> {
     }
     let db = db.clone();
     Some(tokio::spawn(async move {
-        let mut seen = COMMITS.load(Ordering::Relaxed);
+        let mut seen = super::write_turn::commits();
         loop {
             tokio::time::sleep(ROUND).await;
-            let now = COMMITS.load(Ordering::Relaxed);
+            let now = super::write_turn::commits();
             if now == seen {
                 continue;
             }

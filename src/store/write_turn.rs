@@ -19,7 +19,7 @@ use sea_orm::{
     TransactionTrait,
 };
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 /// The most writers sharing one transaction: bounds the wait of the first of them.
@@ -61,6 +61,14 @@ static SQLITE_WRITER: std::sync::LazyLock<Arc<Mutex<Slot>>> =
 /// Writers waiting for the lock now: a finishing writer leaves its transaction open only when
 /// one does.
 static WAITING: AtomicUsize = AtomicUsize::new(0);
+
+/// Commits of this process's SQLite writers so far (the WAL checkpoints follow them, see
+/// `wal_checkpoint`).
+static COMMITS: AtomicU64 = AtomicU64::new(0);
+
+pub fn commits() -> u64 {
+    COMMITS.load(Ordering::Relaxed)
+}
 
 /// Whether a writer may continue another's transaction and leave its own to the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +160,7 @@ pub async fn hold(db: &DatabaseConnection) -> WriterTurn {
 /// Commits the group's transaction and tells its writers.
 async fn close(open: OpenGroup) {
     let result = open.txn.commit().await;
-    super::wal_checkpoint::committed();
+    COMMITS.fetch_add(1, Ordering::Relaxed);
     let result = result
         .map_err(|error| GroupFailed(format!("the shared transaction did not commit: {error}")));
     for member in open.members {
@@ -201,7 +209,7 @@ impl WriteTxn {
                 };
             }
             let result = txn.commit().await;
-            super::wal_checkpoint::committed();
+            COMMITS.fetch_add(1, Ordering::Relaxed);
             let told = result.as_ref().map(|_| ()).map_err(|error| {
                 GroupFailed(format!("the shared transaction did not commit: {error}"))
             });
