@@ -91,15 +91,37 @@ pub struct WriteTxn {
 }
 
 async fn take_turn() -> OwnedMutexGuard<Slot> {
-    struct Waiting;
+    /// Counts a writer in `WAITING` until it has the turn. One that gives up waiting (its
+    /// request was dropped) may have been the writer another left its transaction open for:
+    /// someone must still commit that.
+    struct Waiting {
+        turned: bool,
+    }
     impl Drop for Waiting {
         fn drop(&mut self) {
             WAITING.fetch_sub(1, Ordering::SeqCst);
+            if !self.turned {
+                close_left_open();
+            }
         }
     }
     WAITING.fetch_add(1, Ordering::SeqCst);
-    let _waiting = Waiting;
-    SQLITE_WRITER.clone().lock_owned().await
+    let mut waiting = Waiting { turned: false };
+    let slot = SQLITE_WRITER.clone().lock_owned().await;
+    waiting.turned = true;
+    slot
+}
+
+/// Commits, in a task of its own, a transaction left open for a writer that will not come.
+fn close_left_open() {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async {
+            let mut slot = take_turn().await;
+            if let Some(open) = slot.open.take() {
+                close(open).await;
+            }
+        });
+    }
 }
 
 async fn begin_immediate(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
@@ -254,14 +276,7 @@ impl WriteTxn {
             database,
         });
         drop(slot);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async {
-                let mut slot = take_turn().await;
-                if let Some(open) = slot.open.take() {
-                    close(open).await;
-                }
-            });
-        }
+        close_left_open();
     }
 }
 
