@@ -20,10 +20,12 @@
 //! operation that fails leaves no trace, and a writer dropped without committing rolls back.
 //!
 //! Concurrency: the rows a writer reads are locked (`FOR UPDATE` on PostgreSQL; SQLite's
-//! writers are serialised whole). The feed counter, which orders all writers, is taken only at
-//! commit, for the writes themselves. A key the writer found absent but another writer inserted
-//! meanwhile, or an op id recorded meanwhile, makes the commit fail with
-//! [`SyncError::Contended`]; the caller runs the whole change again.
+//! writers are serialised whole, and writers begun with [`Grouping::Join`] may share one
+//! transaction, see `store::write_turn`). The feed counter, which orders all writers, is taken
+//! only at commit, for the writes themselves. A key the writer found absent (or presumed absent
+//! without reading it, [`Writer::presume_absent`]) but that has a row by then, or an op id
+//! recorded meanwhile, makes the commit fail with [`SyncError::Contended`]; the caller runs the
+//! whole change again.
 
 use super::SyncError;
 use super::access::Access;
