@@ -3,7 +3,7 @@
 //! are handed out in commit order: once a reader sees position N, every write up to N has
 //! committed, also with concurrent writers on PostgreSQL. SQLite writers begin `IMMEDIATE` and
 //! queue in this process, so they are serialised from their first statement (and may share a
-//! transaction, see [`super::write_turn`]).
+//! transaction, see `store::write_turn`).
 
 use super::sql::SqlBuilder;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement, Value};
@@ -22,7 +22,7 @@ pub async fn begin_write(
 /// runs `BEGIN IMMEDIATE`, which takes the write lock up front (a deferred transaction that
 /// reads first can fail with "database is locked" when it then tries to write) — or, for a
 /// writer that may join, continues the transaction the previous writer left open
-/// ([`super::write_turn`]).
+/// (`store::write_turn`).
 pub async fn begin_grouped(db: &DatabaseConnection, grouping: Grouping) -> Result<WriteTxn, DbErr> {
     let started = std::time::Instant::now();
     let write = super::write_turn::begin(db, grouping).await?;
