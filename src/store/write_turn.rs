@@ -118,7 +118,7 @@ fn close_left_open() {
         runtime.spawn(async {
             let mut slot = take_turn().await;
             if let Some(open) = slot.open.take() {
-                close(open).await;
+                let _ = close(open).await; // Its writers are told.
             }
         });
     }
@@ -154,7 +154,8 @@ pub async fn begin(db: &DatabaseConnection, grouping: Grouping) -> Result<WriteT
                 database,
             });
         }
-        close(open).await;
+        // Its writers learn of a failed commit; this writer begins anew either way.
+        let _ = close(open).await;
     }
     Ok(WriteTxn {
         txn: begin_immediate(db).await?,
@@ -171,7 +172,7 @@ pub async fn hold(db: &DatabaseConnection) -> WriterTurn {
     let mut slot = take_turn().await;
     if let Some(open) = slot.open.take() {
         if open.database == database {
-            close(open).await;
+            let _ = close(open).await; // Its writers are told.
         } else {
             slot.open = Some(open);
         }
@@ -179,15 +180,18 @@ pub async fn hold(db: &DatabaseConnection) -> WriterTurn {
     WriterTurn(Some(slot))
 }
 
-/// Commits the group's transaction and tells its writers.
-async fn close(open: OpenGroup) {
+/// Commits the group's transaction and tells its writers; returns the commit's own error.
+async fn close(open: OpenGroup) -> Result<(), DbErr> {
     let result = open.txn.commit().await;
     COMMITS.fetch_add(1, Ordering::Relaxed);
-    let result = result
+    let told = result
+        .as_ref()
+        .map(|_| ())
         .map_err(|error| GroupFailed(format!("the shared transaction did not commit: {error}")));
     for member in open.members {
-        let _ = member.send(result.clone());
+        let _ = member.send(told.clone());
     }
+    result
 }
 
 impl WriteTxn {
@@ -230,14 +234,12 @@ impl WriteTxn {
                     ))),
                 };
             }
-            let result = txn.commit().await;
-            COMMITS.fetch_add(1, Ordering::Relaxed);
-            let told = result.as_ref().map(|_| ()).map_err(|error| {
-                GroupFailed(format!("the shared transaction did not commit: {error}"))
-            });
-            for member in members {
-                let _ = member.send(told.clone());
-            }
+            let result = close(OpenGroup {
+                txn,
+                members,
+                database,
+            })
+            .await;
             drop(slot);
             return result.map_err(FinishError::Db);
         }
