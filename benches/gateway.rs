@@ -197,14 +197,23 @@ struct Server {
 
 impl Server {
     fn peak_rss_mb(&self) -> f64 {
+        self.status_kb("VmHWM:") / 1024.0
+    }
+
+    /// The gateway's resident memory now, in KB.
+    fn rss_kb(&self) -> f64 {
+        self.status_kb("VmRSS:")
+    }
+
+    fn status_kb(&self, field: &str) -> f64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find(|l| l.starts_with("VmHWM:"))
+            .find(|l| l.starts_with(field))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb / 1024.0)
+            .unwrap_or(0.0)
     }
 }
 
@@ -539,13 +548,22 @@ fn fresh_source_address() -> std::net::IpAddr {
     std::net::IpAddr::from([127, block, 1, n])
 }
 
+/// What the open-streams figure measured.
+struct StreamFigure {
+    delivered: usize,
+    latency: Latencies,
+    /// Growth of the gateway's `VmRSS` per open stream, in KB: from before the streams opened
+    /// to when they all were open (and had settled).
+    kb_per_stream: f64,
+}
+
 /// N devices hold a live stream open; one write; time until each stream has it.
 async fn stream_figure(
     server: &Server,
     token: &str,
     streams: usize,
     next_id: usize,
-) -> (usize, Latencies) {
+) -> StreamFigure {
     use futures_util::StreamExt;
     let client = reqwest::Client::builder()
         .local_address(fresh_source_address())
@@ -553,6 +571,8 @@ async fn stream_figure(
         .build()
         .unwrap();
     let cursor = write_one(&client, server, token, next_id + 2_000_000_000).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = server.rss_kb();
     let written = Arc::new(std::sync::OnceLock::<Instant>::new());
     let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let wanted = format!("\"{}\"", row(next_id)["id"].as_str().unwrap());
@@ -592,6 +612,7 @@ async fn stream_figure(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let kb_per_stream = (server.rss_kb() - rss_before) / streams as f64;
     progress(&format!("streams {streams}: writing"));
     mark_write(&format!("streams {streams}"));
     let _ = written.set(Instant::now());
@@ -604,7 +625,11 @@ async fn stream_figure(
             latencies.0.push(latency);
         }
     }
-    (delivered, latencies)
+    StreamFigure {
+        delivered,
+        latency: latencies,
+        kb_per_stream,
+    }
 }
 
 /// The raw baseline on SQLite: what the gateway writes per row (the row with its version, feed
@@ -1194,12 +1219,19 @@ async fn live_figures(
         let _ = p99(&mut latency);
     }
     for &streams in &args.streams {
-        let (delivered, mut latency) = stream_figure(server, token, streams, next).await;
+        // A gateway of its own, so that the memory the streams take is not memory the
+        // long-polls before them freed (the allocator keeps it for reuse).
+        let server = start_server(&dir.join(format!("streams-{streams}")), database_url).await;
+        let StreamFigure {
+            delivered,
+            mut latency,
+            kb_per_stream,
+        } = stream_figure(&server, token, streams, next).await;
         next += 1;
         let mut floor = live_baseline(streams).await;
         let (gateway_p99, floor_p99) = (p99(&mut latency), p99(&mut floor));
         eprintln!(
-            "\r\x1b[2K  {:<34} {delivered}/{streams} delivered, {}  [baseline (in-process broadcast) p99 {floor_p99:.2} ms, gateway/baseline p99 {:.0}]; server peak memory {:.0} MB",
+            "\r\x1b[2K  {:<34} {delivered}/{streams} delivered, {}  [baseline (in-process broadcast) p99 {floor_p99:.2} ms, gateway/baseline p99 {:.0}]; server memory {kb_per_stream:.1} KB per open stream (VmRSS growth), peak {:.0} MB",
             format!("live: {streams} open streams"),
             latency.summary(),
             gateway_p99 / floor_p99.max(0.001),

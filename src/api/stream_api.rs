@@ -1,66 +1,88 @@
 //! `GET {prefix}/sync/stream`: the changes feed as server-sent events. The sync core checks
-//! the request and streams the changes ([`crate::sync::feed::Feed::stream`]) until the caller's
-//! credentials expire or are revoked; this handler maps each change to an event.
+//! the request and streams the changes, encoded as events ([`crate::sync::feed::Feed::stream`]),
+//! until the caller's credentials expire or are revoked; this handler writes them.
 
 use super::error::ApiError;
 use super::sync_doc::ChangeDoc;
 use crate::api::AppState;
 use crate::auth::Caller;
 use crate::sync::devices;
+use crate::sync::feed::{HEARTBEAT, resync_required};
 use crate::sync::feed::{StreamEvent, StreamRequest, parse_cursor};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use poem::web::sse::Event;
-use poem_openapi::payload::EventStream;
-use poem_openapi::registry::{MetaSchemaRef, Registry};
-use poem_openapi::types::{ToJSON, Type};
-use serde_json::Value;
-use std::borrow::Cow;
+use poem::{Body, IntoResponse, Response};
+use poem_openapi::ApiResponse;
+use poem_openapi::payload::Payload;
+use poem_openapi::registry::{
+    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
+use poem_openapi::types::Type;
 use std::sync::Arc;
 
-/// One event of the stream; documented as the feed's `Change` (the `resync_required` event that
-/// may end a stream carries the error body instead, as the operation's description says).
-pub struct ChangeEvent(pub StreamEvent);
+/// The stream's body: server-sent events, documented as an event stream of the feed's `Change`
+/// (the `resync_required` event that may end a stream carries the error body instead, as the
+/// operation's description says). The events come encoded ([`StreamEvent::Changes`]): the
+/// same bytes for every stream that read the same page.
+pub struct ChangeEvents(BoxStream<'static, StreamEvent>);
 
-impl Type for ChangeEvent {
-    const IS_REQUIRED: bool = true;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "Change".into()
-    }
+impl Payload for ChangeEvents {
+    const CONTENT_TYPE: &'static str = "text/event-stream";
 
     fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Reference("Change".into())
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            items: Some(Box::new(MetaSchemaRef::Reference("Change".into()))),
+            ..MetaSchema::new_with_format("array", "event-stream")
+        }))
     }
 
     fn register(registry: &mut Registry) {
         <ChangeDoc as Type>::register(registry);
     }
-
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(std::iter::once(self))
-    }
 }
 
-impl ToJSON for ChangeEvent {
-    fn to_json(&self) -> Option<Value> {
-        match &self.0 {
-            StreamEvent::Change { entry, .. } => serde_json::from_str(entry.json.get()).ok(),
-            // Not a `Change`: the event is written by `open` alone.
-            StreamEvent::ResyncRequired(_) => None,
+impl ApiResponse for ChangeEvents {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "",
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: Self::CONTENT_TYPE,
+                    schema: Self::schema_ref(),
+                }],
+                headers: vec![],
+            }],
         }
     }
+
+    fn register(registry: &mut Registry) {
+        <ChangeDoc as Type>::register(registry);
+    }
 }
 
-pub type ChangeEvents = EventStream<BoxStream<'static, ChangeEvent>>;
+impl IntoResponse for ChangeEvents {
+    fn into_response(self) -> Response {
+        let events = self.0.map(|event| {
+            Ok::<_, std::io::Error>(match event {
+                StreamEvent::Changes(events) => events,
+                StreamEvent::Heartbeat => Bytes::from_static(HEARTBEAT),
+                // The body a read with the stream's cursor would now be refused with.
+                StreamEvent::ResyncRequired(error) => {
+                    resync_required(&ApiError::from(error).body().to_string())
+                }
+            })
+        });
+        Response::builder()
+            .content_type(Self::CONTENT_TYPE)
+            // Proxies (nginx) are not to hold events back in a buffer.
+            .header("X-Accel-Buffering", "no")
+            .header("Cache-Control", "no-cache")
+            .body(Body::from_bytes_stream(events))
+    }
+}
 
 /// Opens the stream after `cursor` (a `Last-Event-ID` wins over the `cursor` parameter).
 pub async fn open(
@@ -83,23 +105,6 @@ pub async fn open(
         revocable: devices::revocable(&state.db, state.feed.revocations(), caller),
         leeway: state.config.auth.leeway,
     };
-    let events = state
-        .feed
-        .stream(&state.db, request)
-        .await?
-        .map(ChangeEvent)
-        .boxed();
-    Ok(EventStream::new(events)
-        .keep_alive(state.config.sync.stream_heartbeat)
-        .to_event(|ChangeEvent(event)| match event {
-            // The change's JSON as the page built it, shared by every stream of the view.
-            StreamEvent::Change { entry, cursor } => Event::message(entry.json.get())
-                .id(cursor)
-                .event_type("change"),
-            // The body a read with the stream's cursor would now be refused with.
-            StreamEvent::ResyncRequired(error) => {
-                Event::message(ApiError::from(error).body().to_string())
-                    .event_type("resync_required")
-            }
-        }))
+    let events = state.feed.stream(&state.db, request).await?;
+    Ok(ChangeEvents(events.boxed()))
 }

@@ -9,6 +9,7 @@ mod metrics_endpoint;
 mod peer_gone;
 pub mod reload;
 mod request_log;
+mod serve;
 mod status_page;
 
 pub use load::load_files;
@@ -22,7 +23,7 @@ use crate::store::{self, StoreError};
 use crate::sync::feed::Feed;
 use crate::upstream::Upstream;
 use poem::listener::TcpAcceptor;
-use poem::{EndpointExt, Route, Server};
+use poem::{EndpointExt, Route};
 use sea_orm::DatabaseConnection;
 use std::future::Future;
 use std::sync::Arc;
@@ -146,9 +147,7 @@ pub async fn launch(
         feed.close();
     };
     let app = routes(state);
-    let result = Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, shutdown, Some(shutdown_timeout))
-        .await;
+    let result = serve::serve(acceptor, app, shutdown, shutdown_timeout).await;
     metrics.stop();
     feed_tasks.stop();
     reloader.abort();

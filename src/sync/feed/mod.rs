@@ -13,6 +13,7 @@ mod pull;
 mod revocations;
 mod shared_read;
 mod stream;
+mod stream_events;
 mod view;
 mod watch;
 
@@ -21,6 +22,7 @@ pub use pull::PullPage;
 pub use revocations::{Revocable, Revocations, Revoked, StillAllowed};
 pub use shared_read::PageEntry;
 pub use stream::{StreamEvent, StreamRequest};
+pub use stream_events::{HEARTBEAT, resync_required};
 pub use view::{Shape, View, ViewQuery};
 
 use crate::store::feed;

@@ -14,10 +14,11 @@ use crate::store::moves;
 use crate::store::row_json;
 use crate::store::rows::Scan;
 use crate::sync::SyncError;
+use bytes::Bytes;
 use sea_orm::DatabaseConnection;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// One page of the feed, in feed order, each entry already JSON (built once, whoever reads it).
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct FeedPage {
     pub entries: Vec<PageEntry>,
     pub cursor: i64,
     pub has_more: bool,
+    /// The page as a live stream sends it, encoded by the first stream that sends it and
+    /// written as the same bytes by every other stream sharing the read.
+    pub(super) events: OnceLock<Bytes>,
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +241,7 @@ async fn read_page(
         entries: found,
         cursor,
         has_more,
+        events: OnceLock::new(),
     })
 }
 

@@ -1,20 +1,21 @@
 //! The live stream: every change the caller may read after a cursor, then each new one as it
 //! commits, for as long as the connection and the caller's credentials last. Reads go through
-//! the shared reads, so streams with the same view share one read per commit.
+//! the shared reads, so streams with the same view share one read per commit, and its events
+//! are encoded once for all of them ([`stream_events`]).
 
 use super::Feed;
 use super::cursor::{Cursor, check_cursor};
 use super::revocations::Revocable;
-use super::shared_read::PageEntry;
+use super::stream_events;
 use super::view::{Shape, View, ViewQuery};
 use crate::auth::Caller;
 use crate::ops::metrics::LiveStream;
 use crate::schema::{CurrentSchema, Schema};
 use crate::store::feed;
 use crate::sync::SyncError;
+use bytes::Bytes;
 use futures_util::Stream;
 use sea_orm::DatabaseConnection;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -24,8 +25,12 @@ const PAGE: u64 = 500;
 
 /// What a stream sends.
 pub enum StreamEvent {
-    /// A change, with the cursor that resumes after it (the event's `id`).
-    Change { entry: PageEntry, cursor: String },
+    /// Changes as server-sent events, each with the cursor that resumes after it as its `id`
+    /// (the same bytes for every stream that read the same page).
+    Changes(Bytes),
+    /// Nothing was sent for a heartbeat interval: a comment line, so that proxies keep the
+    /// connection (and a client that left is noticed at the write).
+    Heartbeat,
     /// A schema reload changed the caller's view of a table the stream reads: the client is
     /// to read these tables again (see [`SyncError::ResyncRequired`]). The stream ends here.
     ResyncRequired(SyncError),
@@ -41,7 +46,7 @@ pub struct StreamRequest {
     /// it.
     pub cursor: Cursor,
     /// How often the caller's token is checked while the stream waits (besides at once when
-    /// a revocation may concern it).
+    /// a revocation may concern it), and a heartbeat sent when nothing else was.
     pub recheck: Duration,
     pub revocable: Revocable,
     /// Clock skew tolerated past the caller's JWT `exp`.
@@ -58,8 +63,10 @@ struct State {
     expires: Option<Instant>,
     /// What the stream reads, worked out again only when the schema changes.
     view: Arc<View>,
-    /// Changes read and not yet sent, each with the cursor that resumes after it.
-    ready: VecDeque<(PageEntry, String)>,
+    /// Changes read and not yet sent, as events.
+    ready: Option<Bytes>,
+    /// The wait ended at the heartbeat: a heartbeat is due (once the credentials are checked).
+    beat: bool,
     /// A reload changed the stream's view: the stream told the client and ends.
     ended: bool,
     receiver: tokio::sync::watch::Receiver<i64>,
@@ -97,7 +104,8 @@ impl Feed {
             cursor,
             expires: expiry(&request.caller, request.leeway),
             view,
-            ready: VecDeque::new(),
+            ready: None,
+            beat: false,
             ended: false,
             receiver: self.watch.subscribe(),
             next_check: Instant::now() + request.recheck,
@@ -171,8 +179,12 @@ async fn next(state: &mut State) -> Option<StreamEvent> {
             }
             state.next_check = now + state.request.recheck;
         }
-        if let Some((entry, cursor)) = state.ready.pop_front() {
-            return Some(StreamEvent::Change { entry, cursor });
+        if let Some(events) = state.ready.take() {
+            state.beat = false;
+            return Some(StreamEvent::Changes(events));
+        }
+        if std::mem::take(&mut state.beat) {
+            return Some(StreamEvent::Heartbeat);
         }
         let seen = *state.receiver.borrow_and_update();
         let view = match current_view(state) {
@@ -195,11 +207,7 @@ async fn next(state: &mut State) -> Option<StreamEvent> {
         };
         state.cursor = page.cursor;
         if !page.entries.is_empty() {
-            state.ready.extend(
-                page.entries
-                    .iter()
-                    .map(|entry| (entry.clone(), view.cursor(entry.seq))),
-            );
+            state.ready = Some(stream_events::page_events(&page, &view));
             continue;
         }
         if page.has_more {
@@ -219,7 +227,7 @@ async fn next(state: &mut State) -> Option<StreamEvent> {
             _ = state.feed.closed() => return None,
             // A revocation that may concern the token: check it now, not at the heartbeat.
             _ = state.request.revocable.concerned() => state.next_check = Instant::now(),
-            _ = tokio::time::sleep_until(wake_at) => {}
+            _ = tokio::time::sleep_until(wake_at) => state.beat = true,
         }
     }
 }
