@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::sync::devices;
 use crate::sync::feed::{ViewQuery, parse_cursor};
-use crate::sync::types::ChangesPage;
+use crate::sync::types::ChangesAnswer;
 use std::time::Duration;
 
 /// Default and largest page of the changes feed.
@@ -21,7 +21,7 @@ pub async fn run_changes(
     limit: Option<u64>,
     tables: Option<Vec<String>>,
     wait: Option<u64>,
-) -> Result<ChangesPage, ApiError> {
+) -> Result<ChangesAnswer, ApiError> {
     let query = ViewQuery {
         limit: clamp_limit(limit, CHANGES_LIMIT)?,
         tables,

@@ -482,8 +482,9 @@ mod tests {
         let removal = json!({"seq": 2, "table": "t", "key": "a", "version": 2, "deleted": true,
                              "removed": true});
         assert_documented::<ChangeDoc>(&removal);
+        let raw_change = serde_json::value::to_raw_value(&change).unwrap();
         assert_documented::<ChangesPageDoc>(&ChangesPage {
-            changes: vec![serde_json::value::to_raw_value(&change).unwrap()],
+            changes: vec![&*raw_change],
             cursor: "1".into(),
             has_more: false,
         });

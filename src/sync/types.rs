@@ -132,11 +132,27 @@ pub struct PushOutcome {
     pub cursor: String,
 }
 
+/// A page of the changes feed, as it is answered.
 #[derive(Debug, Clone, Serialize)]
-pub struct ChangesPage {
+pub struct ChangesPage<'a> {
     /// Each change (`{seq, table, key, version, deleted, row}`, documented as `Change`) as
     /// JSON, built once per page (see `sync::feed`).
-    pub changes: Vec<Box<serde_json::value::RawValue>>,
+    pub changes: Vec<&'a serde_json::value::RawValue>,
     pub cursor: String,
     pub has_more: bool,
+}
+
+/// A [`ChangesPage`] encoded: the answer's JSON, built once per page read and the same for
+/// every request that shared the read (thousands of long-polls woken by one commit).
+#[derive(Debug, Clone)]
+pub struct ChangesAnswer {
+    pub json: std::sync::Arc<serde_json::value::RawValue>,
+    /// How many changes the page holds.
+    pub count: usize,
+}
+
+impl Serialize for ChangesAnswer {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
 }

@@ -10,7 +10,7 @@ use crate::auth::Caller;
 use crate::ops::metrics::{LongPoll, rows_served};
 use crate::schema::Schema;
 use crate::sync::SyncError;
-use crate::sync::types::ChangesPage;
+use crate::sync::types::{ChangesAnswer, ChangesPage};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +29,7 @@ impl Feed {
         query: &ViewQuery,
         cursor: &Cursor,
         (wait, credentials): (Duration, &mut Revocable),
-    ) -> Result<ChangesPage, SyncError> {
+    ) -> Result<ChangesAnswer, SyncError> {
         let mut deadline = Instant::now() + wait;
         if let Some(exp) = caller.expires_at {
             let left = (exp - chrono::Utc::now().timestamp()).max(0) as u64;
@@ -44,9 +44,9 @@ impl Feed {
             let position = (!wait.is_zero()).then(|| *seen.borrow_and_update());
             let page = self.read(db, &view, cursor.seq, position).await?;
             if !page.entries.is_empty() || Instant::now() >= deadline {
-                let page = to_page(&view, page);
-                rows_served("changes", page.changes.len());
-                return Ok(page);
+                let answer = answer(&view, &page);
+                rows_served("changes", answer.count);
+                return Ok(answer);
             }
             // Wait for any commit (this replica's, or another's seen by the poller), then look
             // again: it may be outside the caller's scope.
@@ -85,13 +85,21 @@ impl Feed {
     }
 }
 
-/// A page as the API answers it: the changes moved out of a page read for this request alone,
-/// copied from a page shared with other requests.
-fn to_page(view: &View, page: Arc<FeedPage>) -> ChangesPage {
-    let page = Arc::unwrap_or_clone(page);
-    ChangesPage {
-        changes: page.entries.into_iter().map(|entry| entry.json).collect(),
-        cursor: view.cursor(page.cursor),
-        has_more: page.has_more,
+/// The page as the API answers it, encoded by the first request that answers with it.
+fn answer(view: &View, page: &FeedPage) -> ChangesAnswer {
+    let json = page.answer.get_or_init(|| {
+        let answer = ChangesPage {
+            changes: page.entries.iter().map(|entry| &*entry.json).collect(),
+            cursor: view.cursor(page.cursor),
+            has_more: page.has_more,
+        };
+        // Raw JSON values, a string and a flag: nothing that can fail to serialise.
+        serde_json::value::to_raw_value(&answer)
+            .expect("a page of raw JSON values serialises")
+            .into()
+    });
+    ChangesAnswer {
+        json: json.clone(),
+        count: page.entries.len(),
     }
 }

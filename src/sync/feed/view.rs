@@ -42,7 +42,7 @@ pub struct View {
     /// Each table read with a fingerprint of its scope, as stamped on the cursors handed out.
     stamps: Vec<TableStamp>,
     /// All of the above as text: reads share a page only when their views are equal.
-    pub(super) key: String,
+    pub(super) key: Arc<str>,
 }
 
 impl View {
@@ -72,7 +72,8 @@ impl View {
         let key = format!(
             "{:p}|{limit}|{include_deleted}|{shape:?}|{scans:?}",
             Arc::as_ptr(&schema)
-        );
+        )
+        .into();
         let stamps = scans
             .iter()
             .map(|(table, scope)| TableStamp::of(table, scope))
