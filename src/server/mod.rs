@@ -147,7 +147,7 @@ pub async fn launch(
         feed.close();
     };
     let app = routes(state);
-    let result = serve::serve(acceptor, app, shutdown, shutdown_timeout).await;
+    serve::serve(acceptor, app, shutdown, shutdown_timeout).await;
     metrics.stop();
     feed_tasks.stop();
     reloader.abort();
@@ -166,7 +166,7 @@ pub async fn launch(
     let _ = scheduler.shutdown().await;
     let _ = db.close().await;
     tracing::info!("syncgate stopped");
-    result.map_err(StartError::Io)
+    Ok(())
 }
 
 /// How often waiting readers look at the feed's head for writes this process did not make: on

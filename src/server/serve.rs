@@ -30,8 +30,7 @@ pub async fn serve<A, E>(
     app: E,
     shutdown: impl Future<Output = ()>,
     timeout: Duration,
-) -> std::io::Result<()>
-where
+) where
     A: Acceptor,
     A::Io: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     E: Endpoint + 'static,
@@ -48,11 +47,10 @@ where
                 // descriptors, where the acceptor pauses): go on accepting.
                 let Ok((io, local, remote, scheme)) = accepted else { continue };
                 connections.spawn(connection(io, app.clone(), (local, remote, scheme), stop.clone()));
-                // Finished connections are collected as new ones come, so the set holds only
-                // open ones.
-                while let Some(finished) = connections.try_join_next() {
-                    log_panic(finished);
-                }
+            }
+            // A finished connection's task is collected at once: until then it keeps its memory.
+            Some(finished) = connections.join_next(), if !connections.is_empty() => {
+                log_panic(finished);
             }
         }
     }
@@ -70,7 +68,6 @@ where
         );
         connections.shutdown().await;
     }
-    Ok(())
 }
 
 /// Serves one connection; when `stop` turns true, finishes the request under way and closes.
