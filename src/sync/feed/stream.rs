@@ -67,6 +67,8 @@ struct State {
     ready: Option<Bytes>,
     /// The wait ended at the heartbeat: a heartbeat is due (once the credentials are checked).
     beat: bool,
+    /// The last page read reached the head: wait for the watch before reading again.
+    at_head: bool,
     /// A reload changed the stream's view: the stream told the client and ends.
     ended: bool,
     receiver: tokio::sync::watch::Receiver<i64>,
@@ -106,6 +108,7 @@ impl Feed {
             view,
             ready: None,
             beat: false,
+            at_head: false,
             ended: false,
             receiver: self.watch.subscribe(),
             next_check: Instant::now() + request.recheck,
@@ -186,6 +189,15 @@ async fn next(state: &mut State) -> Option<StreamEvent> {
         if std::mem::take(&mut state.beat) {
             return Some(StreamEvent::Heartbeat);
         }
+        if std::mem::take(&mut state.at_head) {
+            // The changes just sent reached the head as of their read, which began after the
+            // position the stream had seen: nothing to read until the watch moves past it
+            // (reading again at once doubled the reads of every stream a commit woke).
+            if !wait(state).await {
+                return None;
+            }
+            continue;
+        }
         let seen = *state.receiver.borrow_and_update();
         let view = match current_view(state) {
             Ok(view) => view,
@@ -208,26 +220,37 @@ async fn next(state: &mut State) -> Option<StreamEvent> {
         state.cursor = page.cursor;
         if !page.entries.is_empty() {
             state.ready = Some(stream_events::page_events(&page, &view));
+            state.at_head = !page.has_more;
             continue;
         }
         if page.has_more {
             continue;
         }
-        let wake_at = match state.expires {
-            Some(at) => at.min(state.next_check),
-            None => state.next_check,
-        };
-        tokio::select! {
-            changed = state.receiver.changed() => {
-                if changed.is_err() {
-                    return None;
-                }
-            }
-            // The process is stopping: end the stream; the client resumes from its last id.
-            _ = state.feed.closed() => return None,
-            // A revocation that may concern the token: check it now, not at the heartbeat.
-            _ = state.request.revocable.concerned() => state.next_check = Instant::now(),
-            _ = tokio::time::sleep_until(wake_at) => state.beat = true,
+        if !wait(state).await {
+            return None;
+        }
+    }
+}
+
+/// Waits for a commit after the last read (or a reload), the heartbeat, a revocation that may
+/// concern the caller, or the end of its credentials; `false` when the stream is to end.
+async fn wait(state: &mut State) -> bool {
+    let wake_at = match state.expires {
+        Some(at) => at.min(state.next_check),
+        None => state.next_check,
+    };
+    tokio::select! {
+        changed = state.receiver.changed() => changed.is_ok(),
+        // The process is stopping: end the stream; the client resumes from its last id.
+        _ = state.feed.closed() => false,
+        // A revocation that may concern the token: check it now, not at the heartbeat.
+        _ = state.request.revocable.concerned() => {
+            state.next_check = Instant::now();
+            true
+        }
+        _ = tokio::time::sleep_until(wake_at) => {
+            state.beat = true;
+            true
         }
     }
 }
