@@ -20,7 +20,6 @@ mod watch;
 pub use cursor::{Cursor, check_cursor, parse_cursor};
 pub use pull::PullPage;
 pub use revocations::{Revocable, Revocations, Revoked, StillAllowed};
-pub use shared_read::PageEntry;
 pub use stream::{StreamEvent, StreamRequest};
 pub use stream_events::{HEARTBEAT, resync_required};
 pub use view::{Shape, View, ViewQuery};
