@@ -217,6 +217,49 @@ impl Server {
     }
 }
 
+/// CPU time every thread of process `pid` has run, in ns (the first field of each thread's
+/// `schedstat`; `/proc/PID/stat` counts in 10 ms ticks, too coarse for a window of 200 ms).
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    threads
+        .filter_map(|thread| std::fs::read_to_string(thread.ok()?.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// The CPU the gateway and this process (the devices' client) spent from a live figure's write
+/// to its last delivery: where the delivery window's time went, steadier than its latency on
+/// two cores both processes share.
+struct CpuWindow {
+    gateway: u32,
+    at_write: (u64, u64),
+}
+
+impl CpuWindow {
+    fn start(server: &Server) -> Self {
+        let gateway = server.child.id();
+        Self {
+            gateway,
+            at_write: (cpu_ns(gateway), cpu_ns(std::process::id())),
+        }
+    }
+
+    /// Microseconds of CPU per delivery: the gateway's and the client's.
+    fn per_delivery(&self, delivered: usize) -> String {
+        let spent = |now: u64, then: u64| now.saturating_sub(then) as f64 / 1000.0;
+        let gateway = spent(cpu_ns(self.gateway), self.at_write.0);
+        let client = spent(cpu_ns(std::process::id()), self.at_write.1);
+        let n = delivered.max(1) as f64;
+        format!(
+            "CPU per delivery: gateway {:.1} µs, client {:.1} µs",
+            gateway / n,
+            client / n
+        )
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -244,7 +287,10 @@ async fn start_server_with(dir: &std::path::Path, database_url: &str, sync_keys:
          [jobs.maintenance]\nschedule = \"\"\n[plugins]\nwatch = false\n"
     );
     std::fs::write(dir.join("config.toml"), config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_syncgate"))
+    // `SGBENCH_GATEWAY` runs another build of the gateway (to compare two builds in one run).
+    let binary = std::env::var_os("SGBENCH_GATEWAY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_syncgate").into());
+    let child = Command::new(binary)
         .args([
             "serve",
             "--listen",
@@ -460,7 +506,7 @@ async fn live(
     token: &str,
     devices: usize,
     next_id: usize,
-) -> (usize, Latencies) {
+) -> (usize, Latencies, String) {
     let client = reqwest::Client::builder()
         .local_address(fresh_source_address())
         .pool_max_idle_per_host(devices)
@@ -503,6 +549,7 @@ async fn live(
     tokio::time::sleep(Duration::from_millis(500 + devices as u64 / 5)).await;
     progress(&format!("live {devices}: writing"));
     mark_write(&format!("live {devices}"));
+    let cpu = CpuWindow::start(waiters);
     let _ = written.set(Instant::now());
     write_one(&client, writer, token, next_id).await;
     let mut latencies = Latencies::default();
@@ -513,7 +560,8 @@ async fn live(
             latencies.0.push(latency);
         }
     }
-    (delivered, latencies)
+    let cpu = cpu.per_delivery(delivered);
+    (delivered, latencies, cpu)
 }
 
 /// Writes event `id` through the gateway; returns the feed cursor after it.
@@ -555,6 +603,8 @@ struct StreamFigure {
     /// Growth of the gateway's `VmRSS` per open stream, in KB: from before the streams opened
     /// to when they all were open (and had settled).
     kb_per_stream: f64,
+    /// [`CpuWindow::per_delivery`].
+    cpu: String,
 }
 
 /// N devices hold a live stream open; one write; time until each stream has it.
@@ -631,6 +681,7 @@ async fn stream_figure(
     let kb_per_stream = (server.rss_kb() - rss_before) / streams as f64;
     progress(&format!("streams {streams}: writing"));
     mark_write(&format!("streams {streams}"));
+    let cpu = CpuWindow::start(server);
     let _ = written.set(Instant::now());
     write_one(&client, server, token, next_id).await;
     let mut latencies = Latencies::default();
@@ -646,6 +697,7 @@ async fn stream_figure(
             Ok(None) | Err(_) => break,
         }
     }
+    let cpu = cpu.per_delivery(delivered);
     let _ = release.send(true);
     for task in tasks {
         let _ = task.await;
@@ -654,6 +706,7 @@ async fn stream_figure(
         delivered,
         latency: latencies,
         kb_per_stream,
+        cpu,
     }
 }
 
@@ -1218,12 +1271,12 @@ async fn live_figures(
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     for &devices in &args.live {
-        let (delivered, mut latency) = live(server, server, token, devices, next).await;
+        let (delivered, mut latency, cpu) = live(server, server, token, devices, next).await;
         next += 1;
         let mut floor = live_baseline(devices).await;
         let (gateway_p99, floor_p99) = (p99(&mut latency), p99(&mut floor));
         eprintln!(
-            "\r\x1b[2K  {:<34} {delivered}/{devices} delivered, {}  [baseline (in-process broadcast) p99 {floor_p99:.2} ms, gateway/baseline p99 {:.0}]",
+            "\r\x1b[2K  {:<34} {delivered}/{devices} delivered, {}  [baseline (in-process broadcast) p99 {floor_p99:.2} ms, gateway/baseline p99 {:.0}]; {cpu}",
             format!("live: {devices} long-polling devices"),
             latency.summary(),
             gateway_p99 / floor_p99.max(0.001)
@@ -1233,7 +1286,7 @@ async fn live_figures(
         // A second replica on the same database; the devices wait on it, the write goes to the
         // first. Before the streams: closing thousands of streams kept both processes busy.
         let replica = start_server(&dir.join("replica"), database_url).await;
-        let (delivered, mut latency) = live(server, &replica, token, args.cross, next).await;
+        let (delivered, mut latency, _) = live(server, &replica, token, args.cross, next).await;
         next += 1;
         eprintln!(
             "\r\x1b[2K  {:<34} {delivered}/{} delivered, {} (sync.poll_interval 1 s; LISTEN/NOTIFY wakes them)",
@@ -1251,12 +1304,13 @@ async fn live_figures(
             delivered,
             mut latency,
             kb_per_stream,
+            cpu,
         } = stream_figure(&server, token, streams, next).await;
         next += 1;
         let mut floor = live_baseline(streams).await;
         let (gateway_p99, floor_p99) = (p99(&mut latency), p99(&mut floor));
         eprintln!(
-            "\r\x1b[2K  {:<34} {delivered}/{streams} delivered, {}  [baseline (in-process broadcast) p99 {floor_p99:.2} ms, gateway/baseline p99 {:.0}]; server memory {kb_per_stream:.1} KB per open stream (VmRSS growth), peak {:.0} MB",
+            "\r\x1b[2K  {:<34} {delivered}/{streams} delivered, {}  [baseline (in-process broadcast) p99 {floor_p99:.2} ms, gateway/baseline p99 {:.0}]; server memory {kb_per_stream:.1} KB per open stream (VmRSS growth), peak {:.0} MB; {cpu}",
             format!("live: {streams} open streams"),
             latency.summary(),
             gateway_p99 / floor_p99.max(0.001),

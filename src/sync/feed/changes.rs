@@ -15,7 +15,6 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tracing::Instrument;
 
 impl Feed {
     /// One page of the feed after `cursor`; with `wait`, holds the request until a visible
@@ -80,8 +79,7 @@ impl Feed {
             cursor,
             seen,
         };
-        let span = tracing::info_span!("feed_read", cursor, shared = seen.is_some());
-        self.reads.read(db, request).instrument(span).await
+        self.reads.read(db, request).await
     }
 }
 

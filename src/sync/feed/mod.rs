@@ -45,6 +45,12 @@ pub struct Feed {
     closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
+/// Resolves once the feed `closing` belongs to was closed (at once if it was).
+async fn closed(closing: &mut tokio::sync::watch::Receiver<bool>) {
+    // An error means the sender is gone, which only happens with the feed itself.
+    let _ = closing.wait_for(|closing| *closing).await;
+}
+
 /// The feed's background tasks, stopped at shutdown.
 pub struct FeedTasks {
     poller: tokio::task::JoinHandle<()>,
@@ -107,9 +113,13 @@ impl Feed {
 
     /// Resolves once [`Feed::close`] was called (at once if it was).
     async fn closed(&self) {
-        let mut closing = self.closing.subscribe();
-        // An error means the sender is gone, which only happens with the feed itself.
-        let _ = closing.wait_for(|closing| *closing).await;
+        closed(&mut self.closing.subscribe()).await;
+    }
+
+    /// What [`closed`] waits on, for a reader that waits many times (a live stream keeps one
+    /// rather than subscribing at every wait).
+    fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Wakes every reader, the position unchanged: the schema was reloaded, and a live stream
