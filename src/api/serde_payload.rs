@@ -82,6 +82,33 @@ impl<T: Serialize + Send, D: Type, const STATUS: u16> IntoResponse for JsonAnswe
     }
 }
 
+/// A `200` answer whose JSON body is already encoded, documented as `D`: the same bytes for
+/// every request that shares them (the changes feed's page, for thousands of long-polls at
+/// once), written without serialising or copying them again.
+pub struct EncodedJson<D>(pub bytes::Bytes, PhantomData<D>);
+
+impl<D> EncodedJson<D> {
+    pub fn new(json: bytes::Bytes) -> Self {
+        Self(json, PhantomData)
+    }
+}
+
+impl<D: Send> IntoResponse for EncodedJson<D> {
+    fn into_response(self) -> Response {
+        Response::builder().content_type(JSON).body(self.0)
+    }
+}
+
+impl<D: Type + Send> ApiResponse for EncodedJson<D> {
+    fn meta() -> MetaResponses {
+        JsonAnswer::<(), D>::meta()
+    }
+
+    fn register(registry: &mut Registry) {
+        D::register(registry);
+    }
+}
+
 impl<T: Serialize + Send, D: Type, const STATUS: u16> ApiResponse for JsonAnswer<T, D, STATUS> {
     fn meta() -> MetaResponses {
         MetaResponses {

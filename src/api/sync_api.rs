@@ -5,7 +5,7 @@ use super::bearer::BearerAuth;
 use super::error::ApiError;
 use super::push_body::PushBody;
 use super::reads::{PULL_LIMIT, clamp_limit, run_changes, split_tables};
-use super::serde_payload::{JsonAnswer, JsonBody};
+use super::serde_payload::{EncodedJson, JsonAnswer, JsonBody};
 use super::stream_api::{self, ChangeEvents};
 use super::strict_json::StrictJson;
 use super::sync_doc::{
@@ -17,7 +17,7 @@ use crate::api::AppState;
 use crate::sync::conflicts::{self, ConflictView, Resolution, ResolvedConflict};
 use crate::sync::feed::parse_cursor;
 use crate::sync::narrowed_to_branch;
-use crate::sync::types::{ChangesAnswer, PushOutcome};
+use crate::sync::types::PushOutcome;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::{Enum, Object, OpenApi, Tags};
@@ -130,7 +130,7 @@ impl SyncApi {
         /// (another: 403), other scopes cannot be narrowed (422). Cursors are kept per view: a
         /// cursor read with another `branch` answers 409 `resync_required`.
         branch: Query<Option<String>>,
-    ) -> Result<JsonAnswer<ChangesAnswer, ChangesPageDoc>, ApiError> {
+    ) -> Result<EncodedJson<ChangesPageDoc>, ApiError> {
         let caller = match branch.0.as_deref() {
             Some(branch) => narrowed_to_branch(&state.schema(), &auth.0, branch)?,
             None => auth.0,
@@ -144,7 +144,7 @@ impl SyncApi {
             wait.0,
         )
         .await
-        .map(JsonAnswer::new)
+        .map(|answer| EncodedJson::new(answer.json))
     }
 
     /// Live stream of changes.

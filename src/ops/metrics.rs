@@ -5,7 +5,7 @@
 //! One recorder serves the whole process (the `metrics` macros write to a global one); the
 //! binary runs one gateway per process.
 
-use metrics::{Unit, describe_counter, describe_gauge, describe_histogram, gauge};
+use metrics::{Counter, Gauge, Unit, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -55,6 +55,24 @@ pub fn install() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Whether this process's recorder is installed (by [`install`]).
+pub fn installed() -> bool {
+    matches!(HANDLE.get(), Some(Some(_)))
+}
+
+/// The handle `cell` keeps, looked up with `lookup` the first time after the recorder is
+/// installed (a handle taken before would count nothing for ever).
+fn kept<T: Clone>(cell: &OnceLock<T>, lookup: impl FnOnce() -> T) -> T {
+    if let Some(kept) = cell.get() {
+        return kept.clone();
+    }
+    let found = lookup();
+    if installed() {
+        let _ = cell.set(found.clone());
+    }
+    found
+}
+
 /// Histogram samples wait in buffers until upkeep folds them in; run it now and then so they do
 /// not grow between scrapes.
 pub fn spawn_upkeep(handle: &'static PrometheusHandle) -> tokio::task::JoinHandle<()> {
@@ -72,15 +90,20 @@ pub struct LongPoll(());
 
 impl LongPoll {
     pub fn open() -> Self {
-        gauge!(LONG_POLLS_OPEN).increment(1.0);
+        long_polls_open().increment(1.0);
         Self(())
     }
 }
 
 impl Drop for LongPoll {
     fn drop(&mut self) {
-        gauge!(LONG_POLLS_OPEN).decrement(1.0);
+        long_polls_open().decrement(1.0);
     }
+}
+
+fn long_polls_open() -> Gauge {
+    static GAUGE: OnceLock<Gauge> = OnceLock::new();
+    kept(&GAUGE, || gauge!(LONG_POLLS_OPEN))
 }
 
 /// Counts an open live stream while it lives.
@@ -99,8 +122,17 @@ impl Drop for LiveStream {
     }
 }
 
+/// Counts rows served by `endpoint`: `changes` or `pull`.
 pub fn rows_served(endpoint: &'static str, rows: usize) {
-    metrics::counter!(ROWS_SERVED, "endpoint" => endpoint).increment(rows as u64);
+    static CHANGES: OnceLock<Counter> = OnceLock::new();
+    static PULL: OnceLock<Counter> = OnceLock::new();
+    let lookup = || metrics::counter!(ROWS_SERVED, "endpoint" => endpoint);
+    let counter = match endpoint {
+        "changes" => kept(&CHANGES, lookup),
+        "pull" => kept(&PULL, lookup),
+        _ => lookup(),
+    };
+    counter.increment(rows as u64);
 }
 
 /// Counts rows of a declared table that another connection changed, as they enter the feed.

@@ -3,3 +3,4 @@
 //! gateway lives here; the server renders `/metrics` (`server::metrics_endpoint`).
 
 pub mod metrics;
+pub mod request_metrics;

@@ -7,7 +7,7 @@
 
 use crate::api::AppState;
 use crate::api::request_span::RequestSpan;
-use crate::ops::metrics::{HTTP_DURATION, HTTP_REQUESTS};
+use crate::ops::request_metrics::count_request;
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Request, Response};
 use std::sync::Arc;
@@ -64,11 +64,7 @@ pub async fn around<E: Endpoint>(
     let status = response.status().as_u16();
     crate::trace_export::describe_request(&span, method_label, &route, &path, status);
     let elapsed = started.elapsed();
-    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method_label,
-        "status" => status.to_string())
-    .increment(1);
-    metrics::histogram!(HTTP_DURATION, "route" => route.clone(), "method" => method_label)
-        .record(elapsed.as_secs_f64());
+    count_request(&route, method_label, status, elapsed);
     span.in_scope(|| {
         tracing::info!(
             target: "syncgate::request",

@@ -142,17 +142,11 @@ pub struct ChangesPage<'a> {
     pub has_more: bool,
 }
 
-/// A [`ChangesPage`] encoded: the answer's JSON, built once per page read and the same for
-/// every request that shared the read (thousands of long-polls woken by one commit).
+/// A [`ChangesPage`] encoded: the answer's JSON body, built once per page read and the same
+/// bytes for every request that shared the read (thousands of long-polls woken by one commit).
 #[derive(Debug, Clone)]
 pub struct ChangesAnswer {
-    pub json: std::sync::Arc<serde_json::value::RawValue>,
+    pub json: bytes::Bytes,
     /// How many changes the page holds.
     pub count: usize,
-}
-
-impl Serialize for ChangesAnswer {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.json.serialize(serializer)
-    }
 }

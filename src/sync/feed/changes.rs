@@ -92,7 +92,7 @@ fn answer(view: &View, page: &FeedPage) -> ChangesAnswer {
             has_more: page.has_more,
         };
         // Raw JSON values, a string and a flag: nothing that can fail to serialise.
-        serde_json::value::to_raw_value(&answer)
+        serde_json::to_vec(&answer)
             .expect("a page of raw JSON values serialises")
             .into()
     });

@@ -33,7 +33,7 @@ pub struct FeedPage {
     /// written as the same bytes by every other stream sharing the read.
     pub(super) events: OnceLock<Bytes>,
     /// The page as the changes feed answers it, encoded once likewise.
-    pub(super) answer: OnceLock<Arc<RawValue>>,
+    pub(super) answer: OnceLock<Bytes>,
 }
 
 #[derive(Debug, Clone)]
