@@ -95,8 +95,13 @@ impl<D> EncodedJson<D> {
 
 impl<D: Send> IntoResponse for EncodedJson<D> {
     fn into_response(self) -> Response {
-        Response::builder().content_type(JSON).body(self.0)
+        encoded_json_response(self.0)
     }
+}
+
+/// A `200` response with `json`, a body already encoded as JSON.
+pub fn encoded_json_response(json: bytes::Bytes) -> Response {
+    Response::builder().content_type(JSON).body(json)
 }
 
 impl<D: Type + Send> ApiResponse for EncodedJson<D> {

@@ -10,7 +10,7 @@ use super::error_body::ErrorBody;
 use super::push_body::PushBody;
 use super::reads::run_changes;
 use super::row_doc::row_schema;
-use super::serde_payload::{JSON, json_response, parse_json};
+use super::serde_payload::{encoded_json_response, json_response, parse_json};
 use super::tables_doc::{self, changes_page_schema, push_outcome_schema, push_request_schema};
 use super::writes::run_push;
 use crate::schema::model::ColumnType;
@@ -163,7 +163,7 @@ fn changes_handler(
         )
         .await?;
         // The page comes encoded: the same bytes for every request that shared its read.
-        Ok(Response::builder().content_type(JSON).body(page.json))
+        Ok(encoded_json_response(page.json))
     })
 }
 
