@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "gateway/devices.rs"]
+mod devices;
 #[path = "gateway/external_figures.rs"]
 mod external_figures;
 #[path = "gateway/move_figures.rs"]
@@ -507,61 +509,83 @@ async fn live(
     devices: usize,
     next_id: usize,
 ) -> (usize, Latencies, String) {
-    let client = reqwest::Client::builder()
-        .local_address(fresh_source_address())
-        .pool_max_idle_per_host(devices)
-        .build()
-        .unwrap();
+    let client = reqwest::Client::new();
     // The feed position after a first write is where the devices start waiting.
     let cursor = write_one(&client, writer, token, next_id + 1_000_000_000).await;
+    let source = fresh_source_address();
     let written = Arc::new(std::sync::OnceLock::<Instant>::new());
     let connected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let wanted = Arc::new(written_id(next_id));
+    let path = Arc::new(format!("/api/v1/sync/changes?wait=60&cursor={cursor}"));
     let mut tasks = Vec::new();
     for _ in 0..devices {
-        let (client, base, token, cursor, written, connected) = (
-            client.clone(),
+        let (base, token, path, written, connected, wanted) = (
             waiters.base.clone(),
             token.to_string(),
-            cursor.clone(),
+            path.clone(),
             written.clone(),
             connected.clone(),
+            wanted.clone(),
         );
         tasks.push(tokio::spawn(async move {
+            let mut device = devices::Device::connect(&base, source).await.ok();
+            if let Some(device) = &mut device {
+                device.get(&path, &token).await.ok()?;
+            }
             connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let response = client
-                .get(format!(
-                    "{base}/api/v1/sync/changes?wait=60&cursor={cursor}"
-                ))
-                .bearer_auth(token)
-                .send()
-                .await
-                .ok()?;
-            let page: PageRead = serde_json::from_slice(&response.bytes().await.ok()?).ok()?;
-            let got = Instant::now();
-            let written_at = *written.get()?;
-            (!page.changes.is_empty()).then(|| got.duration_since(written_at))
+            let mut device = device?;
+            let got = device.wait_for(&wanted, Duration::from_secs(90)).await;
+            let at = Instant::now();
+            let written_at = written.get().filter(|_| got)?;
+            // The connection stays open until the figure ends, as a device's would between
+            // polls: closing it is work the gateway would do later, not to deliver.
+            Some((at.duration_since(*written_at), device))
         }));
     }
-    // Let every request reach the server and start waiting.
+    // Let every request reach the server and start waiting: a request written is not yet one
+    // the gateway accepted (thousands of connects at once overflow its accept queue, and a
+    // dropped handshake is retried only after a second or more).
     while connected.load(std::sync::atomic::Ordering::Relaxed) < devices {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_millis(500 + devices as u64 / 5)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while long_polls_open(&client, waiters).await < devices && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     progress(&format!("live {devices}: writing"));
     mark_write(&format!("live {devices}"));
     let cpu = CpuWindow::start(waiters);
     let _ = written.set(Instant::now());
     write_one(&client, writer, token, next_id).await;
     let mut latencies = Latencies::default();
-    let mut delivered = 0;
+    let mut still_open = Vec::with_capacity(devices);
     for task in tasks {
-        if let Ok(Some(latency)) = task.await {
-            delivered += 1;
+        if let Ok(Some((latency, device))) = task.await {
             latencies.0.push(latency);
+            still_open.push(device);
         }
     }
+    let delivered = still_open.len();
     let cpu = cpu.per_delivery(delivered);
     (delivered, latencies, cpu)
+}
+
+/// The long-polls waiting in `server`, from its `/metrics`.
+async fn long_polls_open(client: &reqwest::Client, server: &Server) -> usize {
+    let Ok(response) = client.get(format!("{}/metrics", server.base)).send().await else {
+        return 0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("syncgate_long_polls_open "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .map_or(0, |value| value as usize)
+}
+
+/// How event `id`'s key appears in an answer (quoted, so that no longer key matches).
+fn written_id(id: usize) -> Vec<u8> {
+    format!("\"{}\"", row(id)["id"].as_str().unwrap()).into_bytes()
 }
 
 /// Writes event `id` through the gateway; returns the feed cursor after it.
@@ -614,18 +638,15 @@ async fn stream_figure(
     streams: usize,
     next_id: usize,
 ) -> StreamFigure {
-    use futures_util::StreamExt;
-    let client = reqwest::Client::builder()
-        .local_address(fresh_source_address())
-        .pool_max_idle_per_host(0)
-        .build()
-        .unwrap();
+    let client = reqwest::Client::new();
     let cursor = write_one(&client, server, token, next_id + 2_000_000_000).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_before = server.rss_kb();
+    let source = fresh_source_address();
     let written = Arc::new(std::sync::OnceLock::<Instant>::new());
     let opened = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let wanted = format!("\"{}\"", row(next_id)["id"].as_str().unwrap());
+    let wanted = Arc::new(written_id(next_id));
+    let path = Arc::new(format!("/api/v1/sync/stream?cursor={cursor}&tables=events"));
     // Each stream reports when it has the change, then stays open until every stream has it, as
     // a device's stream would: streams closing as they deliver took a third of the gateway's CPU
     // in the delivery window (closing connections), which open streams do not cost.
@@ -633,11 +654,10 @@ async fn stream_figure(
     let (release, released) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for _ in 0..streams {
-        let (client, base, token, cursor, written, opened, wanted, report, mut released) = (
-            client.clone(),
+        let (base, token, path, written, opened, wanted, report, mut released) = (
             server.base.clone(),
             token.to_string(),
-            cursor.clone(),
+            path.clone(),
             written.clone(),
             opened.clone(),
             wanted.clone(),
@@ -645,32 +665,26 @@ async fn stream_figure(
             released.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let response = client
-                .get(format!(
-                    "{base}/api/v1/sync/stream?cursor={cursor}&tables=events"
-                ))
-                .bearer_auth(token)
-                .send()
-                .await;
+            let mut device = devices::Device::connect(&base, source).await.ok();
+            let mut open = false;
+            if let Some(device) = &mut device {
+                open = device.get(&path, &token).await.is_ok()
+                    && device.wait_for(b"\r\n\r\n", Duration::from_secs(60)).await;
+            }
             opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Ok(response) = response else {
+            let Some(mut device) = device.filter(|_| open) else {
                 let _ = report.send(None);
                 return;
             };
-            let mut body = response.bytes_stream();
-            let mut text = String::new();
-            let mut latency = None;
-            while let Some(Ok(chunk)) = body.next().await {
-                text.push_str(&String::from_utf8_lossy(&chunk));
-                if text.contains(&wanted) {
-                    let got = Instant::now();
-                    latency = written.get().map(|at| got.duration_since(*at));
-                    break;
-                }
-            }
+            let got = device.wait_for(&wanted, Duration::from_secs(90)).await;
+            let at = Instant::now();
+            let latency = written
+                .get()
+                .filter(|_| got)
+                .map(|written| at.duration_since(*written));
             let _ = report.send(latency);
             let _ = released.wait_for(|released| *released).await;
-            drop(body);
+            drop(device);
         }));
     }
     drop(report);
