@@ -729,8 +729,19 @@ async fn stream_figure(
 /// prepared statements, 4 threads taking turns like the gateway's writers. They queue for their
 /// turn in the process (a mutex held for the whole transaction), not in SQLite's busy handler,
 /// which sleeps milliseconds at a time and made this baseline swing several-fold between runs.
-fn sqlite_baseline(dir: &std::path::Path, rows: usize, per_request: usize) -> f64 {
-    let path = dir.join(format!("baseline-{per_request}.db"));
+///
+/// With `op_records` each row also records its op id, as the bench's own client's pushes carry
+/// one; wrk's pushes carry none, and their baseline writes none.
+fn sqlite_baseline(
+    dir: &std::path::Path,
+    rows: usize,
+    per_request: usize,
+    op_records: bool,
+) -> f64 {
+    let path = match op_records {
+        true => dir.join(format!("baseline-{per_request}.db")),
+        false => dir.join(format!("baseline-no-ops-{per_request}.db")),
+    };
     let connection = rusqlite::Connection::open(&path).unwrap();
     connection.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
@@ -752,8 +763,8 @@ fn sqlite_baseline(dir: &std::path::Path, rows: usize, per_request: usize) -> f6
             std::thread::spawn(move || {
                 let mut connection = rusqlite::Connection::open(&path).unwrap();
                 connection.busy_timeout(Duration::from_secs(30)).unwrap();
+                let device_id = format!("bench-{t}");
                 loop {
-                    let _turn = turn.lock().unwrap();
                     let start = {
                         let mut next = next.lock().unwrap();
                         if *next >= rows {
@@ -763,6 +774,24 @@ fn sqlite_baseline(dir: &std::path::Path, rows: usize, per_request: usize) -> f6
                         *next += per_request;
                         start
                     };
+                    // The rows' values are made before the turn, as the gateway makes them
+                    // before its write turn: only the statements are serialised.
+                    let batch: Vec<_> = (start..(start + per_request).min(rows))
+                        .map(|i| {
+                            let r = row(i);
+                            let text = |name: &str| r[name].as_str().unwrap().to_string();
+                            let values = (
+                                text("id"),
+                                r["branch_id"].as_i64(),
+                                text("device"),
+                                text("kind"),
+                                text("amount"),
+                                text("created_at"),
+                            );
+                            (values, format!("op-{i}"))
+                        })
+                        .collect();
+                    let _turn = turn.lock().unwrap();
                     let txn = connection
                         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                         .unwrap();
@@ -780,28 +809,17 @@ fn sqlite_baseline(dir: &std::path::Path, rows: usize, per_request: usize) -> f6
                         let mut op = txn
                             .prepare_cached("INSERT INTO ops VALUES (?1, ?2, ?3, ?4)")
                             .unwrap();
-                        for i in start..(start + per_request).min(rows) {
+                        for ((id, branch, device, kind, amount, created), op_id) in &batch {
                             seq += 1;
-                            let r = row(i);
                             insert
                                 .execute(rusqlite::params![
-                                    r["id"].as_str(),
-                                    r["branch_id"].as_i64(),
-                                    r["device"].as_str(),
-                                    r["kind"].as_str(),
-                                    r["amount"].as_str(),
-                                    r["created_at"].as_str(),
-                                    seq,
-                                    0
+                                    id, branch, device, kind, amount, created, seq, 0
                                 ])
                                 .unwrap();
-                            op.execute(rusqlite::params![
-                                format!("bench-{t}"),
-                                format!("op-{i}"),
-                                "{}",
-                                "now"
-                            ])
-                            .unwrap();
+                            if op_records {
+                                op.execute(rusqlite::params![device_id, op_id, "{}", "now"])
+                                    .unwrap();
+                            }
                         }
                         txn.execute("UPDATE seq SET value = ?1 WHERE name = 'feed'", [seq])
                             .unwrap();
@@ -1167,7 +1185,7 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
         .await;
         next += args.push_rows;
         let baseline = match &baseline_pg {
-            None => sqlite_baseline(dir.path(), args.push_rows, per_request),
+            None => sqlite_baseline(dir.path(), args.push_rows, per_request, true),
             Some(url) => {
                 postgres_baseline(
                     &postgres_database(url, &format!("sgbench_base_{per_request}")).await,
@@ -1197,10 +1215,19 @@ async fn run(backend: &str, database_url: String, baseline_pg: Option<String>, a
                 }
             }
         };
+        // On SQLite wrk's figure has a baseline of its own, measured right after it: as many
+        // rows as wrk wrote, without op records (wrk's pushes carry no op ids). The baseline of
+        // the bench's own pushes writes 20,000 rows, a tenth of a second, too short to hold
+        // still, and records an op id per row, work wrk's pushes do not ask for.
+        let sqlite_dir = dir.path().to_path_buf();
+        let sqlite = baseline_pg.is_none();
         wrk_figures::run(
             dir.path(),
             fresh,
-            |per_request| baselines.get(&per_request).copied(),
+            |per_request, rows| match sqlite {
+                true => Some(sqlite_baseline(&sqlite_dir, rows, per_request, false)),
+                false => baselines.get(&per_request).copied(),
+            },
             baseline_pg.as_deref(),
         )
         .await;
@@ -1399,7 +1426,7 @@ async fn grown_table_pushes(
             ),
             per_request,
             &format!("g{per_request}"),
-            Some(baseline),
+            |_| Some(baseline),
             counter
                 .as_ref()
                 .map(|counter| (counter, "sgbench_wrk_grown")),

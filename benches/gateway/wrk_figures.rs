@@ -192,7 +192,7 @@ pub async fn figure(
     label: &str,
     rows: usize,
     prefix: &str,
-    baseline: Option<f64>,
+    baseline: impl FnOnce(usize) -> Option<f64>,
     counted: Option<(&StatementCounter, &str)>,
 ) {
     if let Some((counter, _)) = counted {
@@ -212,6 +212,8 @@ pub async fn figure(
             calls as f64 / figure.requests as f64
         );
     }
+    let written = (figure.requests.saturating_sub(figure.errors)) as usize * rows;
+    let baseline = baseline(written);
     line(
         label,
         format!(
@@ -232,13 +234,13 @@ pub async fn figure(
 }
 
 /// The figures at 4 × 100 and 4 × 500 rows per request, each into a fresh gateway on
-/// `database_url(per_request)`, printed beside `baseline(per_request)`; on PostgreSQL (`admin`)
-/// with the statements per push.
+/// `database_url(per_request)`, printed beside `baseline(per_request, rows wrk wrote)`; on
+/// PostgreSQL (`admin`) with the statements per push.
 pub async fn run<F, Fut, B>(dir: &Path, database_url: F, baseline: B, admin: Option<&str>)
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = String>,
-    B: Fn(usize) -> Option<f64>,
+    B: Fn(usize, usize) -> Option<f64>,
 {
     if Command::new("wrk").arg("--version").output().is_err() {
         eprintln!("  wrk is not installed: no external-client figures (scripts/bench installs it)");
@@ -261,7 +263,7 @@ where
             &format!("push wrk {CONNECTIONS} conn × {per_request} rows (external)"),
             per_request,
             &format!("w{per_request}"),
-            baseline(per_request),
+            |written| baseline(per_request, written),
             counter.as_ref().map(|counter| (counter, database.as_str())),
         )
         .await;
