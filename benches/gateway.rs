@@ -529,9 +529,12 @@ async fn live(
         );
         tasks.push(tokio::spawn(async move {
             let mut device = devices::Device::connect(&base, source).await.ok();
-            if let Some(device) = &mut device {
-                device.get(&path, &token).await.ok()?;
+            if let Some(open) = &mut device
+                && open.get(&path, &token).await.is_err()
+            {
+                device = None;
             }
+            // Counted whether or not it connected: the figure waits for every device's turn.
             connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut device = device?;
             let got = device.wait_for(&wanted, Duration::from_secs(90)).await;
