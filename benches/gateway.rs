@@ -528,15 +528,10 @@ async fn live(
             wanted.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut device = devices::Device::connect(&base, source).await.ok();
-            if let Some(open) = &mut device
-                && open.get(&path, &token).await.is_err()
-            {
-                device = None;
-            }
+            let device = devices::Device::request(&base, source, &path, &token).await;
             // Counted whether or not it connected: the figure waits for every device's turn.
             connected.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut device = device?;
+            let mut device = device.ok()?;
             let got = device.wait_for(&wanted, Duration::from_secs(90)).await;
             let at = Instant::now();
             let written_at = written.get().filter(|_| got)?;
@@ -668,14 +663,17 @@ async fn stream_figure(
             released.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut device = devices::Device::connect(&base, source).await.ok();
-            let mut open = false;
-            if let Some(device) = &mut device {
-                open = device.get(&path, &token).await.is_ok()
-                    && device.wait_for(b"\r\n\r\n", Duration::from_secs(60)).await;
+            // Open once the answer's head has come: the gateway holds the stream.
+            let mut device = devices::Device::request(&base, source, &path, &token)
+                .await
+                .ok();
+            if let Some(open) = &mut device
+                && !open.wait_for(b"\r\n\r\n", Duration::from_secs(60)).await
+            {
+                device = None;
             }
             opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let Some(mut device) = device.filter(|_| open) else {
+            let Some(mut device) = device else {
                 let _ = report.send(None);
                 return;
             };
@@ -791,7 +789,7 @@ fn sqlite_baseline(
                                 text("amount"),
                                 text("created_at"),
                             );
-                            (values, format!("op-{i}"))
+                            (values, op_records.then(|| format!("op-{i}")))
                         })
                         .collect();
                     let _turn = turn.lock().unwrap();
@@ -819,7 +817,7 @@ fn sqlite_baseline(
                                     id, branch, device, kind, amount, created, seq, 0
                                 ])
                                 .unwrap();
-                            if op_records {
+                            if let Some(op_id) = op_id {
                                 op.execute(rusqlite::params![device_id, op_id, "{}", "now"])
                                     .unwrap();
                             }

@@ -21,7 +21,23 @@ pub struct Device {
 }
 
 impl Device {
-    pub async fn connect(base: &str, source: IpAddr) -> std::io::Result<Self> {
+    /// Connects and sends `GET path` with the bearer `token`; the answer is read by
+    /// [`Device::wait_for`].
+    pub async fn request(
+        base: &str,
+        source: IpAddr,
+        path: &str,
+        token: &str,
+    ) -> std::io::Result<Self> {
+        let mut device = Self::connect(base, source).await?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        device.stream.write_all(request.as_bytes()).await?;
+        Ok(device)
+    }
+
+    async fn connect(base: &str, source: IpAddr) -> std::io::Result<Self> {
         let address: SocketAddr = base
             .trim_start_matches("http://")
             .parse()
@@ -35,14 +51,6 @@ impl Device {
             received: Vec::with_capacity(1024),
             searched: 0,
         })
-    }
-
-    /// Sends `GET path` with the bearer `token`; the answer is read by [`Device::wait_for`].
-    pub async fn get(&mut self, path: &str, token: &str) -> std::io::Result<()> {
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n"
-        );
-        self.stream.write_all(request.as_bytes()).await
     }
 
     /// Reads until `wanted` has arrived: true then, false when the connection closed or
