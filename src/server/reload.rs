@@ -64,17 +64,21 @@ async fn reload_and_log(state: &AppState, why: &str) {
 }
 
 /// Watches the schema and plugin directories (when `plugins.watch`) and listens for SIGHUP.
+///
+/// The watch and the signal handler are in place when this returns, before the gateway serves:
+/// set up inside the spawned task, a file changed right after start-up could go unseen.
 pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let watcher = if state.config.plugins.watch {
+        watch(&state, sender)
+    } else {
+        None
+    };
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     tokio::spawn(async move {
-        let (sender, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let _watcher = if state.config.plugins.watch {
-            watch(&state, sender)
-        } else {
-            None
-        };
-        #[cfg(unix)]
-        let mut hangup =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        // Kept for the task's life: dropping the watcher ends the watch.
+        let _watcher = watcher;
         loop {
             #[cfg(unix)]
             let hangup_signal = async {
@@ -85,11 +89,10 @@ pub fn spawn(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
             };
             #[cfg(not(unix))]
             let hangup_signal = std::future::pending::<Option<()>>();
+            // Without a watch (turned off, or it could not start) the channel is closed and
+            // its branch disabled: SIGHUP still reloads.
             tokio::select! {
-                changed = changes.recv() => {
-                    if changed.is_none() {
-                        return;
-                    }
+                Some(()) = changes.recv() => {
                     // Editors save in several steps: wait for the burst to end.
                     tokio::time::sleep(Duration::from_millis(150)).await;
                     while changes.try_recv().is_ok() {}
