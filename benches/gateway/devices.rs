@@ -70,7 +70,11 @@ impl Device {
                 self.searched += found + wanted.len();
                 return true;
             }
-            self.searched = self.received.len().saturating_sub(wanted.len() - 1);
+            // A match may still begin in the last `wanted.len() - 1` bytes, but never before
+            // the end of what an earlier wait found.
+            self.searched = self
+                .searched
+                .max(self.received.len().saturating_sub(wanted.len() - 1));
             if self.received.len() == self.received.capacity() {
                 self.received.reserve(self.received.len());
             }
